@@ -1,0 +1,205 @@
+//! Admin: the operators' JSON API under `/admin/api/v1`, reading and acting on
+//! messages through the same store methods the CLI uses (list, show, retry one,
+//! retry by filter with a dry-run count, discard with a reason, route counts,
+//! the audit log). Bearer-token protected; every action is audited in the store.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::config::units::parse_duration;
+use crate::deliver::retry::ErrorClass;
+use crate::problem::Problem;
+use crate::store::{Discarded, MessageFilter, Selection, State as MsgState, StoreError};
+
+/// Who the audit log names for actions taken with the admin token.
+const TOKEN_ACTOR: &str = "admin-token";
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let api = Router::new()
+        .route("/messages", get(list))
+        .route("/messages/retry", post(retry_many))
+        .route("/messages/{id}", get(show))
+        .route("/messages/{id}/retry", post(retry_one))
+        .route("/messages/{id}/discard", post(discard))
+        .route("/routes", get(routes))
+        .route("/audit", get(audit));
+    Router::new().nest("/admin/api/v1", api.layer(middleware::from_fn_with_state(state, require_token)))
+}
+
+async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Result<Response, Problem> {
+    let config = app.config();
+    let Some(expected) = &config.server.admin_token else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "admin-disabled",
+            "Forbidden",
+            "the admin API is disabled: set server.admin_token in the configuration",
+        ));
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(expected.expose_secret().as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(Problem::unauthorized("bad-admin-token", "send `Authorization: Bearer <admin token>`"));
+    }
+    Ok(next.run(req).await)
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "An admin request failed in the store.");
+    Problem::internal(format!("the store failed: {e}"))
+}
+
+/// Query-string form of a filter: `since`/`until` take epoch milliseconds or a
+/// duration ago (`15m`, `24h`).
+#[derive(Debug, Default, Deserialize)]
+pub struct FilterQuery {
+    pub state: Option<String>,
+    pub route: Option<String>,
+    pub class: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    pub before: Option<String>,
+}
+
+impl FilterQuery {
+    pub fn resolve(&self, now_ms: i64) -> Result<MessageFilter, Problem> {
+        let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, Problem> {
+            let Some(v) = v else { return Ok(None) };
+            if let Ok(ms) = v.parse::<i64>() {
+                return Ok(Some(ms));
+            }
+            parse_duration(v)
+                .map(|d| Some(now_ms - d.as_millis() as i64))
+                .map_err(|e| Problem::bad_request("bad-filter", format!("{name}: {e}; give epoch milliseconds or a duration ago")))
+        };
+        Ok(MessageFilter {
+            state: self
+                .state
+                .as_deref()
+                .map(|s| {
+                    MsgState::parse(s).ok_or_else(|| {
+                        Problem::bad_request("bad-filter", format!("state `{s}`: use queued, delivering, retrying, delivered, dead or discarded"))
+                    })
+                })
+                .transpose()?,
+            route: self.route.clone(),
+            class: self
+                .class
+                .as_deref()
+                .map(|c| ErrorClass::parse(c).ok_or_else(|| Problem::bad_request("bad-filter", format!("unknown error class `{c}`"))))
+                .transpose()?,
+            since_ms: time("since", &self.since)?,
+            until_ms: time("until", &self.until)?,
+            limit: self.limit,
+            before: self.before.clone(),
+        })
+    }
+}
+
+async fn list(State(app): State<AppState>, Query(q): Query<FilterQuery>) -> Result<Json<Value>, Problem> {
+    let filter = q.resolve(app.clock.now_ms())?;
+    let messages = app.store.list(&filter).await.map_err(store_problem)?;
+    Ok(Json(json!({ "messages": messages })))
+}
+
+async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+    match app.store.message(&id).await.map_err(store_problem)? {
+        Some(m) => Ok(Json(serde_json::to_value(m).unwrap_or(Value::Null))),
+        None => Err(Problem::not_found(format!("no message {id}"))),
+    }
+}
+
+async fn retry_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+    let n = app
+        .store
+        .retry(Selection::One(id.clone()), TOKEN_ACTOR, app.clock.now_ms(), false)
+        .await
+        .map_err(store_problem)?;
+    if n == 0 {
+        return Err(match app.store.message(&id).await.map_err(store_problem)? {
+            None => Problem::not_found(format!("no message {id}")),
+            Some(m) => Problem::new(
+                StatusCode::CONFLICT,
+                "not-retryable",
+                "Conflict",
+                format!("message {id} is {} and cannot be retried now", m.summary.state.as_str()),
+            ),
+        });
+    }
+    app.wake.notify_one();
+    Ok(Json(json!({ "requeued": n })))
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryMany {
+    #[serde(flatten)]
+    filter: FilterQuery,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn retry_many(State(app): State<AppState>, Json(body): Json<RetryMany>) -> Result<Json<Value>, Problem> {
+    let now = app.clock.now_ms();
+    let filter = body.filter.resolve(now)?;
+    let n = app
+        .store
+        .retry(Selection::Filter(filter), TOKEN_ACTOR, now, body.dry_run)
+        .await
+        .map_err(store_problem)?;
+    if body.dry_run {
+        return Ok(Json(json!({ "matched": n, "dry_run": true })));
+    }
+    app.wake.notify_one();
+    Ok(Json(json!({ "requeued": n })))
+}
+
+#[derive(Debug, Deserialize)]
+struct DiscardBody {
+    reason: String,
+}
+
+async fn discard(State(app): State<AppState>, Path(id): Path<String>, Json(body): Json<DiscardBody>) -> Result<Json<Value>, Problem> {
+    if body.reason.trim().is_empty() {
+        return Err(Problem::bad_request("reason-required", "say why the message is discarded (`reason`)"));
+    }
+    match app.store.discard(&id, TOKEN_ACTOR, body.reason.trim(), app.clock.now_ms()).await.map_err(store_problem)? {
+        Discarded::Done => Ok(Json(json!({ "discarded": id }))),
+        Discarded::NotFound => Err(Problem::not_found(format!("no message {id}"))),
+        Discarded::NotDiscardable => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-discardable",
+            "Conflict",
+            format!("message {id} is already delivered or discarded"),
+        )),
+    }
+}
+
+async fn routes(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
+    let stats = app.store.stats().await.map_err(store_problem)?;
+    Ok(Json(json!({ "routes": stats })))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+}
+
+async fn audit(State(app): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, Problem> {
+    let entries = app.store.audit_log(q.limit.unwrap_or(100).min(1000)).await.map_err(store_problem)?;
+    Ok(Json(json!({ "audit": entries })))
+}

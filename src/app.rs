@@ -1,0 +1,171 @@
+//! The application: `App::build(config)` wires the store, the connector and the
+//! workers; `run(listener, shutdown)` serves HTTP (ingest, admin, health,
+//! metrics) and runs the delivery workers and the janitor until `shutdown` is
+//! cancelled. `main`, `ferry demo`, `ferry bench` and every test start ferry
+//! the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::connect::{ConnectError, Connector};
+use crate::deliver::Deliverer;
+use crate::ingest::InFlight;
+use crate::problem::Problem;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// How often the janitor refreshes gauges, prunes keys and checkpoints.
+const JANITOR_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// What every HTTP handler shares.
+pub struct Shared {
+    config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    /// Wakes idle workers after a commit.
+    pub wake: Arc<Notify>,
+    pub in_flight: InFlight,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.clone()
+    }
+}
+
+pub type AppState = Arc<Shared>;
+
+pub struct App {
+    state: AppState,
+    deliverer: Arc<Deliverer>,
+}
+
+impl App {
+    /// Opens the SQLite store in the config's `data_dir`, on the system clock.
+    pub fn build(config: Config) -> Result<App, AppError> {
+        let store = Store::open_sqlite(&config.server.data_dir)?;
+        App::with_parts(config, store, Clock::System)
+    }
+
+    pub fn with_parts(config: Config, store: Store, clock: Clock) -> Result<App, AppError> {
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::new());
+        let wake = Arc::new(Notify::new());
+        let connector = Connector::new(&config)?;
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            config.clone(),
+            connector,
+            clock.clone(),
+            metrics.clone(),
+            wake.clone(),
+        ));
+        let state = Arc::new(Shared { config, store, clock, metrics, wake, in_flight: InFlight::default() });
+        Ok(App { state, deliverer })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The workers, for tests that drive delivery step by step.
+    pub fn deliverer(&self) -> Arc<Deliverer> {
+        self.deliverer.clone()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(crate::ingest::router())
+            .merge(crate::admin::router(self.state.clone()))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves HTTP, runs the workers and the janitor; returns after `shutdown`
+    /// once in-flight requests and attempts have finished.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), AppError> {
+        let workers = tokio::spawn(self.deliverer.clone().run(shutdown.clone()));
+        self.serve(listener, shutdown).await?;
+        let _ = workers.await;
+        Ok(())
+    }
+
+    /// Serves HTTP and runs the janitor, without delivery workers.
+    pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), AppError> {
+        let janitor = tokio::spawn(janitor(self.state.clone(), shutdown.clone()));
+        let signal = shutdown.clone();
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { signal.cancelled().await })
+            .await?;
+        shutdown.cancel();
+        let _ = janitor.await;
+        Ok(())
+    }
+}
+
+async fn readyz(State(app): State<AppState>) -> Result<&'static str, Problem> {
+    app.store
+        .ping()
+        .await
+        .map(|_| "ready")
+        .map_err(|e| Problem::unavailable(format!("the store does not answer: {e}"), 5))
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Periodic upkeep: queue-depth gauges, expired keys, WAL checkpoints.
+async fn janitor(app: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(JANITOR_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match app.store.stats().await {
+            Ok(stats) => {
+                for s in stats {
+                    app.metrics.set_queue_depth(&s.route, s.pending());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),
+        }
+        if let Err(e) = app.store.prune(app.clock.now_ms()).await {
+            tracing::warn!(error = %e, "Pruning expired keys failed.");
+        }
+        if let Err(e) = app.store.maintain().await {
+            tracing::warn!(error = %e, "Store maintenance (checkpoint) failed.");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Configuration: `ferry.toml` (plus the env vars and files it names) parsed
+//! into a [`RawConfig`](raw::RawConfig), then resolved and validated as a whole
+//! into a [`Config`]. Everything downstream (ingest, store, deliver, admin) only
+//! sees the resolved form. `ferry check-config` prints every [`Problem`] with its
+//! location; `config.default.toml` (embedded) is the commented reference.
+
+mod raw;
+mod resolve;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method};
+use secrecy::SecretString;
+
+use crate::deliver::retry::RetryPolicy;
+use crate::ingest::verify::Scheme;
+
+/// The fully commented reference configuration, embedded in the binary.
+pub const DEFAULT_TOML: &str = include_str!("../../config.default.toml");
+
+/// A validated configuration. Cheap to clone (routes and systems are shared).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub credentials: BTreeMap<String, Credential>,
+    pub systems: BTreeMap<String, Arc<System>>,
+    pub routes: BTreeMap<String, Arc<Route>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Bearer token for `/admin/api`; `None` leaves the admin API closed (403).
+    pub admin_token: Option<SecretString>,
+    /// Deliveries in flight at once across all systems.
+    pub workers: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where a secret comes from; kept so a rejected credential can be re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub name: String,
+    pub source: SecretSource,
+    pub value: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct System {
+    pub name: String,
+    /// With `{api_version}` already substituted.
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub auth: Auth,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Deliveries in flight at once toward this system.
+    pub max_concurrency: usize,
+}
+
+/// How ferry authenticates toward a system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Basic { credential: String },
+    Bearer { credential: String },
+    Header { name: HeaderName, credential: String },
+}
+
+impl Auth {
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Auth::None => None,
+            Auth::Basic { credential }
+            | Auth::Bearer { credential }
+            | Auth::Header { credential, .. } => Some(credential),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub source: Source,
+    pub destination: Destination,
+    /// Largest accepted request body in bytes.
+    pub max_body: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Webhook {
+        scheme: Scheme,
+        credentials: Vec<String>,
+        dedupe: Dedupe,
+        dedupe_window: Duration,
+        /// Allowed clock skew for timestamped schemes.
+        tolerance: Duration,
+    },
+    Api {
+        credentials: Vec<String>,
+        idempotency_window: Duration,
+    },
+}
+
+/// Which value identifies a webhook event for deduplication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dedupe {
+    /// The scheme's own event id (`webhook-id`, `X-Shopify-Webhook-Id`, ...).
+    SchemeEventId,
+    Header(HeaderName),
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub system: String,
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// One thing wrong with a config file: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// Where `${env}` lookups go: the process environment, or a fixed map (demo, tests).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths resolve against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &path.display().to_string(), base, &process_env)
+    }
+
+    /// Parses config text. `origin` names the file in problem locations.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        base_dir: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+            let location = match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    format!("{origin}:{line}:{col}")
+                }
+                None => origin.to_owned(),
+            };
+            ConfigError::Invalid(vec![Problem {
+                location,
+                message: e.message().to_owned(),
+            }])
+        })?;
+        resolve::resolve(raw, base_dir, env).map_err(ConfigError::Invalid)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.get(name)
+    }
+
+    pub fn secret(&self, credential: &str) -> Option<&SecretString> {
+        self.credentials.get(credential).map(|c| &c.value)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! The low-level form of `ferry.toml`: plain serde structs that mirror the file,
+//! strings left as written. `config::load` resolves this into the validated
+//! [`Config`](super::Config); nothing outside `config` sees these types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, RawSecretSource>,
+    #[serde(default)]
+    pub systems: BTreeMap<String, RawSystem>,
+    #[serde(default)]
+    pub routes: BTreeMap<String, RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub admin_token: Option<RawSecretSource>,
+    pub workers: Option<usize>,
+    pub log_format: Option<String>,
+}
+
+/// Where a secret's value comes from. Values never live in the file itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretSource {
+    pub env: Option<String>,
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub auth: Option<RawAuth>,
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub kind: String,
+    pub credential: Option<String>,
+    /// Header name for `kind = "header"`.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<u32>,
+    pub initial_delay: Option<String>,
+    pub max_delay: Option<String>,
+    pub max_age: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+    pub max_concurrency: Option<usize>,
+    pub dialect: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub source: RawSource,
+    pub transform: Option<String>,
+    pub destination: RawDestination,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub kind: String,
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    /// Dedupe key: `{ header = "X-Event-Id" }` or `"none"`; default: the scheme's event id.
+    pub dedupe: Option<RawDedupe>,
+    pub dedupe_window: Option<String>,
+    pub idempotency_window: Option<String>,
+    pub max_body: Option<String>,
+    pub tolerance: Option<String>,
+    /// Generic `hmac` scheme and `api-key` scheme: the header carrying the signature or key.
+    pub header: Option<String>,
+    pub algorithm: Option<String>,
+    pub encoding: Option<String>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawDedupe {
+    Keyword(String),
+    Header { header: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    pub system: String,
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}

@@ -1,0 +1,413 @@
+//! Resolution of the raw config: every string checked and turned into its typed
+//! form, every cross-reference (route → system, auth → credential) checked, and
+//! every problem collected with its location rather than stopping at the first.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method};
+use secrecy::SecretString;
+
+use super::raw::*;
+use super::units::{parse_duration, parse_size};
+use super::*;
+use crate::ingest::verify::{HmacAlgorithm, HmacSpec, Scheme, SigEncoding};
+
+struct Ctx<'a> {
+    problems: Vec<Problem>,
+    base_dir: &'a Path,
+    env: EnvLookup<'a>,
+}
+
+impl Ctx<'_> {
+    fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            location: location.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, loc: &str, value: Option<&String>, default: Duration) -> Duration {
+        match value.map(|v| parse_duration(v)) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.problem(loc, e);
+                default
+            }
+        }
+    }
+
+    fn secret(&mut self, loc: &str, src: &RawSecretSource) -> Option<(SecretSource, SecretString)> {
+        match (&src.env, &src.file) {
+            (Some(var), None) => match (self.env)(var) {
+                Some(v) if !v.is_empty() => Some((SecretSource::Env(var.clone()), v.into())),
+                _ => {
+                    self.problem(loc, format!("environment variable {var} is not set"));
+                    None
+                }
+            },
+            (None, Some(file)) => {
+                let path = self.base_dir.join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(v) => Some((SecretSource::File(path), v.trim_end().to_owned().into())),
+                    Err(e) => {
+                        self.problem(loc, format!("cannot read {}: {e}", path.display()));
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.problem(loc, "give exactly one of `env` or `file`");
+                None
+            }
+        }
+    }
+
+    fn header_name(&mut self, loc: &str, name: &str) -> Option<HeaderName> {
+        match HeaderName::try_from(name) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                self.problem(loc, format!("`{name}` is not a valid header name"));
+                None
+            }
+        }
+    }
+}
+
+pub fn resolve(
+    raw: RawConfig,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Config, Vec<Problem>> {
+    let mut cx = Ctx {
+        problems: Vec::new(),
+        base_dir,
+        env,
+    };
+    let server = server(&mut cx, &raw.server);
+    let mut credentials = BTreeMap::new();
+    for (name, src) in &raw.credentials {
+        if let Some((source, value)) = cx.secret(&format!("credentials.{name}"), src) {
+            credentials.insert(name.clone(), Credential { name: name.clone(), source, value });
+        }
+    }
+    let known_credential = |n: &str| raw.credentials.contains_key(n);
+    let mut systems = BTreeMap::new();
+    for (name, s) in &raw.systems {
+        if let Some(sys) = system(&mut cx, name, s, &known_credential) {
+            systems.insert(name.clone(), Arc::new(sys));
+        }
+    }
+    let mut routes = BTreeMap::new();
+    for (name, r) in &raw.routes {
+        let loc = format!("routes.{name}");
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            cx.problem(&loc, "route names may only use letters, digits, `-` and `_`");
+        }
+        if !raw.systems.contains_key(&r.destination.system) {
+            cx.problem(
+                format!("{loc}.destination.system"),
+                format!("unknown system `{}`", r.destination.system),
+            );
+        }
+        if let Some(route) = route(&mut cx, name, r, &known_credential) {
+            routes.insert(name.clone(), Arc::new(route));
+        }
+    }
+    if cx.problems.is_empty() {
+        Ok(Config { server, credentials, systems, routes })
+    } else {
+        Err(cx.problems)
+    }
+}
+
+fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
+    let listen = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
+    let listen = listen.parse().unwrap_or_else(|_| {
+        cx.problem("server.listen", format!("`{listen}` is not an address like 127.0.0.1:8080"));
+        ([127, 0, 0, 1], 8080).into()
+    });
+    let admin_token = s
+        .admin_token
+        .as_ref()
+        .and_then(|src| cx.secret("server.admin_token", src))
+        .map(|(_, v)| v);
+    let log_format = match s.log_format.as_deref() {
+        None | Some("pretty") => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            cx.problem("server.log_format", format!("`{other}`: use `pretty` or `json`"));
+            LogFormat::Pretty
+        }
+    };
+    let workers = s.workers.unwrap_or(64);
+    if workers == 0 {
+        cx.problem("server.workers", "must be at least 1");
+    }
+    Server {
+        listen,
+        data_dir: cx.base_dir.join(s.data_dir.as_deref().unwrap_or("ferry-data")),
+        admin_token,
+        workers: workers.max(1),
+        log_format,
+    }
+}
+
+fn system(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    s: &RawSystem,
+    known_credential: &dyn Fn(&str) -> bool,
+) -> Option<System> {
+    let loc = format!("systems.{name}");
+    let mut base_url = s.base_url.trim_end_matches('/').to_owned();
+    if base_url.contains("{api_version}") {
+        match &s.api_version {
+            Some(v) => base_url = base_url.replace("{api_version}", v),
+            None => cx.problem(format!("{loc}.base_url"), "uses {api_version} but `api_version` is not set"),
+        }
+    }
+    if let Err(e) = reqwest::Url::parse(&base_url) {
+        cx.problem(format!("{loc}.base_url"), format!("`{base_url}` is not a URL: {e}"));
+    } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        cx.problem(format!("{loc}.base_url"), "must start with http:// or https://");
+    }
+    let auth = match &s.auth {
+        None => Auth::None,
+        Some(a) => {
+            let aloc = format!("{loc}.auth");
+            let credential = match (&a.credential, a.kind.as_str()) {
+                (_, "none") => String::new(),
+                (Some(c), _) if known_credential(c) => c.clone(),
+                (Some(c), _) => {
+                    cx.problem(format!("{aloc}.credential"), format!("unknown credential `{c}`"));
+                    c.clone()
+                }
+                (None, _) => {
+                    cx.problem(&aloc, "`credential` is required");
+                    String::new()
+                }
+            };
+            match a.kind.as_str() {
+                "none" => Auth::None,
+                "basic" => Auth::Basic { credential },
+                "bearer" => Auth::Bearer { credential },
+                "header" => match a.name.as_deref().map(|n| cx.header_name(&format!("{aloc}.name"), n)) {
+                    Some(Some(name)) => Auth::Header { name, credential },
+                    Some(None) => Auth::None,
+                    None => {
+                        cx.problem(&aloc, "kind `header` needs `name`, the header to send");
+                        Auth::None
+                    }
+                },
+                other => {
+                    cx.problem(
+                        format!("{aloc}.kind"),
+                        format!("`{other}`: use none, basic, bearer or header"),
+                    );
+                    Auth::None
+                }
+            }
+        }
+    };
+    let timeout = cx.duration(&format!("{loc}.timeout"), s.timeout.as_ref(), Duration::from_secs(10));
+    let connect_timeout = cx.duration(
+        &format!("{loc}.connect_timeout"),
+        s.connect_timeout.as_ref(),
+        Duration::from_secs(3),
+    );
+    let mut retry = RetryPolicy::default();
+    if let Some(r) = &s.retry {
+        let rl = format!("{loc}.retry");
+        let ms = |d: Duration| d.as_millis() as i64;
+        if let Some(n) = r.max_attempts {
+            if n == 0 {
+                cx.problem(format!("{rl}.max_attempts"), "must be at least 1");
+            }
+            retry.max_attempts = n.max(1);
+        }
+        let d = |v: i64| Duration::from_millis(v as u64);
+        retry.initial_delay_ms = ms(cx.duration(&format!("{rl}.initial_delay"), r.initial_delay.as_ref(), d(retry.initial_delay_ms)));
+        retry.max_delay_ms = ms(cx.duration(&format!("{rl}.max_delay"), r.max_delay.as_ref(), d(retry.max_delay_ms)));
+        retry.max_age_ms = ms(cx.duration(&format!("{rl}.max_age"), r.max_age.as_ref(), d(retry.max_age_ms)));
+    }
+    let max_concurrency = s.rate_limit.as_ref().and_then(|r| r.max_concurrency).unwrap_or(32);
+    if max_concurrency == 0 {
+        cx.problem(format!("{loc}.rate_limit.max_concurrency"), "must be at least 1");
+    }
+    if let Some(rl) = &s.rate_limit {
+        if rl.per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            cx.problem(format!("{loc}.rate_limit.per_second"), "must be a positive number");
+        }
+        if rl.burst == Some(0) {
+            cx.problem(format!("{loc}.rate_limit.burst"), "must be at least 1");
+        }
+    }
+    if let Some(d) = s.rate_limit.as_ref().and_then(|r| r.dialect.as_deref()) {
+        if !["ietf", "shopify", "salesforce", "hubspot", "github"].contains(&d) {
+            cx.problem(
+                format!("{loc}.rate_limit.dialect"),
+                format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
+            );
+        }
+    }
+    Some(System {
+        name: name.to_owned(),
+        base_url,
+        api_version: s.api_version.clone(),
+        auth,
+        timeout,
+        connect_timeout,
+        retry,
+        max_concurrency: max_concurrency.max(1),
+    })
+}
+
+fn route(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    r: &RawRoute,
+    known_credential: &dyn Fn(&str) -> bool,
+) -> Option<Route> {
+    let loc = format!("routes.{name}");
+    let sloc = format!("{loc}.source");
+    let src = &r.source;
+    for c in &src.credentials {
+        if !known_credential(c) {
+            cx.problem(format!("{sloc}.credentials"), format!("unknown credential `{c}`"));
+        }
+    }
+    if src.credentials.is_empty() {
+        cx.problem(
+            format!("{sloc}.credentials"),
+            "list at least one credential (the secret or key this source is checked against)",
+        );
+    }
+    let max_body = match src.max_body.as_deref().map(parse_size) {
+        None => 1 << 20,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            cx.problem(format!("{sloc}.max_body"), e);
+            1 << 20
+        }
+    };
+    let source = match src.kind.as_str() {
+        "webhook" => {
+            let scheme = scheme(cx, &sloc, src)?;
+            let dedupe = match &src.dedupe {
+                None => Dedupe::SchemeEventId,
+                Some(RawDedupe::Keyword(k)) if k == "none" => Dedupe::Off,
+                Some(RawDedupe::Keyword(k)) if k == "event-id" => Dedupe::SchemeEventId,
+                Some(RawDedupe::Keyword(k)) => {
+                    cx.problem(format!("{sloc}.dedupe"), format!("`{k}`: use \"event-id\", \"none\" or {{ header = \"...\" }}"));
+                    Dedupe::Off
+                }
+                Some(RawDedupe::Header { header }) => match cx.header_name(&format!("{sloc}.dedupe.header"), header) {
+                    Some(h) => Dedupe::Header(h),
+                    None => Dedupe::Off,
+                },
+            };
+            Source::Webhook {
+                scheme,
+                credentials: src.credentials.clone(),
+                dedupe,
+                dedupe_window: cx.duration(&format!("{sloc}.dedupe_window"), src.dedupe_window.as_ref(), Duration::from_secs(7 * 86_400)),
+                tolerance: cx.duration(&format!("{sloc}.tolerance"), src.tolerance.as_ref(), Duration::from_secs(300)),
+            }
+        }
+        "api" => Source::Api {
+            credentials: src.credentials.clone(),
+            idempotency_window: cx.duration(&format!("{sloc}.idempotency_window"), src.idempotency_window.as_ref(), Duration::from_secs(86_400)),
+        },
+        other => {
+            cx.problem(format!("{sloc}.kind"), format!("`{other}`: use `webhook` or `api`"));
+            return None;
+        }
+    };
+    if let Some(t) = &r.transform {
+        if t != "passthrough" {
+            cx.problem(
+                format!("{loc}.transform"),
+                format!("`{t}`: jq mappings are not available in this release; use \"passthrough\" or leave `transform` out"),
+            );
+        }
+    }
+    let d = &r.destination;
+    let dloc = format!("{loc}.destination");
+    let method = d.method.as_deref().unwrap_or("POST");
+    let method = match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+        Ok(m) if ["POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) => m,
+        _ => {
+            cx.problem(format!("{dloc}.method"), format!("`{method}`: use POST, PUT, PATCH or DELETE"));
+            Method::POST
+        }
+    };
+    if !d.path.starts_with('/') {
+        cx.problem(format!("{dloc}.path"), "must start with `/`");
+    }
+    let mut headers = Vec::new();
+    for (k, v) in &d.headers {
+        let name = cx.header_name(&format!("{dloc}.headers"), k);
+        match (name, HeaderValue::from_str(v)) {
+            (Some(n), Ok(v)) => headers.push((n, v)),
+            (_, Err(_)) => cx.problem(format!("{dloc}.headers.{k}"), "value is not a valid header value"),
+            _ => {}
+        }
+    }
+    Some(Route {
+        name: name.to_owned(),
+        source,
+        destination: Destination { system: d.system.clone(), method, path: d.path.clone(), headers },
+        max_body,
+    })
+}
+
+fn scheme(cx: &mut Ctx<'_>, sloc: &str, src: &RawSource) -> Option<Scheme> {
+    let Some(name) = src.scheme.as_deref() else {
+        cx.problem(sloc, "a webhook source needs `scheme` (standard-webhooks, stripe, shopify, github, hubspot-v3, hmac, basic, api-key)");
+        return None;
+    };
+    let header = |cx: &mut Ctx<'_>| match &src.header {
+        Some(h) => cx.header_name(&format!("{sloc}.header"), h).map(|h| h.to_string()),
+        None => {
+            cx.problem(sloc, format!("scheme `{name}` needs `header`"));
+            None
+        }
+    };
+    Some(match name {
+        "standard-webhooks" => Scheme::StandardWebhooks,
+        "stripe" => Scheme::Stripe,
+        "shopify" => Scheme::Shopify,
+        "github" => Scheme::Github,
+        "hubspot-v3" => Scheme::HubspotV3,
+        "basic" => Scheme::Basic,
+        "api-key" => Scheme::ApiKey { header: header(cx)? },
+        "hmac" => {
+            let algorithm: HmacAlgorithm = src
+                .algorithm
+                .as_deref()
+                .unwrap_or("sha256")
+                .parse()
+                .map_err(|e: String| cx.problem(format!("{sloc}.algorithm"), e))
+                .ok()?;
+            let encoding: SigEncoding = src
+                .encoding
+                .as_deref()
+                .unwrap_or("hex")
+                .parse()
+                .map_err(|e: String| cx.problem(format!("{sloc}.encoding"), e))
+                .ok()?;
+            Scheme::Hmac(HmacSpec { header: header(cx)?, algorithm, encoding, prefix: src.prefix.clone() })
+        }
+        other => {
+            cx.problem(
+                format!("{sloc}.scheme"),
+                format!("`{other}`: use standard-webhooks, stripe, shopify, github, hubspot-v3, hmac, basic or api-key"),
+            );
+            return None;
+        }
+    })
+}

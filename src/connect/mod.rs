@@ -1,0 +1,163 @@
+//! Connect: the stage that puts a transformed delivery on the wire. One reqwest
+//! client per system (rustls, its own connect timeout, no redirects), the
+//! system's auth applied (`auth.rs`), the stable `Idempotency-Key` header on
+//! every attempt, and a redacted log of request and response for the attempt
+//! timeline. It reports what happened; `deliver::retry` decides what it means.
+
+mod auth;
+
+pub use auth::Credentials;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use bytes::Bytes;
+
+use crate::config::{Config, Destination, System};
+use crate::store::{RequestLog, ResponseLog};
+
+/// Bytes of a body kept in the attempt log.
+const EXCERPT: usize = 2048;
+/// Bytes of a response body read at most.
+const MAX_RESPONSE: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot build the HTTP client for system {system}: {source}")]
+    Client { system: String, source: reqwest::Error },
+}
+
+/// What one send observed.
+#[derive(Debug)]
+pub enum Sent {
+    Response { status: u16, headers: HeaderMap, log: ResponseLog },
+    Network(String),
+    Timeout,
+}
+
+pub struct Attempt {
+    pub request: RequestLog,
+    pub sent: Sent,
+    pub duration_ms: i64,
+}
+
+pub struct Connector {
+    clients: HashMap<String, reqwest::Client>,
+    pub credentials: Credentials,
+}
+
+impl Connector {
+    pub fn new(config: &Config) -> Result<Connector, ConnectError> {
+        let mut clients = HashMap::new();
+        for (name, s) in &config.systems {
+            let client = reqwest::Client::builder()
+                .connect_timeout(s.connect_timeout)
+                .timeout(s.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(s.max_concurrency)
+                .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|source| ConnectError::Client { system: name.clone(), source })?;
+            clients.insert(name.clone(), client);
+        }
+        Ok(Connector { clients, credentials: Credentials::new(config) })
+    }
+
+    /// Sends one attempt of a delivery.
+    pub async fn send(&self, system: &System, dest: &Destination, body: Bytes, delivery_key: &str) -> Attempt {
+        let url = format!("{}{}", system.base_url, dest.path);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (k, v) in &dest.headers {
+            headers.insert(k.clone(), v.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(delivery_key) {
+            headers.insert("idempotency-key", v);
+        }
+        let secret_header = self.credentials.apply(&system.auth, &mut headers);
+        let request = RequestLog {
+            method: dest.method.to_string(),
+            url: url.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = if Some(k) == secret_header.as_ref() {
+                        "[redacted]".to_owned()
+                    } else {
+                        String::from_utf8_lossy(v.as_bytes()).into_owned()
+                    };
+                    (k.to_string(), value)
+                })
+                .collect(),
+            body_excerpt: excerpt(&body),
+        };
+        let started = Instant::now();
+        let sent = match self.clients.get(&system.name) {
+            None => Sent::Network(format!("no HTTP client for system {}", system.name)),
+            Some(client) => {
+                let req = client.request(dest.method.clone(), &url).headers(headers).body(body);
+                match req.send().await {
+                    Ok(resp) => read_response(resp).await,
+                    Err(e) => classify_error(&e),
+                }
+            }
+        };
+        Attempt { request, sent, duration_ms: started.elapsed().as_millis() as i64 }
+    }
+}
+
+async fn read_response(mut resp: reqwest::Response) -> Sent {
+    let status = resp.status().as_u16();
+    let headers = std::mem::take(resp.headers_mut());
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE - body.len())]);
+                if body.len() >= MAX_RESPONSE {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => return Sent::Timeout,
+            // The status line arrived; a torn body still tells us the answer.
+            Err(_) => break,
+        }
+    }
+    let log = ResponseLog {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body_excerpt: excerpt(&body),
+    };
+    Sent::Response { status, headers, log }
+}
+
+fn classify_error(e: &reqwest::Error) -> Sent {
+    if e.is_timeout() {
+        return Sent::Timeout;
+    }
+    // The chain holds the useful part ("connection refused", "dns error").
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    Sent::Network(text)
+}
+
+/// The first bytes of a body, as text, cut on a character boundary.
+pub fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(EXCERPT)];
+    let text = String::from_utf8_lossy(cut);
+    if body.len() > EXCERPT {
+        format!("{text}… ({} bytes in all)", body.len())
+    } else {
+        text.into_owned()
+    }
+}

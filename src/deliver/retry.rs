@@ -1,0 +1,565 @@
+//! Delivery stage 3: classify an attempt's outcome and schedule the next one.
+//! A worker claims a message, transforms it, `connect` sends it, then
+//! [`decide`] turns what that attempt observed into a [`Verdict`] (delivered,
+//! retry at a given time, or dead) which the store records. Every verdict
+//! except `Delivered` carries an [`Explained`]: an [`ErrorClass`], a
+//! plain-language explanation for operations staff and a hint on what to do.
+//!
+//! The module is pure: the clock (`now_ms`, milliseconds since the Unix
+//! epoch) and randomness (`rng`) are passed in, so verdicts are reproducible.
+//!
+//! Rules:
+//! - Retries are bounded per destination system by [`RetryPolicy::max_attempts`]
+//!   (budget-counted attempts) and [`RetryPolicy::max_age_ms`] (measured from
+//!   when the message was first received).
+//! - Backoff uses full jitter: uniform in `[0, min(max_delay, initial * 2^(n-1))]`,
+//!   then raised to at least 1 ms so the next attempt is always strictly after
+//!   `now`. See [`backoff_ms`].
+//! - A `Retry-After` header is honoured and never undercut: the retry time is
+//!   exactly `now + retry_after` (at least 1 ms). If that is past the message's
+//!   max age the message goes dead instead. Unparseable values are ignored.
+//! - 429 and an open circuit breaker do not consume the retry budget; max age
+//!   still applies. Without `Retry-After`, a 429 backs off on the number of
+//!   consecutive 429s, an open circuit on the attempts counted so far.
+//! - 2xx is delivered. 3xx, 4xx (except 401/403/408/429), mapping and
+//!   configuration errors are permanent. 401/403 is retried once (the caller
+//!   refreshes the credential); a second one in a row is dead.
+//! - 5xx, 408, timeouts and network errors are retried within the budget.
+
+use std::fmt;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Why an attempt did not deliver; stored with the message and used in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Network,
+    Timeout,
+    RateLimited,
+    ServerError,
+    Rejected,
+    Auth,
+    NotFound,
+    Mapping,
+    CircuitOpen,
+    Config,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 10] = [
+        ErrorClass::Network,
+        ErrorClass::Timeout,
+        ErrorClass::RateLimited,
+        ErrorClass::ServerError,
+        ErrorClass::Rejected,
+        ErrorClass::Auth,
+        ErrorClass::NotFound,
+        ErrorClass::Mapping,
+        ErrorClass::CircuitOpen,
+        ErrorClass::Config,
+    ];
+
+    /// The stable snake_case name, identical to the serde representation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Network => "network",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::Rejected => "rejected",
+            ErrorClass::Auth => "auth",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Mapping => "mapping",
+            ErrorClass::CircuitOpen => "circuit_open",
+            ErrorClass::Config => "config",
+        }
+    }
+
+    /// Inverse of [`ErrorClass::as_str`] (exact match).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Retry limits for one destination system. Negative values act as 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Budget-counted attempts after which the message is dead.
+    pub max_attempts: u32,
+    /// Backoff cap for the first retry; doubles per counted attempt.
+    pub initial_delay_ms: i64,
+    /// Upper bound on the backoff cap (not on `Retry-After`).
+    pub max_delay_ms: i64,
+    /// Age, from first receipt, after which the message is not retried.
+    pub max_age_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    /// 8 attempts, 1 s initial delay, 10 min max delay, 24 h max age.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            initial_delay_ms: 1_000,
+            max_delay_ms: 10 * 60 * 1_000,
+            max_age_ms: 24 * 60 * 60 * 1_000,
+        }
+    }
+}
+
+/// What one attempt observed.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// The destination answered (any status).
+    Response {
+        status: u16,
+        headers: &'a HeaderMap,
+        body_excerpt: &'a str,
+    },
+    /// Connection refused, DNS failure, reset...; the error text.
+    Network(&'a str),
+    /// No answer in time.
+    Timeout,
+    /// The transform failed; the error text.
+    Mapping(&'a str),
+    /// The destination's configuration is unusable; the error text.
+    Config(&'a str),
+    /// The circuit breaker refused to send.
+    CircuitOpen,
+}
+
+/// Where the delivery stands before this attempt's verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    /// Budget-counted attempts before this one.
+    pub attempts: u32,
+    /// 429 answers in a row before this one.
+    pub consecutive_rate_limited: u32,
+    /// 401/403 answers in a row before this one.
+    pub consecutive_auth: u32,
+    /// When ferry first received the message (ms since the Unix epoch).
+    pub first_received_ms: i64,
+}
+
+/// A failure explained for operations staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    pub class: ErrorClass,
+    /// What happened, naming the system and status.
+    pub explanation: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// What the worker does next with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again at `at_ms` (always `> now_ms`).
+    Retry {
+        at_ms: i64,
+        counts_against_budget: bool,
+        why: Explained,
+    },
+    /// Stop retrying; the message needs an operator.
+    Dead {
+        why: Explained,
+    },
+}
+
+/// Whether a failure may be retried.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Retry,
+    Dead,
+}
+
+/// A failed attempt before the budget and age checks: class, explanation and
+/// advice (the whole hint when dead, what to check when retries keep failing).
+type Failure = (ErrorClass, String, String, Fate);
+
+/// Decides what happens after an attempt. `system` names the destination
+/// system, `credential` the credential used (for auth failure wording).
+pub fn decide(
+    outcome: &Outcome<'_>,
+    policy: &RetryPolicy,
+    history: &History,
+    system: &str,
+    credential: Option<&str>,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> Verdict {
+    use ErrorClass as C;
+    let Some((class, last, advice, fate)) = classify(outcome, system, credential) else {
+        return Verdict::Delivered;
+    };
+    if fate == Fate::Dead {
+        return Verdict::Dead {
+            why: explained(class, last, advice),
+        };
+    }
+    let dead = |explanation: String| Verdict::Dead {
+        why: explained(
+            class,
+            explanation,
+            format!("ferry stopped retrying; {advice}, then replay the message."),
+        ),
+    };
+    let age = human_duration(now_ms.saturating_sub(history.first_received_ms).max(0));
+    if class == C::Auth && history.consecutive_auth > 0 {
+        let times = history.consecutive_auth.saturating_add(1);
+        return dead(format!(
+            "credential rejected {times} times in a row: {last}"
+        ));
+    }
+    let counts = !matches!(class, C::RateLimited | C::CircuitOpen);
+    let n = history.attempts.saturating_add(1);
+    if counts && n >= policy.max_attempts {
+        let noun = if n == 1 { "attempt" } else { "attempts" };
+        return dead(format!("gave up after {n} {noun} over {age}: {last}"));
+    }
+    let retry_after = match outcome {
+        Outcome::Response { headers, .. } => header_retry_after(headers, now_ms),
+        _ => None,
+    };
+    let backoff_n = match class {
+        C::RateLimited => history.consecutive_rate_limited.saturating_add(1),
+        C::CircuitOpen => history.attempts.max(1),
+        _ => n,
+    };
+    let delay = retry_after.unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
+    let at_ms = now_ms.saturating_add(delay.max(1));
+    let max_age = policy.max_age_ms.max(0);
+    let deadline = history.first_received_ms.saturating_add(max_age);
+    if at_ms > deadline {
+        let (max_age, ago) = (human_duration(max_age), format!("first received {age} ago"));
+        return dead(match retry_after {
+            _ if now_ms > deadline => {
+                format!(
+                    "the message is older than its {max_age} max age ({ago}); last failure: {last}"
+                )
+            }
+            Some(ra) => format!(
+                "{system} asked to wait {} (Retry-After), longer than the message's {max_age} \
+                 max age allows ({ago}); last failure: {last}",
+                human_duration(ra)
+            ),
+            None => format!(
+                "the next attempt would fall past the message's {max_age} max age ({ago}); \
+                 last failure: {last}"
+            ),
+        });
+    }
+    let hint = match class {
+        C::Auth => format!(
+            "ferry retries once with a refreshed credential; if it is rejected again, {advice}."
+        ),
+        _ if counts => format!("ferry retries automatically; if it persists, {advice}."),
+        _ => format!(
+            "ferry retries automatically without using up the retry budget; \
+             if it persists, {advice}."
+        ),
+    };
+    let why = explained(class, last, hint);
+    Verdict::Retry {
+        at_ms,
+        counts_against_budget: counts,
+        why,
+    }
+}
+
+/// Classifies an attempt; `None` means delivered.
+fn classify(outcome: &Outcome<'_>, system: &str, credential: Option<&str>) -> Option<Failure> {
+    use {ErrorClass as C, Fate::*};
+    Some(match *outcome {
+        Outcome::Response {
+            status,
+            headers,
+            body_excerpt,
+        } => {
+            let (st, body) = (status_text(status), excerpt(body_excerpt));
+            match status {
+                200..=299 => return None,
+                300..=399 => {
+                    let to = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
+                    let to = to
+                        .map(|l| format!(" pointing to {}", excerpt(l)))
+                        .unwrap_or_default();
+                    (
+                        C::Rejected,
+                        format!(
+                            "{system} answered {st}{to}: the destination answered with a redirect; \
+                             ferry does not follow redirects."
+                        ),
+                        format!("fix the base_url for {system}, then replay the message."),
+                        Dead,
+                    )
+                }
+                401 | 403 => {
+                    let cred = credential.map_or("the credential".into(), |c| {
+                        format!("the credential \"{c}\"")
+                    });
+                    let advice = match status {
+                        401 => format!("renew or re-authorize {cred} for {system}"),
+                        _ => format!("check that {cred} is allowed to do this in {system}"),
+                    };
+                    (
+                        C::Auth,
+                        format!("{system} answered {st}: it did not accept {cred}."),
+                        advice,
+                        Retry,
+                    )
+                }
+                404 | 410 => {
+                    let what = match status {
+                        404 => "the address or the record does not exist",
+                        _ => "the record was removed and will not come back",
+                    };
+                    let said = if body.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" Response: {body}")
+                    };
+                    (
+                        C::NotFound,
+                        format!("{system} answered {st}: {what}.{said}"),
+                        format!(
+                            "check the path in the mapping, {system}'s base_url and whether the \
+                             record exists in {system}; then edit and replay the message."
+                        ),
+                        Dead,
+                    )
+                }
+                408 => (
+                    C::Timeout,
+                    format!("{system} answered {st}: it gave up waiting for the request."),
+                    format!("check {system}'s health and load, or raise its timeout"),
+                    Retry,
+                ),
+                429 => (
+                    C::RateLimited,
+                    format!("{system} answered {st}: it is limiting how fast ferry may send."),
+                    format!("lower the send rate to {system} or ask for a higher quota"),
+                    Retry,
+                ),
+                400..=499 => {
+                    let explanation = match body.is_empty() {
+                        true => format!("{system} rejected the message ({st}) without saying why."),
+                        false => format!("{system} rejected the message ({status}): {body}"),
+                    };
+                    (
+                        C::Rejected,
+                        explanation,
+                        "fix the data or the mapping, then edit and replay.".into(),
+                        Dead,
+                    )
+                }
+                _ => {
+                    let what = match status {
+                        500 => "the server hit an internal error",
+                        502 => "a gateway in front of the server got a bad answer from it",
+                        503 => "the server is temporarily unable to handle the request",
+                        504 => "a gateway in front of the server timed out waiting for it",
+                        501 | 505..=599 => "the server reported an error",
+                        _ => "this status is not a valid final HTTP answer",
+                    };
+                    (
+                        C::ServerError,
+                        format!("{system} answered {st}: {what}."),
+                        format!("check {system}'s health"),
+                        Retry,
+                    )
+                }
+            }
+        }
+        Outcome::Network(text) => (
+            C::Network,
+            format!(
+                "could not reach {system}: {}.",
+                excerpt(text).trim_end_matches('.')
+            ),
+            format!("check that {system} is up and that its address, DNS and firewall are right"),
+            Retry,
+        ),
+        Outcome::Timeout => (
+            C::Timeout,
+            format!("{system} did not answer in time."),
+            format!("check {system}'s health and load, or raise its timeout"),
+            Retry,
+        ),
+        Outcome::CircuitOpen => (
+            C::CircuitOpen,
+            format!(
+                "nothing was sent: ferry's circuit breaker for {system} is open after \
+                 repeated failures."
+            ),
+            format!("check {system}'s health"),
+            Retry,
+        ),
+        Outcome::Mapping(text) => (
+            C::Mapping,
+            format!(
+                "the message could not be transformed for {system}: {}",
+                excerpt(text)
+            ),
+            "fix the mapping or the source data, then edit and replay the message.".into(),
+            Dead,
+        ),
+        Outcome::Config(text) => (
+            C::Config,
+            format!(
+                "ferry's configuration for {system} is invalid: {}",
+                excerpt(text)
+            ),
+            format!(
+                "fix the configuration for {system} and reload ferry, then replay the message."
+            ),
+            Dead,
+        ),
+    })
+}
+
+fn explained(class: ErrorClass, explanation: String, hint: String) -> Explained {
+    Explained {
+        class,
+        explanation,
+        hint,
+    }
+}
+
+/// "503 Service Unavailable", or just the number for unknown statuses.
+fn status_text(status: u16) -> String {
+    match StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// Longest excerpt, in characters, quoted from a response body or error text.
+const EXCERPT_CHARS: usize = 200;
+
+/// First ~200 characters of `text` on one line (whitespace runs collapsed).
+fn excerpt(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+            chars += 1;
+        }
+        for c in word.chars() {
+            if chars >= EXCERPT_CHARS {
+                out.push('…');
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
+}
+
+/// The largest valid `Retry-After` among the header's values, in ms.
+fn header_retry_after(headers: &HeaderMap, now_ms: i64) -> Option<i64> {
+    headers
+        .get_all(header::RETRY_AFTER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| parse_retry_after(v, now_ms))
+        .max()
+}
+
+/// Parses a `Retry-After` value into a delay in ms from `now_ms`.
+///
+/// Accepts delay-seconds (`"120"`), a non-negative decimal (`"1.5"`, rounded
+/// up to a whole ms) and an HTTP-date in any form `httpdate` parses (IMF
+/// fixdate, RFC 850, asctime); a date in the past gives `Some(0)`. Huge values
+/// saturate at `i64::MAX` rather than being capped. Anything else (empty,
+/// negative, NaN, exponents, garbage) gives `None`.
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<i64> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if all_digits(int) && all_digits(frac) && int.len() + frac.len() > 0 {
+        let secs = int.bytes().fold(0i64, |acc, b| {
+            acc.saturating_mul(10).saturating_add(i64::from(b - b'0'))
+        });
+        let mut ms = 0i64;
+        for (i, b) in frac.bytes().enumerate() {
+            let d = i64::from(b - b'0');
+            match i {
+                0..=2 => ms += d * 10i64.pow(2 - i as u32),
+                _ if d > 0 => return Some(secs.saturating_mul(1000).saturating_add(ms + 1)),
+                _ => {}
+            }
+        }
+        return Some(secs.saturating_mul(1000).saturating_add(ms));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    let date_ms = match date.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => return Some(0),
+    };
+    Some(date_ms.saturating_sub(now_ms).max(0))
+}
+
+/// Full-jitter backoff for the `n`-th counted attempt (`n` below 1 acts as 1).
+///
+/// Uniform in `[0, min(max_delay, initial_delay * 2^(n-1))]`, then raised to
+/// at least 1 ms so a retry is never scheduled at `now` itself.
+pub fn backoff_ms(n: u32, policy: &RetryPolicy, rng: &mut impl Rng) -> i64 {
+    let max = policy.max_delay_ms.max(0);
+    let initial = policy.initial_delay_ms.max(0);
+    let factor = 1i64
+        .checked_shl(n.max(1) - 1)
+        .filter(|f| *f > 0)
+        .unwrap_or(i64::MAX);
+    let cap = initial.saturating_mul(factor).min(max);
+    rng.random_range(0..=cap).max(1)
+}
+
+/// Short human duration: "250ms", "45s", "1.5s", "2m 5s", "1h 3m", "24h",
+/// "3d 4h" (days from 48 h on). Negative values get a leading "-".
+pub fn human_duration(ms: i64) -> String {
+    const S: u64 = 1_000;
+    const M: u64 = 60 * S;
+    const H: u64 = 60 * M;
+    const D: u64 = 24 * H;
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    let (big, small, big_unit, small_unit) = match ms {
+        _ if ms < S => return format!("{sign}{ms}ms"),
+        _ if ms < M => {
+            let tenths = ms % S / 100;
+            return match tenths {
+                0 => format!("{sign}{}s", ms / S),
+                _ => format!("{sign}{}.{tenths}s", ms / S),
+            };
+        }
+        _ if ms < H => (ms / M, ms % M / S, "m", "s"),
+        _ if ms < 2 * D => (ms / H, ms % H / M, "h", "m"),
+        _ => (ms / D, ms % D / H, "d", "h"),
+    };
+    match small {
+        0 => format!("{sign}{big}{big_unit}"),
+        _ => format!("{sign}{big}{big_unit} {small}{small_unit}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "retry_tests.rs"]
+mod tests;

@@ -1,0 +1,227 @@
+//! `POST /api/v1/routes/{route}/messages`: the ERP's idempotent API (IETF
+//! draft `Idempotency-Key`). The key is scoped to the client's credential; its
+//! record (request fingerprint and the response) is committed in the same
+//! transaction as the message, so a replay is byte-identical. A request whose
+//! key is still being processed by this instance gets 409; across instances the
+//! store's unique key decides.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{delivery_key, headers_json, read_body, require_json, unknown_route};
+use crate::app::AppState;
+use crate::config::{Config, Source};
+use crate::problem::Problem;
+use crate::store::{Accepted, IdempotencyRecord, NewMessage, StoredResponse};
+
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Keys whose first request is still being processed here.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+struct InFlightGuard<'a> {
+    set: &'a InFlight,
+    entry: (String, String),
+}
+
+impl InFlight {
+    fn enter(&self, client: &str, key: &str) -> Option<InFlightGuard<'_>> {
+        let entry = (client.to_owned(), key.to_owned());
+        let fresh = self.0.lock().expect("in-flight set poisoned").insert(entry.clone());
+        fresh.then_some(InFlightGuard { set: self, entry })
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.set.0.lock().expect("in-flight set poisoned").remove(&self.entry);
+    }
+}
+
+pub async fn receive(
+    State(app): State<AppState>,
+    Path(route_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let config = app.config();
+    let Some(route) = config.route(&route_name) else {
+        return Err(unknown_route(&route_name));
+    };
+    let Source::Api { credentials, idempotency_window } = &route.source else {
+        return Err(Problem::not_found(format!(
+            "route `{route_name}` takes webhooks at /in/{route_name}, not ERP API calls"
+        )));
+    };
+    let reject = |reason: &'static str, p: Problem| {
+        app.metrics.rejected(&route_name, reason);
+        p
+    };
+    let client = authenticate(&config, credentials, &headers).map_err(|p| reject("auth", p))?;
+    let key = idempotency_key(&headers).map_err(|p| reject("idempotency_key", p))?;
+    let body = read_body(&headers, body, route.max_body).await.map_err(|p| reject("body", p))?;
+    require_json(&body).map_err(|p| reject("json", p))?;
+
+    let Some(_guard) = app.in_flight.enter(client, &key) else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "request-in-progress",
+            "Conflict",
+            "a request with this Idempotency-Key is still being processed; retry later",
+        ));
+    };
+    let mut h = Sha256::new();
+    h.update(route_name.as_bytes());
+    h.update([0]);
+    h.update(&body);
+    let fingerprint = h.finalize().to_vec();
+    let now_ms = app.clock.now_ms();
+    let id = uuid::Uuid::now_v7().to_string();
+    let response = StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: format!(r#"{{"id":"{id}","route":"{route_name}","status":"accepted"}}"#).into_bytes(),
+    };
+    let system = &route.destination.system;
+    let msg = NewMessage {
+        delivery_key: delivery_key(&route_name, &format!("{client}\0{key}"), system),
+        route: route_name.clone(),
+        system: system.clone(),
+        received_ms: now_ms,
+        event_id: Some(key.clone()),
+        headers: headers_json(&headers),
+        body,
+        dedupe: None,
+        idempotency: Some(IdempotencyRecord {
+            client: client.to_owned(),
+            key,
+            fingerprint,
+            expires_ms: now_ms + idempotency_window.as_millis() as i64,
+            response: response.clone(),
+        }),
+        id,
+    };
+    match app.store.accept(msg).await {
+        Ok(Accepted::New) => {
+            app.metrics.received(&route_name);
+            app.wake.notify_one();
+            Ok(stored(&response, false))
+        }
+        Ok(Accepted::Replay(previous)) => {
+            app.metrics.replay(&route_name);
+            Ok(stored(&previous, true))
+        }
+        Ok(Accepted::KeyReused) => Err(reject(
+            "idempotency_key",
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Unprocessable content",
+                "this Idempotency-Key was already used with a different request body; use a new key for a new request",
+            ),
+        )),
+        Ok(Accepted::Duplicate { .. }) => Err(Problem::internal("unexpected duplicate answer for an API call")),
+        Err(e) => {
+            tracing::error!(route = %route_name, error = %e, "Accepting an API call failed; the client was told to retry.");
+            Err(Problem::unavailable(format!("the message could not be stored: {e}"), 1))
+        }
+    }
+}
+
+fn stored(resp: &StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::ACCEPTED);
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], resp.body.clone()).into_response();
+    if replayed {
+        r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    r
+}
+
+/// `Authorization: Bearer <key>` against the route's credentials; the matching
+/// credential's name is the client identity that scopes idempotency keys.
+fn authenticate<'c>(config: &'c Config, credentials: &'c [String], headers: &HeaderMap) -> Result<&'c str, Problem> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Problem::unauthorized("missing-credentials", "send `Authorization: Bearer <your client key>`"))?;
+    let mut found = None;
+    for name in credentials {
+        if let Some(secret) = config.secret(name) {
+            // Check every credential, so timing does not reveal which matched.
+            if bool::from(secret.expose_secret().as_bytes().ct_eq(presented.trim().as_bytes())) {
+                found = Some(name.as_str());
+            }
+        }
+    }
+    found.ok_or_else(|| Problem::unauthorized("bad-credentials", "the client key is not valid for this route"))
+}
+
+/// The `Idempotency-Key` header: an RFC 8941 string (`"abc"`) as the IETF draft
+/// says, or a bare token as Stripe-style clients send it.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    let raw = headers
+        .get("idempotency-key")
+        .ok_or_else(|| Problem::bad_request("idempotency-key-missing", "this route requires an Idempotency-Key header"))?
+        .to_str()
+        .map_err(|_| Problem::bad_request("idempotency-key-invalid", "the Idempotency-Key must be printable ASCII"))?
+        .trim();
+    let key = match raw.strip_prefix('"') {
+        Some(rest) => rest
+            .strip_suffix('"')
+            .filter(|k| !k.contains(['"', '\\']))
+            .ok_or_else(|| Problem::bad_request("idempotency-key-invalid", "the quoted Idempotency-Key is not closed"))?,
+        None => raw,
+    };
+    if key.is_empty() {
+        return Err(Problem::bad_request("idempotency-key-invalid", "the Idempotency-Key is empty"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(Problem::bad_request(
+            "idempotency-key-invalid",
+            format!("the Idempotency-Key is {} characters long; at most {MAX_KEY_LEN} are allowed", key.len()),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("idempotency-key", HeaderValue::from_str(key).unwrap());
+        h
+    }
+
+    #[test]
+    fn keys_quoted_and_bare() {
+        assert_eq!(idempotency_key(&with("\"abc-1\"")).unwrap(), "abc-1");
+        assert_eq!(idempotency_key(&with("abc-1")).unwrap(), "abc-1");
+        assert!(idempotency_key(&with("\"open")).is_err());
+        assert!(idempotency_key(&with("\"\"")).is_err());
+        assert!(idempotency_key(&HeaderMap::new()).is_err());
+        assert!(idempotency_key(&with(&"k".repeat(255))).is_ok());
+        assert!(idempotency_key(&with(&"k".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn in_flight_guard_releases() {
+        let set = InFlight::default();
+        let g = set.enter("c", "k").unwrap();
+        assert!(set.enter("c", "k").is_none());
+        assert!(set.enter("other", "k").is_some());
+        drop(g);
+        assert!(set.enter("c", "k").is_some());
+    }
+}

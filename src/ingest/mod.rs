@@ -1,0 +1,92 @@
+//! Ingest: the HTTP front door. `POST /in/{route}` takes platform webhooks
+//! (`webhook.rs`: verify the signature on the raw bytes, find the event id);
+//! `POST /api/v1/routes/{route}/messages` takes the ERP's calls (`api.rs`:
+//! client key, `Idempotency-Key`). Both hand a [`NewMessage`] to
+//! `store.accept` and answer 2xx only once it is committed; bad input gets a
+//! problem+json answer and stores nothing. Ingest never waits on a destination.
+
+mod api;
+
+pub use api::InFlight;
+pub mod verify;
+mod webhook;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::problem::Problem;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/in/{route}", post(webhook::receive))
+        .route("/api/v1/routes/{route}/messages", post(api::receive))
+}
+
+/// Reads the body up to `limit` bytes; larger is 413 (checked on
+/// Content-Length first, so an honest sender is refused before it uploads).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Payload too large",
+            format!("the body is larger than this route's limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Problem::bad_request("body-unreadable", format!("the request body could not be read: {e}"))),
+    }
+}
+
+/// The body must be one JSON value; checked without building it.
+fn require_json(body: &[u8]) -> Result<(), Problem> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| Problem::bad_request("malformed-json", format!("the body is not valid JSON: {e}")))
+}
+
+/// Headers worth keeping with the message for operators, as a JSON object;
+/// credentials are redacted.
+fn headers_json(headers: &HeaderMap) -> String {
+    let mut map = serde_json::Map::with_capacity(headers.len());
+    for (k, v) in headers {
+        let value = match k.as_str() {
+            "authorization" | "cookie" | "proxy-authorization" => "[redacted]".into(),
+            _ => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        };
+        map.insert(k.as_str().to_owned(), serde_json::Value::String(value));
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The downstream `Idempotency-Key`: derived from the source event (or the
+/// message when there is no event id) and the destination, so every retry and
+/// every replay of one business event carries the same key.
+fn delivery_key(route: &str, event: &str, system: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [route, event, system] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    format!("ferry-{}", hex::encode(&digest[..16]))
+}
+
+fn unknown_route(route: &str) -> Problem {
+    Problem::not_found(format!("there is no route named `{route}`"))
+}

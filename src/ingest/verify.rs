@@ -1,0 +1,659 @@
+//! Ingest stage 1: before a webhook body is parsed or stored, its raw bytes and
+//! headers are checked here against the route's configured [`Scheme`] and
+//! secrets. Only a request that passes goes on to `store.accept`, and only after
+//! that durable write does the ingest handler answer 2xx; a request that fails
+//! here is answered 4xx and nothing is stored. A route may carry several secrets
+//! (a rotation overlap): the request is accepted if ANY of them matches, and
+//! [`Verified::secret_index`] says which one did. [`Verified::event_id`] is the
+//! scheme's delivery or event id, used for deduplication. Note that the Shopify
+//! and GitHub ids travel in unsigned headers, so they are only as trustworthy
+//! as the sender's TLS connection.
+//!
+//! All MAC and credential comparisons are constant time, errors never carry
+//! secret material, and malformed input is an error, never a panic. The
+//! `sign_*` helpers build the headers a sender would attach; ferry's demo,
+//! bench and tests use them.
+
+use std::str::FromStr;
+
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::{DecodeSliceError, Engine as _, alphabet};
+use hmac::digest::{KeyInit, Update};
+use hmac::{Hmac, Mac};
+use axum::http::HeaderMap;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use subtle::{Choice, ConstantTimeEq};
+
+/// Standard-alphabet base64 that decodes input with or without padding.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+const WH_ID: &str = "webhook-id";
+const WH_TS: &str = "webhook-timestamp";
+const WH_SIG: &str = "webhook-signature";
+const STRIPE_SIG: &str = "Stripe-Signature";
+const SHOPIFY_SIG: &str = "X-Shopify-Hmac-Sha256";
+const SHOPIFY_ID: &str = "X-Shopify-Webhook-Id";
+const GITHUB_SIG: &str = "X-Hub-Signature-256";
+const GITHUB_ID: &str = "X-GitHub-Delivery";
+const HUBSPOT_SIG: &str = "X-HubSpot-Signature-v3";
+const HUBSPOT_TS: &str = "X-HubSpot-Request-Timestamp";
+const AUTHORIZATION: &str = "Authorization";
+
+/// How a route's inbound webhooks are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// standardwebhooks.com: `webhook-id`, `webhook-timestamp` and a space-delimited
+    /// `webhook-signature` list of `v1,<base64>`; secret `whsec_<base64 key>`.
+    StandardWebhooks,
+    /// `Stripe-Signature: t=<unix>,v1=<hex>[,v1=..][,v0=..]`; the key is the whole secret string.
+    Stripe,
+    /// `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the body.
+    Shopify,
+    /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
+    Github,
+    /// `X-HubSpot-Signature-v3` over method + URI + body + millisecond timestamp.
+    HubspotV3,
+    /// A configurable HMAC over the raw body.
+    Hmac(HmacSpec),
+    /// `Authorization: Basic base64(user:pass)`; the secret is `user:pass`.
+    Basic,
+    /// The named header's value equals the secret.
+    ApiKey { header: String },
+}
+
+impl Scheme {
+    /// The name used for this scheme in ferry's configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scheme::StandardWebhooks => "standard-webhooks",
+            Scheme::Stripe => "stripe",
+            Scheme::Shopify => "shopify",
+            Scheme::Github => "github",
+            Scheme::HubspotV3 => "hubspot-v3",
+            Scheme::Hmac(_) => "hmac",
+            Scheme::Basic => "basic",
+            Scheme::ApiKey { .. } => "api-key",
+        }
+    }
+}
+
+/// Generic HMAC over the raw body: the header value is `prefix + encode(mac)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HmacSpec {
+    pub header: String,
+    pub algorithm: HmacAlgorithm,
+    pub encoding: SigEncoding,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HmacAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl HmacAlgorithm {
+    fn output_len(self) -> usize {
+        match self {
+            HmacAlgorithm::Sha1 => 20,
+            HmacAlgorithm::Sha256 => 32,
+            HmacAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+impl FromStr for HmacAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha1" => Ok(HmacAlgorithm::Sha1),
+            "sha256" => Ok(HmacAlgorithm::Sha256),
+            "sha512" => Ok(HmacAlgorithm::Sha512),
+            _ => Err(format!(
+                "unknown HMAC algorithm {s:?} (expected sha1, sha256 or sha512)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigEncoding {
+    Hex,
+    Base64,
+}
+
+impl FromStr for SigEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "hex" => Ok(SigEncoding::Hex),
+            "base64" => Ok(SigEncoding::Base64),
+            _ => Err(format!(
+                "unknown signature encoding {s:?} (expected hex or base64)"
+            )),
+        }
+    }
+}
+
+/// An inbound request as received, before any parsing of the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub method: &'a str,
+    /// The full URL as the sender called it (only HubSpot v3 signs it).
+    pub uri: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// A request that passed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The scheme's event/delivery id for deduplication, where it has one.
+    pub event_id: Option<String>,
+    /// Index into `secrets` of the secret that matched.
+    pub secret_index: usize,
+}
+
+/// Why a request was rejected. No variant ever carries secret material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing header {0}")]
+    MissingHeader(String),
+    #[error("malformed {header}: {reason}")]
+    Malformed { header: String, reason: String },
+    #[error("timestamp is {age_seconds}s old, outside the {tolerance_seconds}s tolerance")]
+    Stale {
+        age_seconds: i64,
+        tolerance_seconds: i64,
+    },
+    #[error(
+        "timestamp is {ahead_seconds}s in the future, outside the {tolerance_seconds}s tolerance"
+    )]
+    Future {
+        ahead_seconds: i64,
+        tolerance_seconds: i64,
+    },
+    #[error("signature does not match any configured secret")]
+    Mismatch,
+    #[error("no secret configured")]
+    NoSecret,
+    /// A configured secret is unusable (e.g. empty, or `whsec_` not base64).
+    #[error("secret #{index} is invalid: {reason}")]
+    InvalidSecret { index: usize, reason: &'static str },
+}
+
+fn malformed(header: &str, reason: impl Into<String>) -> VerifyError {
+    VerifyError::Malformed {
+        header: header.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Verifies `req` against `scheme` with any of `secrets` (raw configured values,
+/// e.g. `whsec_...`). Timestamped schemes reject `|now - ts| > tolerance_seconds`
+/// (a negative tolerance counts as 0). Checks run cheapest first: headers and
+/// their format, then the timestamp window, then one MAC per secret, so a stale
+/// replay costs no HMAC. The event id is extracted only after a match.
+pub fn verify(
+    scheme: &Scheme,
+    secrets: &[&[u8]],
+    req: &Inbound<'_>,
+    now_unix: i64,
+    tolerance_seconds: i64,
+) -> Result<Verified, VerifyError> {
+    if secrets.is_empty() {
+        return Err(VerifyError::NoSecret);
+    }
+    let (h, body) = (req.headers, req.body);
+    let now_ms = now_unix.saturating_mul(1000);
+    let sha256 = HmacAlgorithm::Sha256;
+    let body_feed = |m: &mut dyn Update| m.update(body);
+    let (secret_index, event_id) = match scheme {
+        Scheme::StandardWebhooks => {
+            let id = required(h, WH_ID)?;
+            let ts_raw = required(h, WH_TS)?;
+            let sig = required(h, WH_SIG)?;
+            let ts = parse_ts(ts_raw).ok_or_else(|| malformed(WH_TS, "not a unix timestamp"))?;
+            let candidates = standard_candidates(sig);
+            if candidates.clone().next().is_none() {
+                return Err(malformed(WH_SIG, "no well-formed v1 signature"));
+            }
+            check_window(now_ms, ts.saturating_mul(1000), tolerance_seconds)?;
+            let feed = |m: &mut dyn Update| {
+                for part in [id.as_bytes(), b".", ts_raw.as_bytes(), b".", body] {
+                    m.update(part);
+                }
+            };
+            let index = first_match(secrets, candidates, |s| {
+                with_whsec_key(s, |key| mac(sha256, key, &feed))
+            })?;
+            (index, non_empty(id))
+        }
+        Scheme::Stripe => {
+            let raw = required(h, STRIPE_SIG)?;
+            let hdr = StripeHeader::parse(raw).map_err(|r| malformed(STRIPE_SIG, r))?;
+            let candidates = hdr.v1().filter_map(|s| decode_hex(s, 32));
+            if candidates.clone().next().is_none() {
+                return Err(malformed(STRIPE_SIG, "no well-formed v1 signature"));
+            }
+            check_window(now_ms, hdr.t.saturating_mul(1000), tolerance_seconds)?;
+            let feed = |m: &mut dyn Update| {
+                for part in [hdr.t_raw.as_bytes(), b".", body] {
+                    m.update(part);
+                }
+            };
+            let index = first_match(secrets, candidates, |s| Ok(mac(sha256, s, &feed)))?;
+            (index, stripe_event_id(body))
+        }
+        Scheme::Shopify => {
+            let sig = required(h, SHOPIFY_SIG)?;
+            let tag = decode_b64(sig, 32)
+                .ok_or_else(|| malformed(SHOPIFY_SIG, "expected base64 HMAC-SHA256"))?;
+            let id = optional(h, SHOPIFY_ID)?;
+            let index = first_match(secrets, [tag].into_iter(), |s| {
+                Ok(mac(sha256, s, &body_feed))
+            })?;
+            (index, id.and_then(non_empty))
+        }
+        Scheme::Github => {
+            let sig = required(h, GITHUB_SIG)?;
+            let tag = sig
+                .strip_prefix("sha256=")
+                .and_then(|hex| decode_hex(hex, 32))
+                .ok_or_else(|| malformed(GITHUB_SIG, "expected sha256=<hex HMAC-SHA256>"))?;
+            let id = optional(h, GITHUB_ID)?;
+            let index = first_match(secrets, [tag].into_iter(), |s| {
+                Ok(mac(sha256, s, &body_feed))
+            })?;
+            (index, id.and_then(non_empty))
+        }
+        Scheme::HubspotV3 => {
+            let sig = required(h, HUBSPOT_SIG)?;
+            let ts_raw = required(h, HUBSPOT_TS)?;
+            let tag = decode_b64(sig, 32)
+                .ok_or_else(|| malformed(HUBSPOT_SIG, "expected base64 HMAC-SHA256"))?;
+            let ts_ms = parse_ts(ts_raw)
+                .ok_or_else(|| malformed(HUBSPOT_TS, "not a millisecond timestamp"))?;
+            check_window(now_ms, ts_ms, tolerance_seconds)?;
+            let feed = |m: &mut dyn Update| hubspot_feed(m, req.method, req.uri, body, ts_raw);
+            (
+                first_match(secrets, [tag].into_iter(), |s| Ok(mac(sha256, s, &feed)))?,
+                None,
+            )
+        }
+        Scheme::Hmac(spec) => {
+            let raw = required(h, &spec.header)?;
+            let value = match &spec.prefix {
+                Some(p) => raw
+                    .strip_prefix(p.as_str())
+                    .ok_or_else(|| malformed(&spec.header, format!("expected prefix {p:?}")))?,
+                None => raw,
+            };
+            let len = spec.algorithm.output_len();
+            let tag = match spec.encoding {
+                SigEncoding::Hex => decode_hex(value, len),
+                SigEncoding::Base64 => decode_b64(value, len),
+            }
+            .ok_or_else(|| {
+                let enc = if spec.encoding == SigEncoding::Hex {
+                    "hex"
+                } else {
+                    "base64"
+                };
+                malformed(&spec.header, format!("expected a {enc} {len}-byte MAC"))
+            })?;
+            let alg = spec.algorithm;
+            (
+                first_match(secrets, [tag].into_iter(), |s| Ok(mac(alg, s, &body_feed)))?,
+                None,
+            )
+        }
+        Scheme::Basic => {
+            let raw = required(h, AUTHORIZATION)?;
+            let token = match raw.trim().split_once(' ') {
+                Some((word, token)) if word.eq_ignore_ascii_case("basic") => token.trim(),
+                _ => return Err(malformed(AUTHORIZATION, "expected Basic credentials")),
+            };
+            let mut buf = [0u8; 768];
+            let n = B64.decode_slice(token, &mut buf).map_err(|_| {
+                malformed(AUTHORIZATION, "credentials are not base64 (or too long)")
+            })?;
+            (match_credential(secrets, &buf[..n])?, None)
+        }
+        Scheme::ApiKey { header } => (
+            match_credential(secrets, required(h, header)?.as_bytes())?,
+            None,
+        ),
+    };
+    Ok(Verified {
+        event_id,
+        secret_index,
+    })
+}
+
+/// `v1,<base64>` for the Standard Webhooks `webhook-signature` header.
+pub fn sign_standard_webhooks(
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, VerifyError> {
+    let ts = timestamp.to_string();
+    let tag = with_whsec_key(secret.as_bytes(), |key| {
+        mac(HmacAlgorithm::Sha256, key, &|m| {
+            for part in [msg_id.as_bytes(), b".", ts.as_bytes(), b".", body] {
+                m.update(part);
+            }
+        })
+    })
+    .map_err(|reason| VerifyError::InvalidSecret { index: 0, reason })?;
+    Ok(format!("v1,{}", STANDARD.encode(tag.as_slice())))
+}
+
+/// `t=<timestamp>,v1=<hex>` for the `Stripe-Signature` header.
+pub fn sign_stripe(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    let tag = mac(HmacAlgorithm::Sha256, secret.as_bytes(), &|m| {
+        for part in [ts.as_bytes(), b".", body] {
+            m.update(part);
+        }
+    });
+    format!("t={ts},v1={}", hex::encode(tag.as_slice()))
+}
+
+/// The `X-Shopify-Hmac-Sha256` value.
+pub fn sign_shopify(secret: &str, body: &[u8]) -> String {
+    STANDARD.encode(
+        mac(HmacAlgorithm::Sha256, secret.as_bytes(), &|m| {
+            m.update(body)
+        })
+        .as_slice(),
+    )
+}
+
+/// The `X-Hub-Signature-256` value (`sha256=<hex>`).
+pub fn sign_github(secret: &str, body: &[u8]) -> String {
+    let tag = mac(HmacAlgorithm::Sha256, secret.as_bytes(), &|m| {
+        m.update(body)
+    });
+    format!("sha256={}", hex::encode(tag.as_slice()))
+}
+
+/// The `X-HubSpot-Signature-v3` value; send `timestamp_ms` as `X-HubSpot-Request-Timestamp`.
+pub fn sign_hubspot_v3(
+    secret: &str,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> String {
+    let ts = timestamp_ms.to_string();
+    let tag = mac(HmacAlgorithm::Sha256, secret.as_bytes(), &|m| {
+        hubspot_feed(m, method, uri, body, &ts)
+    });
+    STANDARD.encode(tag.as_slice())
+}
+
+/// The value of `spec.header`: `prefix + encode(HMAC(secret, body))`.
+pub fn sign_hmac(spec: &HmacSpec, secret: &[u8], body: &[u8]) -> String {
+    let tag = mac(spec.algorithm, secret, &|m| m.update(body));
+    let encoded = match spec.encoding {
+        SigEncoding::Hex => hex::encode(tag.as_slice()),
+        SigEncoding::Base64 => STANDARD.encode(tag.as_slice()),
+    };
+    format!("{}{encoded}", spec.prefix.as_deref().unwrap_or(""))
+}
+
+/// A MAC or decoded signature, held on the stack (64 bytes fits SHA-512).
+#[derive(Clone, Copy)]
+struct Tag {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Tag {
+    fn new(bytes: &[u8]) -> Tag {
+        let mut tag = Tag {
+            buf: [0; 64],
+            len: bytes.len(),
+        };
+        tag.buf[..bytes.len()].copy_from_slice(bytes);
+        tag
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+fn mac(alg: HmacAlgorithm, key: &[u8], feed: &dyn Fn(&mut dyn Update)) -> Tag {
+    fn run<M: Mac + KeyInit + Update>(key: &[u8], feed: &dyn Fn(&mut dyn Update)) -> Tag {
+        let mut m = <M as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+        feed(&mut m);
+        Tag::new(&m.finalize().into_bytes())
+    }
+    match alg {
+        HmacAlgorithm::Sha1 => run::<Hmac<Sha1>>(key, feed),
+        HmacAlgorithm::Sha256 => run::<Hmac<Sha256>>(key, feed),
+        HmacAlgorithm::Sha512 => run::<Hmac<Sha512>>(key, feed),
+    }
+}
+
+/// Index of the first secret whose tag equals any candidate (compared in
+/// constant time). Unusable secrets are skipped; if nothing matches and one was
+/// unusable, that configuration error is reported instead of `Mismatch`.
+fn first_match(
+    secrets: &[&[u8]],
+    candidates: impl Iterator<Item = Tag> + Clone,
+    tag_for: impl Fn(&[u8]) -> Result<Tag, &'static str>,
+) -> Result<usize, VerifyError> {
+    let mut invalid = None;
+    for (index, secret) in secrets.iter().enumerate() {
+        let tag = if secret.is_empty() {
+            Err("secret is empty")
+        } else {
+            tag_for(secret)
+        };
+        match tag {
+            Ok(tag) => {
+                let hit = candidates.clone().fold(Choice::from(0), |acc, c| {
+                    acc | tag.as_slice().ct_eq(c.as_slice())
+                });
+                if bool::from(hit) {
+                    return Ok(index);
+                }
+            }
+            Err(reason) => {
+                invalid.get_or_insert(VerifyError::InvalidSecret { index, reason });
+            }
+        }
+    }
+    Err(invalid.unwrap_or(VerifyError::Mismatch))
+}
+
+/// Compares SHA-256 digests so neither content nor length leaks through timing.
+fn match_credential(secrets: &[&[u8]], presented: &[u8]) -> Result<usize, VerifyError> {
+    let presented = Tag::new(&Sha256::digest(presented));
+    first_match(secrets, [presented].into_iter(), |s| {
+        Ok(Tag::new(&Sha256::digest(s)))
+    })
+}
+
+/// Decodes a Standard Webhooks secret (`whsec_` optional) and hands the key to `f`.
+fn with_whsec_key<R>(secret: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, &'static str> {
+    const NOT_BASE64: &str = "whsec_ secret is not valid base64";
+    let encoded = secret.strip_prefix(b"whsec_").unwrap_or(secret);
+    let mut buf = [0u8; 128];
+    let heap;
+    let key = match B64.decode_slice(encoded, &mut buf) {
+        Ok(n) => &buf[..n],
+        Err(DecodeSliceError::OutputSliceTooSmall) => {
+            heap = B64.decode(encoded).map_err(|_| NOT_BASE64)?;
+            &heap[..]
+        }
+        Err(DecodeSliceError::DecodeError(_)) => return Err(NOT_BASE64),
+    };
+    if key.is_empty() {
+        return Err("secret key is empty");
+    }
+    Ok(f(key))
+}
+
+fn hubspot_feed(m: &mut dyn Update, method: &str, uri: &str, body: &[u8], ts: &str) {
+    m.update(method.as_bytes());
+    // HubSpot decodes these escapes (and only these) before signing.
+    let uri = uri.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i + 2 < uri.len() {
+        let decoded = if uri[i] == b'%' {
+            match (
+                uri[i + 1].to_ascii_uppercase(),
+                uri[i + 2].to_ascii_uppercase(),
+            ) {
+                (b'3', b'A') => Some(b':'),
+                (b'2', b'F') => Some(b'/'),
+                (b'3', b'F') => Some(b'?'),
+                (b'4', b'0') => Some(b'@'),
+                (b'2', b'1') => Some(b'!'),
+                (b'2', b'4') => Some(b'$'),
+                (b'2', b'7') => Some(b'\''),
+                (b'2', b'8') => Some(b'('),
+                (b'2', b'9') => Some(b')'),
+                (b'2', b'A') => Some(b'*'),
+                (b'2', b'C') => Some(b','),
+                (b'3', b'B') => Some(b';'),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(c) = decoded {
+            m.update(&uri[start..i]);
+            m.update(&[c]);
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    m.update(&uri[start..]);
+    m.update(body);
+    m.update(ts.as_bytes());
+}
+
+/// A parsed `Stripe-Signature` header; `v1()` re-walks it so parsing never allocates.
+struct StripeHeader<'a> {
+    t: i64,
+    t_raw: &'a str,
+    raw: &'a str,
+}
+
+impl<'a> StripeHeader<'a> {
+    fn parse(raw: &'a str) -> Result<Self, &'static str> {
+        let mut t_raw = None;
+        for item in raw.split(',') {
+            match item.trim().split_once('=') {
+                Some(("t", _)) if t_raw.is_some() => return Err("duplicate t="),
+                Some(("t", v)) => t_raw = Some(v),
+                Some(_) => {}
+                None => return Err("expected comma-separated key=value pairs"),
+            }
+        }
+        let t_raw = t_raw.ok_or("missing t=")?;
+        let t = parse_ts(t_raw).ok_or("t= is not a unix timestamp")?;
+        Ok(StripeHeader { t, t_raw, raw })
+    }
+
+    fn v1(&self) -> impl Iterator<Item = &'a str> + Clone + use<'a> {
+        self.raw
+            .split(',')
+            .filter_map(|item| item.trim().strip_prefix("v1="))
+    }
+}
+
+fn standard_candidates(header: &str) -> impl Iterator<Item = Tag> + Clone + '_ {
+    header
+        .split_ascii_whitespace()
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|sig| decode_b64(sig, 32))
+}
+
+fn stripe_event_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        id: Option<String>,
+    }
+    serde_json::from_slice::<Event>(body)
+        .ok()?
+        .id
+        .filter(|id| !id.is_empty())
+}
+
+fn decode_b64(s: &str, len: usize) -> Option<Tag> {
+    let mut tag = Tag {
+        buf: [0; 64],
+        len: 0,
+    };
+    tag.len = B64.decode_slice(s, &mut tag.buf).ok()?;
+    (tag.len == len).then_some(tag)
+}
+
+fn decode_hex(s: &str, len: usize) -> Option<Tag> {
+    let mut tag = Tag { buf: [0; 64], len };
+    (len <= 64 && s.len() == 2 * len).then_some(())?;
+    hex::decode_to_slice(s, &mut tag.buf[..len]).ok()?;
+    Some(tag)
+}
+
+/// Unsigned decimal only, so the signed text and the parsed value agree.
+fn parse_ts(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Rejects `ts_ms` further than the tolerance from `now_ms`, reporting whole seconds (rounded up).
+fn check_window(now_ms: i64, ts_ms: i64, tolerance_seconds: i64) -> Result<(), VerifyError> {
+    let tolerance_seconds = tolerance_seconds.max(0);
+    let tolerance_ms = tolerance_seconds.saturating_mul(1000);
+    let age_ms = now_ms.saturating_sub(ts_ms);
+    let ceil_s = |ms: i64| ms / 1000 + i64::from(ms % 1000 != 0);
+    if age_ms > tolerance_ms {
+        Err(VerifyError::Stale {
+            age_seconds: ceil_s(age_ms),
+            tolerance_seconds,
+        })
+    } else if age_ms < -tolerance_ms {
+        Err(VerifyError::Future {
+            ahead_seconds: ceil_s(age_ms.saturating_neg()),
+            tolerance_seconds,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, VerifyError> {
+    headers
+        .get(name)
+        .map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| malformed(name, "not valid UTF-8")))
+        .transpose()
+}
+
+fn required<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, VerifyError> {
+    optional(headers, name)?.ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;

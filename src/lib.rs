@@ -1,0 +1,33 @@
+//! ferry: self-hosted integration middleware between an ERP and the commerce
+//! and CRM platforms it talks to.
+//!
+//! # Layout
+//!
+//! The modules follow a message through ferry (see `docs/ARCHITECTURE.md`):
+//!
+//! * [`config`]: `ferry.toml` + env → a validated [`config::Config`].
+//! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers, janitor.
+//! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
+//! * [`store`]: the durable queue: accept, claim, record, retry, discard, list, prune.
+//! * [`deliver`]: workers claiming due deliveries; `retry` classifies and schedules.
+//! * [`transform`]: body translation between claim and send.
+//! * [`connect`]: the outbound HTTP client and system authentication.
+//! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
+//! * [`telemetry`]: logs and Prometheus metrics.
+//! * [`clock`], [`problem`]: injected time; RFC 9457 error bodies.
+//! * [`sim`]: simulated platforms (a shop sending webhooks, a flaky ERP) for
+//!   `ferry demo`, `ferry bench` and the tests.
+
+pub mod admin;
+pub mod app;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod connect;
+pub mod deliver;
+pub mod ingest;
+pub mod problem;
+pub mod sim;
+pub mod store;
+pub mod telemetry;
+pub mod transform;

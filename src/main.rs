@@ -1,0 +1,271 @@
+//! The `ferry` command line: serve, demo, check-config, the operator's message
+//! commands (list, show, retry, discard — the same store methods the admin API
+//! uses), and bench.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use ferry::admin::FilterQuery;
+use ferry::app::App;
+use ferry::clock::Clock;
+use ferry::config::{Config, ConfigError};
+use ferry::store::{Discarded, Selection, Store};
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Integration middleware between an ERP and the platforms it talks to")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run ferry: HTTP ingest, delivery workers, admin API.
+    Serve {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+    },
+    /// Run ferry with a built-in demo config and two simulated systems.
+    Demo {
+        /// Port for ferry's listener (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Validate a config file and report every problem with its location.
+    CheckConfig {
+        file: Option<PathBuf>,
+        /// Print the embedded, fully commented reference config.
+        #[arg(long)]
+        print_default: bool,
+    },
+    /// List or show messages.
+    Messages {
+        #[command(subcommand)]
+        command: MessagesCommand,
+    },
+    /// Requeue a message (or every message matching a filter) with a fresh retry budget.
+    Retry {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        /// One message id; or use the filter flags.
+        id: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Only count what would be retried.
+        #[arg(long)]
+        dry_run: bool,
+        /// Name recorded in the audit log.
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// Stop a message for good, with a reason.
+    Discard {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// Measure ingest and delivery throughput against a bare server.
+    Bench(ferry::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum MessagesCommand {
+    List {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        id: String,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct FilterArgs {
+    /// queued, delivering, retrying, delivered, dead or discarded
+    #[arg(long)]
+    state: Option<String>,
+    #[arg(long)]
+    route: Option<String>,
+    /// Error class of the last attempt (network, timeout, rate_limited, ...)
+    #[arg(long)]
+    class: Option<String>,
+    /// Epoch milliseconds or a duration ago (15m, 24h)
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+impl FilterArgs {
+    fn query(&self) -> FilterQuery {
+        FilterQuery {
+            state: self.state.clone(),
+            route: self.route.clone(),
+            class: self.class.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            limit: self.limit,
+            before: None,
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("ferry: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = load(&config)?;
+            ferry::telemetry::init_logs(config.server.log_format);
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            tracing::info!(addr = %listener.local_addr()?, data_dir = %config.server.data_dir.display(), "ferry is listening.");
+            let app = App::build(config)?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            app.run(listener, shutdown).await?;
+            tracing::info!("ferry stopped.");
+            Ok(())
+        }
+        Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,
+        Command::CheckConfig { file, print_default } => {
+            if print_default {
+                print!("{}", ferry::config::DEFAULT_TOML);
+                return Ok(());
+            }
+            let file = file.unwrap_or_else(|| PathBuf::from("ferry.toml"));
+            let config = load(&file)?;
+            println!(
+                "{}: ok ({} credentials, {} systems, {} routes)",
+                file.display(),
+                config.credentials.len(),
+                config.systems.len(),
+                config.routes.len()
+            );
+            Ok(())
+        }
+        Command::Messages { command: MessagesCommand::List { config, filter, json } } => {
+            let store = open_store(&config)?;
+            let filter = filter.query().resolve(Clock::System.now_ms()).map_err(|p| anyhow::anyhow!(p.detail))?;
+            let messages = store.list(&filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&messages)?);
+                return Ok(());
+            }
+            println!("{:<36}  {:<16}  {:<10}  {:>3}  {}", "ID", "ROUTE", "STATE", "TRY", "LAST ERROR");
+            for m in messages {
+                println!(
+                    "{:<36}  {:<16}  {:<10}  {:>3}  {}",
+                    m.id,
+                    m.route,
+                    m.state.as_str(),
+                    m.attempts,
+                    m.last_explanation.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Messages { command: MessagesCommand::Show { config, id } } => {
+            let store = open_store(&config)?;
+            match store.message(&id).await? {
+                Some(m) => {
+                    println!("{}", serde_json::to_string_pretty(&m)?);
+                    Ok(())
+                }
+                None => bail!("no message {id}"),
+            }
+        }
+        Command::Retry { config, id, filter, dry_run, actor } => {
+            let store = open_store(&config)?;
+            let now = Clock::System.now_ms();
+            let sel = match id {
+                Some(id) => Selection::One(id),
+                None => Selection::Filter(filter.query().resolve(now).map_err(|p| anyhow::anyhow!(p.detail))?),
+            };
+            let n = store.retry(sel, &actor, now, dry_run).await?;
+            if dry_run {
+                println!("{n} message(s) would be retried");
+            } else if n == 0 {
+                bail!("nothing to retry: no matching message is dead, retrying, discarded or delivered");
+            } else {
+                println!("{n} message(s) requeued");
+            }
+            Ok(())
+        }
+        Command::Discard { config, id, reason, actor } => {
+            if reason.trim().is_empty() {
+                bail!("give a --reason");
+            }
+            let store = open_store(&config)?;
+            match store.discard(&id, &actor, reason.trim(), Clock::System.now_ms()).await? {
+                Discarded::Done => {
+                    println!("discarded {id}");
+                    Ok(())
+                }
+                Discarded::NotFound => bail!("no message {id}"),
+                Discarded::NotDiscardable => bail!("message {id} is already delivered or discarded"),
+            }
+        }
+        Command::Bench(args) => ferry::bench::run(args).await,
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    match Config::load(path) {
+        Ok(c) => Ok(c),
+        Err(ConfigError::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            bail!("{} problem(s) in {}", problems.len(), path.display())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn open_store(config: &Path) -> anyhow::Result<Store> {
+    let config = load(config)?;
+    Ok(Store::open_sqlite(&config.server.data_dir)?)
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("Shutting down: finishing in-flight work.");
+    shutdown.cancel();
+}

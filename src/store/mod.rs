@@ -1,0 +1,142 @@
+//! The store: the durable heart of the flow. `ingest` hands it a verified message
+//! (`accept`: message, dedupe key, idempotency record and delivery row committed
+//! in one fsynced transaction before any 2xx); `deliver` workers `claim` due
+//! deliveries and `record` each attempt's verdict; `admin`, the console and the
+//! CLI read (`list`, `message`, `stats`) and act (`retry`, `discard`) through the
+//! same methods; the janitor `prune`s expired keys.
+//!
+//! The store is an enum over its backends, each a file of plain SQL. PostgreSQL
+//! (scale-out) joins SQLite as a second variant; every method keeps one meaning
+//! across backends, defended by the contract test in `tests/store_contract.rs`.
+
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use std::path::Path;
+
+/// Errors at the store boundary. They keep their source.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("the transaction could not be committed: {0}")]
+    Commit(String),
+    #[error("a background store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// One durable store; cheap to clone (handles are shared).
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the SQLite store in `data_dir`.
+    pub fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(sqlite::SqliteStore::open(data_dir)?))
+    }
+
+    /// Commits a new message with its dedupe key, idempotency record and
+    /// delivery row in one transaction (group-committed, fsynced); returns only
+    /// once durable.
+    pub async fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.accept(msg).await,
+        }
+    }
+
+    /// Leases up to `limit` due deliveries until `now_ms + lease_ms`.
+    pub async fn claim(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim(now_ms, lease_ms, limit).await,
+        }
+    }
+
+    /// Records one attempt and moves the delivery on (delivered, retrying, dead).
+    /// Returns false when the lease had already been lost (the record is dropped).
+    pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.record(rec).await,
+        }
+    }
+
+    /// The earliest `next_attempt_ms` of any pending delivery.
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.next_due().await,
+        }
+    }
+
+    pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list(filter).await,
+        }
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.message(id).await,
+        }
+    }
+
+    /// Requeues the matching deliveries now, with a fresh retry budget and the
+    /// same downstream idempotency key; with `dry_run` only counts them.
+    pub async fn retry(&self, sel: Selection, actor: &str, now_ms: i64, dry_run: bool) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.retry(sel, actor, now_ms, dry_run).await,
+        }
+    }
+
+    /// Stops a message for good, with the operator's reason.
+    pub async fn discard(&self, id: &str, actor: &str, reason: &str, now_ms: i64) -> Result<Discarded, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.discard(id, actor, reason, now_ms).await,
+        }
+    }
+
+    /// Message counts per route and state.
+    pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.stats().await,
+        }
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_log(limit).await,
+        }
+    }
+
+    /// Deletes dedupe and idempotency keys whose window has passed.
+    pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.prune(now_ms).await,
+        }
+    }
+
+    /// Readiness: the store answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    /// Background upkeep that must stay off the write path (WAL checkpoints).
+    pub async fn maintain(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.checkpoint().await,
+        }
+    }
+}

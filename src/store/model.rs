@@ -1,0 +1,280 @@
+//! The store's vocabulary: what goes in (`NewMessage`, `AttemptRecord`), what
+//! comes out (`Claimed`, `MessageSummary`, `MessageDetail`) and the delivery
+//! states of DESIGN.md's message life. Shared by every backend.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::deliver::retry::ErrorClass;
+
+/// Where a delivery stands. `queued → delivering → delivered`, with
+/// `retrying` between attempts and `dead` / `discarded` as the ends an
+/// operator sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Queued,
+    Delivering,
+    Retrying,
+    Delivered,
+    Dead,
+    Discarded,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Queued,
+        State::Delivering,
+        State::Retrying,
+        State::Delivered,
+        State::Dead,
+        State::Discarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Delivering => "delivering",
+            State::Retrying => "retrying",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+            State::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Still owed a delivery attempt (counts toward queue depth).
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::Queued | State::Delivering | State::Retrying)
+    }
+}
+
+/// A verified inbound message, ready to be committed.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub route: String,
+    /// Destination system of the route's delivery.
+    pub system: String,
+    pub received_ms: i64,
+    pub event_id: Option<String>,
+    /// Request headers as a JSON object (credentials redacted).
+    pub headers: String,
+    pub body: Bytes,
+    /// Downstream `Idempotency-Key`, stable across retries and replays.
+    pub delivery_key: String,
+    pub dedupe: Option<DedupeKey>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DedupeKey {
+    pub key: String,
+    pub expires_ms: i64,
+}
+
+/// The ERP API's `Idempotency-Key`, scoped to one client credential, with the
+/// response to replay for it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub client: String,
+    pub key: String,
+    /// Hash of route and body: same key with another fingerprint is a misuse.
+    pub fingerprint: Vec<u8>,
+    pub expires_ms: i64,
+    pub response: StoredResponse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Committed: a new message with its delivery.
+    New,
+    /// The dedupe key was seen within its window; nothing stored.
+    Duplicate { original: String },
+    /// The idempotency key was used before with the same request.
+    Replay(StoredResponse),
+    /// The idempotency key was used before with a different request.
+    KeyReused,
+}
+
+/// A leased delivery, with what the worker needs to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    pub message_id: String,
+    pub route: String,
+    pub system: String,
+    pub delivery_key: String,
+    pub body: Bytes,
+    /// Budget-counted attempts so far.
+    pub attempts: u32,
+    pub rate_limited_streak: u32,
+    pub auth_streak: u32,
+    /// Start of the max-age window (reception, or the last manual retry).
+    pub budget_start_ms: i64,
+    /// The lease's expiry; `record` only applies while it still holds.
+    pub lease_until: i64,
+}
+
+/// What went out on the wire (secrets redacted).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestLog {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body_excerpt: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResponseLog {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body_excerpt: String,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    Retry {
+        at_ms: i64,
+        counts_against_budget: bool,
+        rate_limited: bool,
+        auth: bool,
+    },
+    Dead,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    pub lease_until: i64,
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub request: RequestLog,
+    pub response: Option<ResponseLog>,
+    pub class: Option<ErrorClass>,
+    pub explanation: String,
+    pub hint: String,
+    pub next: Next,
+}
+
+/// Which messages an operator means.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessageFilter {
+    pub state: Option<State>,
+    pub route: Option<String>,
+    pub class: Option<ErrorClass>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Cursor: only messages received before this message id.
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Selection {
+    One(String),
+    Filter(MessageFilter),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub id: String,
+    pub route: String,
+    pub system: String,
+    pub state: State,
+    pub received_ms: i64,
+    pub event_id: Option<String>,
+    pub attempts: u32,
+    pub next_attempt_ms: Option<i64>,
+    pub last_class: Option<ErrorClass>,
+    pub last_explanation: Option<String>,
+    pub last_hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    pub delivery_key: String,
+    pub headers: serde_json::Value,
+    pub body: String,
+    pub discard_reason: Option<String>,
+    pub attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub n: u32,
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub request: RequestLog,
+    pub response: Option<ResponseLog>,
+    pub class: Option<ErrorClass>,
+    pub explanation: String,
+    pub hint: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discarded {
+    Done,
+    NotFound,
+    /// Delivered or already discarded: nothing to stop.
+    NotDiscardable,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RouteStats {
+    pub route: String,
+    pub queued: u64,
+    pub delivering: u64,
+    pub retrying: u64,
+    pub delivered: u64,
+    pub dead: u64,
+    pub discarded: u64,
+}
+
+impl RouteStats {
+    pub fn add(&mut self, state: State, n: u64) {
+        *match state {
+            State::Queued => &mut self.queued,
+            State::Delivering => &mut self.delivering,
+            State::Retrying => &mut self.retrying,
+            State::Delivered => &mut self.delivered,
+            State::Dead => &mut self.dead,
+            State::Discarded => &mut self.discarded,
+        } += n;
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.queued + self.delivering + self.retrying
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub dedupe_keys: u64,
+    pub idempotency_keys: u64,
+}

@@ -1,0 +1,125 @@
+//! The embedded SQLite backend (the default): WAL with `synchronous=FULL`, one
+//! writer thread that group-commits (`writer.rs`), a few read connections for
+//! the admin side (`read.rs`), and WAL checkpoints run by the janitor, off the
+//! writer's path (they stall writes for milliseconds).
+
+mod read;
+mod write;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+use writer::Writer;
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    path: std::path::PathBuf,
+    /// Idle read connections; a `std` mutex because it is held only to push or
+    /// pop, never across an await.
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join("ferry.sqlite3");
+        let conn = open_conn(&path)?;
+        migrate(&conn)?;
+        // Checkpoints are the janitor's job, so a commit never pays for one.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let writer = Writer::start(conn).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer,
+                path,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().expect("reader pool poisoned").pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_conn(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut pool = inner.readers.lock().expect("reader pool poisoned");
+            if pool.len() < 4 {
+                pool.push(conn);
+            }
+            result
+        })
+        .await?
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    /// Copies the WAL back into the database without blocking the writer.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        0 => {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+            Ok(())
+        }
+        SCHEMA_VERSION => Ok(()),
+        other => Err(StoreError::Corrupt(format!(
+            "database schema version {other} is newer than this ferry ({SCHEMA_VERSION}); upgrade ferry"
+        ))),
+    }
+}

@@ -1,0 +1,203 @@
+//! The SQLite store's reads for operators and workers: lists by filter, one
+//! message with its attempt timeline, counts per route and state, the audit log.
+//! They run on read connections (WAL snapshots), never on the writer.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+
+use super::SqliteStore;
+use crate::deliver::retry::ErrorClass;
+use crate::store::*;
+
+/// SQL condition over `deliveries` for a filter, with its arguments.
+pub(super) fn where_clause(f: &MessageFilter) -> (String, Vec<Value>) {
+    let mut parts = vec!["1 = 1".to_owned()];
+    let mut args = Vec::new();
+    if let Some(s) = f.state {
+        parts.push("state = ?".into());
+        args.push(Value::Text(s.as_str().into()));
+    }
+    if let Some(r) = &f.route {
+        parts.push("route = ?".into());
+        args.push(Value::Text(r.clone()));
+    }
+    if let Some(c) = f.class {
+        parts.push("last_class = ?".into());
+        args.push(Value::Text(c.as_str().into()));
+    }
+    if let Some(t) = f.since_ms {
+        parts.push("received_ms >= ?".into());
+        args.push(Value::Integer(t));
+    }
+    if let Some(t) = f.until_ms {
+        parts.push("received_ms < ?".into());
+        args.push(Value::Integer(t));
+    }
+    if let Some(b) = &f.before {
+        parts.push("id < (SELECT id FROM deliveries WHERE message_id = ?)".into());
+        args.push(Value::Text(b.clone()));
+    }
+    (parts.join(" AND "), args)
+}
+
+const SUMMARY_COLUMNS: &str = "d.message_id, d.route, d.system, d.state, d.received_ms, m.event_id,
+    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint";
+
+fn summary(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
+    let state: String = r.get(3)?;
+    let state = State::parse(&state).unwrap_or(State::Dead);
+    let class: Option<String> = r.get(8)?;
+    Ok(MessageSummary {
+        id: r.get(0)?,
+        route: r.get(1)?,
+        system: r.get(2)?,
+        state,
+        received_ms: r.get(4)?,
+        event_id: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_ms: if matches!(state, State::Queued | State::Retrying) { r.get(7)? } else { None },
+        last_class: class.as_deref().and_then(ErrorClass::parse),
+        last_explanation: r.get(9)?,
+        last_hint: r.get(10)?,
+    })
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
+        let (clause, mut args) = where_clause(filter);
+        args.push(Value::Integer(i64::from(filter.limit.unwrap_or(50).clamp(1, 1000))));
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM (SELECT * FROM deliveries WHERE {clause} ORDER BY id DESC LIMIT ?) d
+                 JOIN messages m ON m.id = d.message_id ORDER BY d.id DESC"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), summary)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| message(c, &id)).await
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state IN ('queued', 'retrying', 'delivering')",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT route, state, COUNT(*) FROM deliveries GROUP BY route, state ORDER BY route")?;
+            let mut rows = stmt.query([])?;
+            let mut out: Vec<RouteStats> = Vec::new();
+            while let Some(r) = rows.next()? {
+                let route: String = r.get(0)?;
+                let state: String = r.get(1)?;
+                let n: i64 = r.get(2)?;
+                if out.last().is_none_or(|s| s.route != route) {
+                    out.push(RouteStats { route, ..Default::default() });
+                }
+                if let (Some(s), Some(st)) = (out.last_mut(), State::parse(&state)) {
+                    s.add(st, n as u64);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare("SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?")?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok(AuditEntry {
+                    at_ms: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+    let row = c
+        .query_row(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id
+                 FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.message_id = ?"
+            ),
+            [id],
+            |r| {
+                let body: Vec<u8> = r.get(13)?;
+                Ok((
+                    summary(r)?,
+                    r.get::<_, String>(11)?,
+                    r.get::<_, String>(12)?,
+                    String::from_utf8_lossy(&body).into_owned(),
+                    r.get::<_, Option<String>>(14)?,
+                    r.get::<_, i64>(15)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((summary, delivery_key, headers, body, discard_reason, delivery_id)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare(
+        "SELECT started_ms, duration_ms, request, response, class, explanation, hint, outcome
+         FROM attempts WHERE delivery_id = ? ORDER BY id",
+    )?;
+    let raw = stmt.query_map([delivery_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+        ))
+    })?;
+    let mut attempts = Vec::new();
+    for (i, row) in raw.enumerate() {
+        let (started_ms, duration_ms, request, response, class, explanation, hint, outcome) = row?;
+        attempts.push(AttemptView {
+            n: i as u32 + 1,
+            started_ms,
+            duration_ms,
+            request: serde_json::from_str(&request).map_err(json_err)?,
+            response: response.map(|r| serde_json::from_str(&r)).transpose().map_err(json_err)?,
+            class: class.as_deref().and_then(ErrorClass::parse),
+            explanation,
+            hint,
+            outcome,
+        });
+    }
+    Ok(Some(MessageDetail {
+        summary,
+        delivery_key,
+        headers: serde_json::from_str(&headers).unwrap_or(serde_json::Value::Null),
+        body,
+        discard_reason,
+        attempts,
+    }))
+}

@@ -1,0 +1,250 @@
+//! The SQLite store's writes, each one operation for the group-committing
+//! writer: accept (ingest), claim and record (deliver), retry and discard
+//! (operators), prune (janitor).
+
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::store::*;
+
+const PENDING: &str = "('queued', 'retrying', 'delivering')";
+
+impl SqliteStore {
+    pub async fn accept(&self, m: NewMessage) -> Result<Accepted, StoreError> {
+        self.inner.writer.write(move |c| accept(c, m)).await
+    }
+
+    pub async fn claim(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| claim(c, now_ms, now_ms + lease_ms, limit))
+            .await
+    }
+
+    pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
+        self.inner.writer.write(move |c| record(c, rec)).await
+    }
+
+    pub async fn retry(&self, sel: Selection, actor: &str, now_ms: i64, dry_run: bool) -> Result<u64, StoreError> {
+        let actor = actor.to_owned();
+        let write = move |c: &Connection| {
+            let (clause, args) = match &sel {
+                Selection::One(id) => (
+                    format!("message_id = ? AND state IN ('dead', 'retrying', 'discarded', 'delivered')"),
+                    vec![rusqlite::types::Value::Text(id.clone())],
+                ),
+                Selection::Filter(f) => {
+                    let mut f = f.clone();
+                    f.state.get_or_insert(State::Dead);
+                    if f.state.is_some_and(|s| matches!(s, State::Queued | State::Delivering)) {
+                        return Ok(0);
+                    }
+                    super::read::where_clause(&f)
+                }
+            };
+            let ids: Vec<i64> = {
+                let mut stmt = c.prepare(&format!("SELECT id FROM deliveries WHERE {clause}"))?;
+                stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            if dry_run || ids.is_empty() {
+                return Ok(ids.len() as u64);
+            }
+            let mut up = c.prepare_cached(
+                "UPDATE deliveries SET state = 'queued', next_attempt_ms = ?2, budget_start_ms = ?2,
+                 attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = ?2
+                 WHERE id = ?1",
+            )?;
+            for id in &ids {
+                up.execute(params![id, now_ms])?;
+            }
+            let target = match &sel {
+                Selection::One(id) => id.clone(),
+                Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
+            };
+            audit(c, now_ms, &actor, "retry", &target, &format!("{} message(s) requeued", ids.len()))?;
+            Ok(ids.len() as u64)
+        };
+        self.inner.writer.write(write).await
+    }
+
+    pub async fn discard(&self, id: &str, actor: &str, reason: &str, now_ms: i64) -> Result<Discarded, StoreError> {
+        let (id, actor, reason) = (id.to_owned(), actor.to_owned(), reason.to_owned());
+        self.inner
+            .writer
+            .write(move |c| {
+                let state: Option<String> = c
+                    .query_row("SELECT state FROM deliveries WHERE message_id = ?", [&id], |r| r.get(0))
+                    .optional()?;
+                match state.as_deref().and_then(State::parse) {
+                    None => return Ok(Discarded::NotFound),
+                    Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
+                    Some(_) => {}
+                }
+                c.execute(
+                    "UPDATE deliveries SET state = 'discarded', discard_reason = ?2, updated_ms = ?3 WHERE message_id = ?1",
+                    params![id, reason, now_ms],
+                )?;
+                audit(c, now_ms, &actor, "discard", &id, &reason)?;
+                Ok(Discarded::Done)
+            })
+            .await
+    }
+
+    pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                Ok(Pruned {
+                    dedupe_keys: c.execute("DELETE FROM dedupe WHERE expires_ms <= ?", [now_ms])? as u64,
+                    idempotency_keys: c.execute("DELETE FROM idempotency WHERE expires_ms <= ?", [now_ms])? as u64,
+                })
+            })
+            .await
+    }
+}
+
+fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
+    if let Some(d) = &m.dedupe {
+        // Insert the key, or take over an expired one; a live key means duplicate.
+        let won = c
+            .prepare_cached(
+                "INSERT INTO dedupe (route, key, message_id, expires_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (route, key) DO UPDATE SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
+                 WHERE dedupe.expires_ms <= ?5",
+            )?
+            .execute(params![m.route, d.key, m.id, d.expires_ms, m.received_ms])?;
+        if won == 0 {
+            let original: String = c
+                .prepare_cached("SELECT message_id FROM dedupe WHERE route = ?1 AND key = ?2")?
+                .query_row(params![m.route, d.key], |r| r.get(0))?;
+            return Ok(Accepted::Duplicate { original });
+        }
+    }
+    if let Some(i) = &m.idempotency {
+        let won = c
+            .prepare_cached(
+                "INSERT INTO idempotency (client, key, fingerprint, status, body, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+                   body = excluded.body, expires_ms = excluded.expires_ms
+                 WHERE idempotency.expires_ms <= ?7",
+            )?
+            .execute(params![i.client, i.key, i.fingerprint, i.response.status, i.response.body, i.expires_ms, m.received_ms])?;
+        if won == 0 {
+            let (fingerprint, status, body): (Vec<u8>, u16, Vec<u8>) = c
+                .prepare_cached("SELECT fingerprint, status, body FROM idempotency WHERE client = ?1 AND key = ?2")?
+                .query_row(params![i.client, i.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            return Ok(if fingerprint == i.fingerprint {
+                Accepted::Replay(StoredResponse { status, body })
+            } else {
+                Accepted::KeyReused
+            });
+        }
+    }
+    c.prepare_cached("INSERT INTO messages (id, route, received_ms, event_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![m.id, m.route, m.received_ms, m.event_id, m.headers, &m.body[..]])?;
+    c.prepare_cached(
+        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5)",
+    )?
+    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms])?;
+    Ok(Accepted::New)
+}
+
+fn claim(c: &Connection, now_ms: i64, lease_until: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "UPDATE deliveries SET state = 'delivering', next_attempt_ms = ?2, updated_ms = ?1
+         WHERE id IN (SELECT id FROM deliveries WHERE state IN {PENDING} AND next_attempt_ms <= ?1
+                      ORDER BY next_attempt_ms, id LIMIT ?3)
+         RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms"
+    ))?;
+    let mut claimed: Vec<Claimed> = stmt
+        .query_map(params![now_ms, lease_until, limit as i64], |r| {
+            Ok(Claimed {
+                delivery_id: r.get(0)?,
+                message_id: r.get(1)?,
+                route: r.get(2)?,
+                system: r.get(3)?,
+                delivery_key: r.get(4)?,
+                body: Bytes::new(),
+                attempts: r.get(5)?,
+                rate_limited_streak: r.get(6)?,
+                auth_streak: r.get(7)?,
+                budget_start_ms: r.get(8)?,
+                lease_until,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut body = c.prepare_cached("SELECT body FROM messages WHERE id = ?")?;
+    for d in &mut claimed {
+        let b: Vec<u8> = body.query_row([&d.message_id], |r| r.get(0))?;
+        d.body = Bytes::from(b);
+    }
+    claimed.sort_by_key(|d| d.delivery_id);
+    Ok(claimed)
+}
+
+fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
+    let (state, next_ms, budget, rl, auth) = match r.next {
+        Next::Delivered => ("delivered", None, 1, false, false),
+        Next::Dead => ("dead", None, 1, false, false),
+        Next::Retry { at_ms, counts_against_budget, rate_limited, auth } => {
+            ("retrying", Some(at_ms), i64::from(counts_against_budget), rate_limited, auth)
+        }
+    };
+    let changed = c
+        .prepare_cached(
+            "UPDATE deliveries SET state = ?3, next_attempt_ms = COALESCE(?4, next_attempt_ms),
+               attempts = attempts + ?5,
+               rate_limited_streak = CASE WHEN ?6 THEN rate_limited_streak + 1 ELSE 0 END,
+               auth_streak = CASE WHEN ?7 THEN auth_streak + 1 ELSE 0 END,
+               last_class = ?8, last_explanation = ?9, last_hint = ?10, updated_ms = ?11
+             WHERE id = ?1 AND state = 'delivering' AND next_attempt_ms = ?2",
+        )?
+        .execute(params![
+            r.delivery_id,
+            r.lease_until,
+            state,
+            next_ms,
+            budget,
+            rl,
+            auth,
+            r.class.map(|c| c.as_str()),
+            (r.class.is_some()).then_some(&r.explanation),
+            (r.class.is_some()).then_some(&r.hint),
+            r.started_ms + r.duration_ms,
+        ])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    let request = serde_json::to_string(&r.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let response = r
+        .response
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    c.prepare_cached(
+        "INSERT INTO attempts (delivery_id, started_ms, duration_ms, request, response, class, explanation, hint, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        r.delivery_id,
+        r.started_ms,
+        r.duration_ms,
+        request,
+        response,
+        r.class.map(|c| c.as_str()),
+        r.explanation,
+        r.hint,
+        state,
+    ])?;
+    Ok(true)
+}
+
+fn audit(c: &Connection, at_ms: i64, actor: &str, action: &str, target: &str, detail: &str) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![at_ms, actor, action, target, detail])?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The SQLite store's single writer: one thread owns the write connection and
+//! commits whatever operations are queued in one transaction (group commit), so
+//! an fsync is shared by every accept that arrived while the previous one ran.
+//! Each operation runs inside its own savepoint, so one failing operation never
+//! leaks half its writes into the batch; replies go out only after COMMIT.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::StoreError;
+
+/// Most operations folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Sends the caller its result once the batch's fate is known.
+type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
+/// Runs against the connection inside the open transaction.
+type Op = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    ops: mpsc::UnboundedSender<Op>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("ferry-sqlite-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Writer { ops: tx })
+    }
+
+    /// Runs `f` in the next group-committed transaction; resolves after COMMIT.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let op: Op = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit| {
+                let _ = tx.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Commit(e.to_owned())),
+                });
+            })
+        });
+        self.ops.send(op).map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT op")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE op")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            Err(e)
+        }
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
+    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+    let mut finishers: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = begun {
+            let msg = e.to_string();
+            for op in batch.drain(..) {
+                // The op never ran; tell its caller why.
+                let finish = op_failed(op, &conn);
+                finish(Err(&msg));
+            }
+            continue;
+        }
+        for op in batch.drain(..) {
+            finishers.push(op(&conn));
+        }
+        let committed = conn.execute_batch("COMMIT");
+        let outcome = match &committed {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
+                Err(e.to_string())
+            }
+        };
+        for finish in finishers.drain(..) {
+            finish(outcome.as_ref().map(|_| ()).map_err(|e| e.as_str()));
+        }
+    }
+}
+
+/// Runs an op whose transaction could not begin, only to get its finisher:
+/// without a transaction its writes would autocommit, so it runs in a
+/// savepoint that is rolled back.
+fn op_failed(op: Op, conn: &Connection) -> Finish {
+    let _ = conn.execute_batch("SAVEPOINT dropped");
+    let finish = op(conn);
+    let _ = conn.execute_batch("ROLLBACK TO dropped; RELEASE dropped");
+    finish
+}

@@ -1,0 +1,28 @@
+//! Transform: the stage between a claimed delivery and `connect`, turning the
+//! stored body into what the destination's API version expects. This release
+//! has only the passthrough (jq mappings, versioned per destination API
+//! version, are the next step); config validation rejects anything else, so a
+//! mapping is never silently skipped.
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Transform {
+    /// The body goes out exactly as it was received.
+    #[default]
+    Passthrough,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("the mapping failed: {0}")]
+    Mapping(String),
+}
+
+impl Transform {
+    pub fn apply(&self, body: &Bytes) -> Result<Bytes, TransformError> {
+        match self {
+            Transform::Passthrough => Ok(body.clone()),
+        }
+    }
+}
