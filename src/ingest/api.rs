@@ -35,6 +35,11 @@ struct InFlightGuard<'a> {
 }
 
 impl InFlight {
+    /// Whether a request with this client and key is being processed.
+    pub fn holds(&self, client: &str, key: &str) -> bool {
+        self.0.lock().expect("in-flight set poisoned").contains(&(client.to_owned(), key.to_owned()))
+    }
+
     fn enter(&self, client: &str, key: &str) -> Option<InFlightGuard<'_>> {
         let entry = (client.to_owned(), key.to_owned());
         let fresh = self.0.lock().expect("in-flight set poisoned").insert(entry.clone());
@@ -69,9 +74,7 @@ pub async fn receive(
     };
     let client = authenticate(&config, credentials, &headers).map_err(|p| reject("auth", p))?;
     let key = idempotency_key(&headers).map_err(|p| reject("idempotency_key", p))?;
-    let body = read_body(&headers, body, route.max_body).await.map_err(|p| reject("body", p))?;
-    require_json(&body).map_err(|p| reject("json", p))?;
-
+    // In flight from here (a slow upload included) until the answer is known.
     let Some(_guard) = app.in_flight.enter(client, &key) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -80,6 +83,8 @@ pub async fn receive(
             "a request with this Idempotency-Key is still being processed; retry later",
         ));
     };
+    let body = read_body(&headers, body, route.max_body).await.map_err(|p| reject("body", p))?;
+    require_json(&body).map_err(|p| reject("json", p))?;
     let mut h = Sha256::new();
     h.update(route_name.as_bytes());
     h.update([0]);

@@ -1,0 +1,253 @@
+//! Test furniture: `TestApp` starts the real ferry app on port 0 with a fresh
+//! SQLite store in a temp dir and a scriptable downstream (`Receiver`).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferry::app::App;
+use ferry::clock::Clock;
+use ferry::config::Config;
+use ferry::deliver::{Deliverer, Step};
+use ferry::sim::receiver::Receiver;
+use ferry::store::{MessageFilter, RouteStats, Store};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "admin-secret";
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const WHSEC_OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub const ERP_KEY: &str = "erp-client-key";
+pub const OTHER_KEY: &str = "other-client-key";
+/// 2026-01-01T00:00:00Z, the manual clock's start.
+pub const T0: i64 = 1_767_225_600_000;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub store: Store,
+    pub clock: Clock,
+    pub deliverer: Arc<Deliverer>,
+    pub receiver: Receiver,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub app: Arc<ferry::app::Shared>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Options {
+    /// Run the worker loop (system clock); otherwise tests call `step()`.
+    pub workers: bool,
+    /// Extra TOML appended to the base config (more systems or routes).
+    pub extra: String,
+    /// Retry block of the `erp` system.
+    pub retry: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: false,
+            extra: String::new(),
+            retry: r#"{ max_attempts = 5, initial_delay = "1s", max_delay = "1m", max_age = "1h" }"#.into(),
+        }
+    }
+}
+
+pub fn secrets() -> HashMap<String, String> {
+    [
+        ("ADMIN", ADMIN_TOKEN),
+        ("WHSEC", WHSEC),
+        ("WHSEC_OLD", WHSEC_OLD),
+        ("ERP_KEY", ERP_KEY),
+        ("OTHER_KEY", OTHER_KEY),
+        ("ERP_TOKEN", "erp-outbound-token"),
+        ("GH", "It's a Secret to Everybody"),
+        ("SHOPIFY", "shopify-secret"),
+        ("STRIPE", "whsec_stripe_test_secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub fn config_text(receiver: &str, opts: &Options) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+admin_token = {{ env = "ADMIN" }}
+workers = 16
+
+[credentials]
+whsec = {{ env = "WHSEC" }}
+whsec_old = {{ env = "WHSEC_OLD" }}
+erp_client = {{ env = "ERP_KEY" }}
+other_client = {{ env = "OTHER_KEY" }}
+erp_token = {{ env = "ERP_TOKEN" }}
+gh = {{ env = "GH" }}
+shopify = {{ env = "SHOPIFY" }}
+stripe = {{ env = "STRIPE" }}
+
+[systems.erp]
+base_url = "{receiver}/api"
+auth = {{ kind = "bearer", credential = "erp_token" }}
+timeout = "2s"
+retry = {retry}
+
+[routes.orders]
+source = {{ kind = "webhook", scheme = "standard-webhooks", credentials = ["whsec", "whsec_old"], max_body = "4KiB" }}
+destination = {{ system = "erp", path = "/orders" }}
+
+[routes.gh]
+source = {{ kind = "webhook", scheme = "github", credentials = ["gh"] }}
+destination = {{ system = "erp", path = "/gh" }}
+
+[routes.shopify]
+source = {{ kind = "webhook", scheme = "shopify", credentials = ["shopify"] }}
+destination = {{ system = "erp", path = "/shopify" }}
+
+[routes.stripe]
+source = {{ kind = "webhook", scheme = "stripe", credentials = ["stripe"] }}
+destination = {{ system = "erp", path = "/stripe" }}
+
+[routes.stock]
+source = {{ kind = "api", credentials = ["erp_client", "other_client"], max_body = "4KiB" }}
+destination = {{ system = "erp", method = "PUT", path = "/stock" }}
+{extra}
+"#,
+        retry = opts.retry,
+        extra = opts.extra
+    )
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> TestApp {
+        let receiver = Receiver::start().await.expect("receiver");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = secrets();
+        let lookup = move |k: &str| env.get(k).cloned();
+        let config = Config::parse(&config_text(&receiver.url(), &opts), "test.toml", dir.path(), &lookup)
+            .expect("test config is valid");
+        let clock = if opts.workers { Clock::System } else { Clock::manual(T0) };
+        let store = Store::open_sqlite(&config.server.data_dir).expect("store");
+        let app = App::with_parts(config, store.clone(), clock.clone()).expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let deliverer = app.deliverer();
+        let state = app.state().clone();
+        let sd = shutdown.clone();
+        if opts.workers {
+            tokio::spawn(async move { app.run(listener, sd).await });
+        } else {
+            tokio::spawn(async move { app.serve(listener, sd).await });
+        }
+        TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            store,
+            clock,
+            deliverer,
+            receiver,
+            http: reqwest::Client::new(),
+            shutdown,
+            app: state,
+            _dir: dir,
+        }
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.clock.now_ms() / 1000
+    }
+
+    /// A signed Standard Webhooks request to route `orders`.
+    pub async fn webhook(&self, id: &str, body: &str) -> reqwest::Response {
+        self.webhook_at(id, body, self.now_s(), WHSEC).await
+    }
+
+    pub async fn webhook_at(&self, id: &str, body: &str, ts: i64, secret: &str) -> reqwest::Response {
+        let sig = ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
+        self.http
+            .post(format!("{}/in/orders", self.base))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An ERP API call to route `stock`.
+    pub async fn api(&self, key: Option<&str>, client_key: &str, body: &str) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/routes/stock/messages", self.base))
+            .bearer_auth(client_key)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}/admin/api/v1{path}", self.base)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// One worker step on the manual clock.
+    pub async fn step(&self) -> Step {
+        self.deliverer.run_once().await.expect("worker step")
+    }
+
+    /// Steps until nothing is due now.
+    pub async fn drain(&self) -> usize {
+        let mut n = 0;
+        while let Step::Worked(k) = self.step().await {
+            n += k;
+        }
+        n
+    }
+
+    pub async fn stats(&self, route: &str) -> RouteStats {
+        self.store
+            .stats()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.route == route)
+            .unwrap_or_else(|| RouteStats { route: route.to_owned(), ..Default::default() })
+    }
+
+    pub async fn total_messages(&self) -> usize {
+        self.store.list(&MessageFilter { limit: Some(1000), ..Default::default() }).await.unwrap().len()
+    }
+
+    pub async fn only_message(&self) -> ferry::store::MessageDetail {
+        let list = self.store.list(&MessageFilter::default()).await.unwrap();
+        assert_eq!(list.len(), 1, "expected exactly one message, got {list:?}");
+        self.store.message(&list[0].id).await.unwrap().unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.receiver.stop();
+    }
+}
+
+pub async fn problem(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(ct.as_deref(), Some("application/problem+json"), "status {status}");
+    (status, resp.json().await.unwrap())
+}
