@@ -1,0 +1,246 @@
+//! Delivery over real HTTP to a scriptable receiver, on a manual clock: the
+//! retry schedule, every Retry-After form, the 429 budget, permanent errors,
+//! max attempts and max age, and the stable downstream Idempotency-Key.
+
+mod common;
+
+use common::*;
+use ferry::deliver::Step;
+use ferry::deliver::retry::ErrorClass;
+use ferry::sim::receiver::Reply;
+use ferry::store::State;
+
+fn pending_at(m: &ferry::store::MessageDetail) -> i64 {
+    m.summary.next_attempt_ms.expect("a scheduled retry")
+}
+
+#[tokio::test]
+async fn a_message_is_delivered_with_auth_and_a_stable_idempotency_key() {
+    let t = TestApp::spawn().await;
+    assert_eq!(t.webhook("evt_a", r#"{"order":42}"#).await.status(), 202);
+    assert_eq!(t.step().await, Step::Worked(1));
+    let got = t.receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/api/orders");
+    assert_eq!(&got[0].body[..], br#"{"order":42}"#);
+    assert_eq!(got[0].headers["authorization"], "Bearer erp-outbound-token");
+    let key = got[0].idempotency_key().unwrap().to_owned();
+    assert!(key.starts_with("ferry-"));
+    let m = t.only_message().await;
+    assert_eq!(m.summary.state, State::Delivered);
+    assert_eq!(m.delivery_key, key);
+    assert_eq!(m.attempts.len(), 1);
+    let auth = m.attempts[0].request.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    assert_eq!(auth.1, "[redacted]", "secrets never reach the attempt log");
+    assert_eq!(t.step().await, Step::Idle);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_and_the_same_key() {
+    let t = TestApp::spawn().await;
+    t.receiver.push([Reply::status(503), Reply::status(500), Reply::status(502)]);
+    t.webhook("evt_b", "{}").await;
+    let mut last_at = t.clock.now_ms();
+    for n in 1..=3 {
+        assert_eq!(t.step().await, Step::Worked(1));
+        let m = t.only_message().await;
+        assert_eq!(m.summary.state, State::Retrying);
+        assert_eq!(m.summary.last_class, Some(ErrorClass::ServerError));
+        assert_eq!(m.summary.attempts, n);
+        let at = pending_at(&m);
+        let now = t.clock.now_ms();
+        // Full jitter: within (0, initial * 2^(n-1)].
+        assert!(at > now && at <= now + 1000 * (1 << (n - 1)), "attempt {n}: due {} ms later", at - now);
+        assert!(at >= last_at);
+        // Nothing is sent before it is due.
+        if at - now > 1 {
+            t.clock.set(at - 1);
+            assert_eq!(t.step().await, Step::Idle);
+        }
+        t.clock.set(at);
+        last_at = at;
+    }
+    assert_eq!(t.step().await, Step::Worked(1));
+    assert_eq!(t.only_message().await.summary.state, State::Delivered);
+    let keys: Vec<_> = t.receiver.received().iter().map(|r| r.idempotency_key().unwrap().to_owned()).collect();
+    assert_eq!(keys.len(), 4);
+    assert!(keys.iter().all(|k| *k == keys[0]), "one key on every attempt: {keys:?}");
+    let m = t.only_message().await;
+    assert_eq!(m.attempts.len(), 4);
+    assert!(m.attempts[0].explanation.contains("503"), "{}", m.attempts[0].explanation);
+    assert_eq!(m.attempts[0].response.as_ref().unwrap().status, 503);
+}
+
+async fn retry_after_is_honoured(value: &str, expect_wait_ms: i64) {
+    let t = TestApp::spawn().await;
+    t.receiver.push([Reply::status(429).header("retry-after", value)]);
+    t.webhook("evt_ra", "{}").await;
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!(m.summary.last_class, Some(ErrorClass::RateLimited));
+    assert_eq!(m.summary.attempts, 0, "429 does not spend the budget");
+    let due = pending_at(&m);
+    assert_eq!(due - t.clock.now_ms(), expect_wait_ms, "Retry-After: {value}");
+    t.clock.set(due - 1);
+    assert_eq!(t.step().await, Step::Idle, "no request before the time it named");
+    assert_eq!(t.receiver.count(), 1);
+    t.clock.set(due);
+    assert_eq!(t.step().await, Step::Worked(1));
+    assert_eq!(t.only_message().await.summary.state, State::Delivered);
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds() {
+    retry_after_is_honoured("120", 120_000).await;
+}
+
+#[tokio::test]
+async fn retry_after_as_a_decimal() {
+    retry_after_is_honoured("2.0", 2_000).await;
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date() {
+    // T0 + 90 s, as an IMF-fixdate.
+    let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis((T0 + 90_000) as u64));
+    retry_after_is_honoured(&date, 90_000).await;
+}
+
+#[tokio::test]
+async fn retry_after_on_a_503_is_honoured_too() {
+    let t = TestApp::spawn().await;
+    t.receiver.push([Reply::status(503).header("retry-after", "30")]);
+    t.webhook("evt_503", "{}").await;
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!(pending_at(&m) - t.clock.now_ms(), 30_000);
+    assert_eq!(m.summary.attempts, 1, "a 503 spends the budget");
+}
+
+#[tokio::test]
+async fn rate_limits_do_not_spend_the_retry_budget() {
+    let t = TestApp::spawn().await; // max_attempts = 5
+    t.receiver.push((0..12).map(|_| Reply::status(429).header("retry-after", "1")));
+    t.webhook("evt_429", "{}").await;
+    for _ in 0..12 {
+        assert_eq!(t.step().await, Step::Worked(1));
+        t.clock.advance(1_000);
+    }
+    assert_eq!(t.step().await, Step::Worked(1));
+    let m = t.only_message().await;
+    assert_eq!(m.summary.state, State::Delivered, "12 rate limits and still delivered");
+    assert_eq!(m.attempts.len(), 13);
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_dead_at_once_with_the_reason() {
+    let t = TestApp::spawn().await;
+    t.receiver.push([Reply::status(422).body(r#"{"error":"unknown sku ZZ-9"}"#)]);
+    t.webhook("evt_422", "{}").await;
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!(m.summary.state, State::Dead);
+    assert_eq!(m.summary.last_class, Some(ErrorClass::Rejected));
+    let why = m.summary.last_explanation.unwrap();
+    assert!(why.contains("422") && why.contains("unknown sku ZZ-9"), "{why}");
+    assert!(!m.summary.last_hint.unwrap().is_empty());
+    t.clock.advance(3_600_000);
+    assert_eq!(t.step().await, Step::Idle, "never retried blindly");
+    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"ferry_dead_total{route="orders",class="rejected"} 1"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn not_found_is_permanent() {
+    let t = TestApp::spawn().await;
+    t.receiver.push([Reply::status(404)]);
+    t.webhook("evt_404", "{}").await;
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!((m.summary.state, m.summary.last_class), (State::Dead, Some(ErrorClass::NotFound)));
+}
+
+#[tokio::test]
+async fn the_retry_budget_ends_in_dead() {
+    let t = TestApp::spawn().await; // max_attempts = 5
+    t.receiver.set_default(Reply::status(500));
+    t.webhook("evt_budget", "{}").await;
+    for _ in 0..5 {
+        assert_eq!(t.step().await, Step::Worked(1));
+        t.clock.advance(60_000);
+    }
+    let m = t.only_message().await;
+    assert_eq!(m.summary.state, State::Dead);
+    assert_eq!(t.receiver.count(), 5);
+    assert!(m.summary.last_explanation.unwrap().contains("gave up after 5 attempts"));
+    assert_eq!(t.step().await, Step::Idle);
+}
+
+#[tokio::test]
+async fn max_age_ends_in_dead() {
+    let t = TestApp::spawn_with(Options {
+        retry: r#"{ max_attempts = 1000, initial_delay = "1s", max_delay = "10m", max_age = "1h" }"#.into(),
+        ..Default::default()
+    })
+    .await;
+    t.receiver.set_default(Reply::status(503));
+    t.webhook("evt_age", "{}").await;
+    let mut steps = 0;
+    loop {
+        t.step().await;
+        steps += 1;
+        let m = t.only_message().await;
+        if m.summary.state == State::Dead {
+            let why = m.summary.last_explanation.unwrap();
+            assert!(why.contains("max age"), "{why}");
+            break;
+        }
+        t.clock.set(pending_at(&m));
+        assert!(steps < 500, "never went dead");
+    }
+    assert!(t.clock.now_ms() - T0 <= 3_600_000, "no attempt after the max age");
+}
+
+#[tokio::test]
+async fn a_network_error_is_retried() {
+    let t = TestApp::spawn_with(Options {
+        extra: r#"
+[systems.gone]
+base_url = "http://127.0.0.1:9"
+connect_timeout = "500ms"
+
+[routes.to-gone]
+source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["whsec"] }
+destination = { system = "gone", path = "/x" }
+"#
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    let sig = ferry::ingest::verify::sign_standard_webhooks(WHSEC, "n1", t.now_s(), b"{}").unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/in/to-gone", t.base))
+        .header("webhook-id", "n1")
+        .header("webhook-timestamp", t.now_s().to_string())
+        .header("webhook-signature", sig)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!(m.summary.state, State::Retrying);
+    assert_eq!(m.summary.last_class, Some(ErrorClass::Network));
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let t = TestApp::spawn().await; // erp timeout = 2s
+    t.receiver.push([Reply::status(200).delay(std::time::Duration::from_secs(5))]);
+    t.webhook("evt_slow", "{}").await;
+    t.step().await;
+    let m = t.only_message().await;
+    assert_eq!((m.summary.state, m.summary.last_class), (State::Retrying, Some(ErrorClass::Timeout)));
+}
