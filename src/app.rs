@@ -63,9 +63,10 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the SQLite store in the config's `data_dir`, on the system clock.
+    /// Opens the SQLite store in the config's `data_dir` (exclusively: one
+    /// server per store), on the system clock.
     pub fn build(config: Config) -> Result<App, AppError> {
-        let store = Store::open_sqlite(&config.server.data_dir)?;
+        let store = Store::open_sqlite_exclusive(&config.server.data_dir, Clock::System.now_ms())?;
         App::with_parts(config, store, Clock::System)
     }
 
@@ -82,7 +83,14 @@ impl App {
             metrics.clone(),
             wake.clone(),
         ));
-        let state = Arc::new(Shared { config, store, clock, metrics, wake, in_flight: InFlight::default() });
+        let state = Arc::new(Shared {
+            config,
+            store,
+            clock,
+            metrics,
+            wake,
+            in_flight: InFlight::default(),
+        });
         Ok(App { state, deliverer })
     }
 
@@ -107,7 +115,11 @@ impl App {
 
     /// Serves HTTP, runs the workers and the janitor; returns after `shutdown`
     /// once in-flight requests and attempts have finished.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), AppError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), AppError> {
         let workers = tokio::spawn(self.deliverer.clone().run(shutdown.clone()));
         self.serve(listener, shutdown).await?;
         let _ = workers.await;
@@ -115,7 +127,11 @@ impl App {
     }
 
     /// Serves HTTP and runs the janitor, without delivery workers.
-    pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), AppError> {
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.state.clone(), shutdown.clone()));
         let signal = shutdown.clone();
         axum::serve(listener, self.router())
@@ -138,7 +154,10 @@ async fn readyz(State(app): State<AppState>) -> Result<&'static str, Problem> {
 async fn metrics(State(app): State<AppState>) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()

@@ -15,7 +15,11 @@ use ferry::config::{Config, ConfigError};
 use ferry::store::{Discarded, Selection, Store};
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Integration middleware between an ERP and the platforms it talks to")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Integration middleware between an ERP and the platforms it talks to"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,7 +134,10 @@ impl FilterArgs {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(cli)) {
         eprintln!("ferry: {e:#}");
         std::process::exit(1);
@@ -154,7 +161,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,
-        Command::CheckConfig { file, print_default } => {
+        Command::CheckConfig {
+            file,
+            print_default,
+        } => {
             if print_default {
                 print!("{}", ferry::config::DEFAULT_TOML);
                 return Ok(());
@@ -170,15 +180,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Messages { command: MessagesCommand::List { config, filter, json } } => {
+        Command::Messages {
+            command:
+                MessagesCommand::List {
+                    config,
+                    filter,
+                    json,
+                },
+        } => {
             let store = open_store(&config)?;
-            let filter = filter.query().resolve(Clock::System.now_ms()).map_err(|p| anyhow::anyhow!(p.detail))?;
+            let filter = filter
+                .query()
+                .resolve(Clock::System.now_ms())
+                .map_err(|p| anyhow::anyhow!(p.detail))?;
             let messages = store.list(&filter).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&messages)?);
                 return Ok(());
             }
-            println!("{:<36}  {:<16}  {:<10}  {:>3}  {}", "ID", "ROUTE", "STATE", "TRY", "LAST ERROR");
+            println!(
+                "{:<36}  {:<16}  {:<10}  {:>3}  LAST ERROR",
+                "ID", "ROUTE", "STATE", "TRY"
+            );
             for m in messages {
                 println!(
                     "{:<36}  {:<16}  {:<10}  {:>3}  {}",
@@ -191,7 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Messages { command: MessagesCommand::Show { config, id } } => {
+        Command::Messages {
+            command: MessagesCommand::Show { config, id },
+        } => {
             let store = open_store(&config)?;
             match store.message(&id).await? {
                 Some(m) => {
@@ -201,35 +226,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => bail!("no message {id}"),
             }
         }
-        Command::Retry { config, id, filter, dry_run, actor } => {
+        Command::Retry {
+            config,
+            id,
+            filter,
+            dry_run,
+            actor,
+        } => {
             let store = open_store(&config)?;
             let now = Clock::System.now_ms();
             let sel = match id {
                 Some(id) => Selection::One(id),
-                None => Selection::Filter(filter.query().resolve(now).map_err(|p| anyhow::anyhow!(p.detail))?),
+                None => Selection::Filter(
+                    filter
+                        .query()
+                        .resolve(now)
+                        .map_err(|p| anyhow::anyhow!(p.detail))?,
+                ),
             };
             let n = store.retry(sel, &actor, now, dry_run).await?;
             if dry_run {
                 println!("{n} message(s) would be retried");
             } else if n == 0 {
-                bail!("nothing to retry: no matching message is dead, retrying, discarded or delivered");
+                bail!(
+                    "nothing to retry: no matching message is dead, retrying, discarded or delivered"
+                );
             } else {
                 println!("{n} message(s) requeued");
             }
             Ok(())
         }
-        Command::Discard { config, id, reason, actor } => {
+        Command::Discard {
+            config,
+            id,
+            reason,
+            actor,
+        } => {
             if reason.trim().is_empty() {
                 bail!("give a --reason");
             }
             let store = open_store(&config)?;
-            match store.discard(&id, &actor, reason.trim(), Clock::System.now_ms()).await? {
+            match store
+                .discard(&id, &actor, reason.trim(), Clock::System.now_ms())
+                .await?
+            {
                 Discarded::Done => {
                     println!("discarded {id}");
                     Ok(())
                 }
                 Discarded::NotFound => bail!("no message {id}"),
-                Discarded::NotDiscardable => bail!("message {id} is already delivered or discarded"),
+                Discarded::NotDiscardable => {
+                    bail!("message {id} is already delivered or discarded")
+                }
             }
         }
         Command::Bench(args) => ferry::bench::run(args).await,
@@ -258,7 +306,8 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

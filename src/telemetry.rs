@@ -50,14 +50,46 @@ impl Metrics {
             queue_depth: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("received", "Messages accepted and committed", m.received.clone());
-        registry.register("duplicates", "Webhooks absorbed as duplicates of an earlier event", m.duplicates.clone());
-        registry.register("idempotent_replays", "ERP API requests answered from a stored response", m.replays.clone());
-        registry.register("rejected", "Inbound requests refused (bad signature, too large, malformed)", m.rejected.clone());
-        registry.register("delivered", "Messages delivered to their destination", m.delivered.clone());
-        registry.register("retried", "Delivery attempts that failed and were scheduled again", m.retried.clone());
-        registry.register("dead", "Messages that ended dead (permanent error or retry budget spent)", m.dead.clone());
-        registry.register("queue_depth", "Messages waiting for delivery (queued, retrying or in flight)", m.queue_depth.clone());
+        registry.register(
+            "received",
+            "Messages accepted and committed",
+            m.received.clone(),
+        );
+        registry.register(
+            "duplicates",
+            "Webhooks absorbed as duplicates of an earlier event",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "idempotent_replays",
+            "ERP API requests answered from a stored response",
+            m.replays.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Inbound requests refused (bad signature, too large, malformed)",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "delivered",
+            "Messages delivered to their destination",
+            m.delivered.clone(),
+        );
+        registry.register(
+            "retried",
+            "Delivery attempts that failed and were scheduled again",
+            m.retried.clone(),
+        );
+        registry.register(
+            "dead",
+            "Messages that ended dead (permanent error or retry budget spent)",
+            m.dead.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Messages waiting for delivery (queued, retrying or in flight)",
+            m.queue_depth.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -72,7 +104,10 @@ impl Metrics {
     }
     pub fn rejected(&self, r: &str, reason: &'static str) {
         self.rejected
-            .get_or_create(&vec![("route", r.to_owned()), ("reason", reason.to_owned())])
+            .get_or_create(&vec![
+                ("route", r.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
             .inc();
     }
     pub fn delivered(&self, r: &str) {

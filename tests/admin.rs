@@ -10,13 +10,26 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn dead_messages(t: &TestApp, n: usize) -> Vec<String> {
-    t.receiver.push((0..n).map(|_| Reply::status(422).body("bad")));
+    t.receiver
+        .push((0..n).map(|_| Reply::status(422).body("bad")));
     for i in 0..n {
         assert_eq!(t.webhook(&format!("evt_{i}"), "{}").await.status(), 202);
     }
     t.drain().await;
-    let list: Value = t.admin(Method::GET, "/messages?state=dead").send().await.unwrap().json().await.unwrap();
-    let ids: Vec<String> = list["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let list: Value = t
+        .admin(Method::GET, "/messages?state=dead")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), n);
     ids
 }
@@ -24,10 +37,21 @@ async fn dead_messages(t: &TestApp, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn the_admin_api_needs_the_token() {
     let t = TestApp::spawn().await;
-    let resp = t.http.get(format!("{}/admin/api/v1/messages", t.base)).send().await.unwrap();
+    let resp = t
+        .http
+        .get(format!("{}/admin/api/v1/messages", t.base))
+        .send()
+        .await
+        .unwrap();
     let (status, _) = problem(resp).await;
     assert_eq!(status, 401);
-    let resp = t.http.get(format!("{}/admin/api/v1/messages", t.base)).bearer_auth("nope").send().await.unwrap();
+    let resp = t
+        .http
+        .get(format!("{}/admin/api/v1/messages", t.base))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
 }
 
@@ -35,7 +59,14 @@ async fn the_admin_api_needs_the_token() {
 async fn show_gives_the_attempt_timeline() {
     let t = TestApp::spawn().await;
     let id = dead_messages(&t, 1).await.remove(0);
-    let m: Value = t.admin(Method::GET, &format!("/messages/{id}")).send().await.unwrap().json().await.unwrap();
+    let m: Value = t
+        .admin(Method::GET, &format!("/messages/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["state"], "dead");
     assert_eq!(m["last_class"], "rejected");
     assert_eq!(m["attempts"][0]["response"]["status"], 422);
@@ -48,19 +79,47 @@ async fn show_gives_the_attempt_timeline() {
 async fn a_manual_retry_redelivers_with_the_same_key_and_is_audited() {
     let t = TestApp::spawn().await;
     let id = dead_messages(&t, 1).await.remove(0);
-    let first_key = t.receiver.received()[0].idempotency_key().unwrap().to_owned();
-    let resp = t.admin(Method::POST, &format!("/messages/{id}/retry")).send().await.unwrap();
+    let first_key = t.receiver.received()[0]
+        .idempotency_key()
+        .unwrap()
+        .to_owned();
+    let resp = t
+        .admin(Method::POST, &format!("/messages/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     t.drain().await;
     let got = t.receiver.received();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[1].idempotency_key().unwrap(), first_key, "a replay carries the original key");
-    assert_eq!(t.store.message(&id).await.unwrap().unwrap().summary.state, State::Delivered);
-    let audit: Value = t.admin(Method::GET, "/audit").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        got[1].idempotency_key().unwrap(),
+        first_key,
+        "a replay carries the original key"
+    );
+    assert_eq!(
+        t.store.message(&id).await.unwrap().unwrap().summary.state,
+        State::Delivered
+    );
+    let audit: Value = t
+        .admin(Method::GET, "/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(audit["audit"][0]["action"], "retry");
     assert_eq!(audit["audit"][0]["target"], id.as_str());
     // A delivered message in flight cannot be retried twice at once; an unknown one is 404.
-    assert_eq!(t.admin(Method::POST, "/messages/nope/retry").send().await.unwrap().status(), 404);
+    assert_eq!(
+        t.admin(Method::POST, "/messages/nope/retry")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -90,7 +149,12 @@ async fn bulk_retry_by_filter_with_a_dry_run_count() {
     assert_eq!(done["requeued"], 3);
     t.drain().await;
     assert_eq!(t.stats("orders").await.delivered, 3);
-    let bad = t.admin(Method::POST, "/messages/retry").json(&json!({ "state": "sleeping" })).send().await.unwrap();
+    let bad = t
+        .admin(Method::POST, "/messages/retry")
+        .json(&json!({ "state": "sleeping" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(bad).await.0, 400);
 }
 
@@ -98,7 +162,12 @@ async fn bulk_retry_by_filter_with_a_dry_run_count() {
 async fn discard_needs_a_reason_and_stops_the_message() {
     let t = TestApp::spawn().await;
     let id = dead_messages(&t, 1).await.remove(0);
-    let no_reason = t.admin(Method::POST, &format!("/messages/{id}/discard")).json(&json!({ "reason": " " })).send().await.unwrap();
+    let no_reason = t
+        .admin(Method::POST, &format!("/messages/{id}/discard"))
+        .json(&json!({ "reason": " " }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(no_reason).await.0, 400);
     let ok = t
         .admin(Method::POST, &format!("/messages/{id}/discard"))
@@ -109,25 +178,64 @@ async fn discard_needs_a_reason_and_stops_the_message() {
     assert_eq!(ok.status(), 200);
     let m = t.store.message(&id).await.unwrap().unwrap();
     assert_eq!(m.summary.state, State::Discarded);
-    assert_eq!(m.discard_reason.as_deref(), Some("order cancelled in the ERP"));
-    let again = t.admin(Method::POST, &format!("/messages/{id}/discard")).json(&json!({ "reason": "x" })).send().await.unwrap();
+    assert_eq!(
+        m.discard_reason.as_deref(),
+        Some("order cancelled in the ERP")
+    );
+    let again = t
+        .admin(Method::POST, &format!("/messages/{id}/discard"))
+        .json(&json!({ "reason": "x" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(again).await.0, 409);
-    let routes: Value = t.admin(Method::GET, "/routes").send().await.unwrap().json().await.unwrap();
+    let routes: Value = t
+        .admin(Method::GET, "/routes")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(routes["routes"][0]["discarded"], 1);
 }
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let t = TestApp::spawn().await;
-    assert_eq!(t.http.get(format!("{}/healthz", t.base)).send().await.unwrap().status(), 200);
-    assert_eq!(t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        t.http
+            .get(format!("{}/healthz", t.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        t.http
+            .get(format!("{}/readyz", t.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     t.receiver.push([Reply::status(503)]);
     t.webhook("evt_m", "{}").await;
     t.step().await;
     t.clock.advance(10_000);
     t.step().await;
     t.store.maintain().await.unwrap();
-    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for want in [
         r#"ferry_received_total{route="orders"} 1"#,
         r#"ferry_retried_total{route="orders",class="server_error"} 1"#,
@@ -170,19 +278,29 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
             .envs(secrets())
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, out, err) = ferry(&["messages", "list"]);
     assert!(ok, "{err}");
     assert!(out.contains(&id) && out.contains("queued"), "{out}");
     let (ok, out, _) = ferry(&["retry", "--state", "queued", "--dry-run"]);
     assert!(ok);
-    assert!(out.contains('0'), "queued messages are not retryable by filter: {out}");
+    assert!(
+        out.contains('0'),
+        "queued messages are not retryable by filter: {out}"
+    );
     let (ok, _, err) = ferry(&["discard", &id, "--reason", "test data"]);
     assert!(ok, "{err}");
     let (ok, out, _) = ferry(&["messages", "show", &id]);
     assert!(ok);
-    assert!(out.contains("\"discarded\"") && out.contains("test data"), "{out}");
+    assert!(
+        out.contains("\"discarded\"") && out.contains("test data"),
+        "{out}"
+    );
     let (ok, out, _) = ferry(&["retry", "--state", "discarded", "--dry-run"]);
     assert!(ok && out.starts_with("1 message"), "{out}");
     let (ok, _, err) = ferry(&["retry", &id]);

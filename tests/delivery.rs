@@ -30,7 +30,12 @@ async fn a_message_is_delivered_with_auth_and_a_stable_idempotency_key() {
     assert_eq!(m.summary.state, State::Delivered);
     assert_eq!(m.delivery_key, key);
     assert_eq!(m.attempts.len(), 1);
-    let auth = m.attempts[0].request.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let auth = m.attempts[0]
+        .request
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_eq!(auth.1, "[redacted]", "secrets never reach the attempt log");
     assert_eq!(t.step().await, Step::Idle);
 }
@@ -38,7 +43,8 @@ async fn a_message_is_delivered_with_auth_and_a_stable_idempotency_key() {
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_and_the_same_key() {
     let t = TestApp::spawn().await;
-    t.receiver.push([Reply::status(503), Reply::status(500), Reply::status(502)]);
+    t.receiver
+        .push([Reply::status(503), Reply::status(500), Reply::status(502)]);
     t.webhook("evt_b", "{}").await;
     let mut last_at = t.clock.now_ms();
     for n in 1..=3 {
@@ -50,7 +56,11 @@ async fn server_errors_are_retried_with_backoff_and_the_same_key() {
         let at = pending_at(&m);
         let now = t.clock.now_ms();
         // Full jitter: within (0, initial * 2^(n-1)].
-        assert!(at > now && at <= now + 1000 * (1 << (n - 1)), "attempt {n}: due {} ms later", at - now);
+        assert!(
+            at > now && at <= now + 1000 * (1 << (n - 1)),
+            "attempt {n}: due {} ms later",
+            at - now
+        );
         assert!(at >= last_at);
         // Nothing is sent before it is due.
         if at - now > 1 {
@@ -62,27 +72,48 @@ async fn server_errors_are_retried_with_backoff_and_the_same_key() {
     }
     assert_eq!(t.step().await, Step::Worked(1));
     assert_eq!(t.only_message().await.summary.state, State::Delivered);
-    let keys: Vec<_> = t.receiver.received().iter().map(|r| r.idempotency_key().unwrap().to_owned()).collect();
+    let keys: Vec<_> = t
+        .receiver
+        .received()
+        .iter()
+        .map(|r| r.idempotency_key().unwrap().to_owned())
+        .collect();
     assert_eq!(keys.len(), 4);
-    assert!(keys.iter().all(|k| *k == keys[0]), "one key on every attempt: {keys:?}");
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "one key on every attempt: {keys:?}"
+    );
     let m = t.only_message().await;
     assert_eq!(m.attempts.len(), 4);
-    assert!(m.attempts[0].explanation.contains("503"), "{}", m.attempts[0].explanation);
+    assert!(
+        m.attempts[0].explanation.contains("503"),
+        "{}",
+        m.attempts[0].explanation
+    );
     assert_eq!(m.attempts[0].response.as_ref().unwrap().status, 503);
 }
 
 async fn retry_after_is_honoured(value: &str, expect_wait_ms: i64) {
     let t = TestApp::spawn().await;
-    t.receiver.push([Reply::status(429).header("retry-after", value)]);
+    t.receiver
+        .push([Reply::status(429).header("retry-after", value)]);
     t.webhook("evt_ra", "{}").await;
     t.step().await;
     let m = t.only_message().await;
     assert_eq!(m.summary.last_class, Some(ErrorClass::RateLimited));
     assert_eq!(m.summary.attempts, 0, "429 does not spend the budget");
     let due = pending_at(&m);
-    assert_eq!(due - t.clock.now_ms(), expect_wait_ms, "Retry-After: {value}");
+    assert_eq!(
+        due - t.clock.now_ms(),
+        expect_wait_ms,
+        "Retry-After: {value}"
+    );
     t.clock.set(due - 1);
-    assert_eq!(t.step().await, Step::Idle, "no request before the time it named");
+    assert_eq!(
+        t.step().await,
+        Step::Idle,
+        "no request before the time it named"
+    );
     assert_eq!(t.receiver.count(), 1);
     t.clock.set(due);
     assert_eq!(t.step().await, Step::Worked(1));
@@ -102,14 +133,17 @@ async fn retry_after_as_a_decimal() {
 #[tokio::test]
 async fn retry_after_as_an_http_date() {
     // T0 + 90 s, as an IMF-fixdate.
-    let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis((T0 + 90_000) as u64));
+    let date = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis((T0 + 90_000) as u64),
+    );
     retry_after_is_honoured(&date, 90_000).await;
 }
 
 #[tokio::test]
 async fn retry_after_on_a_503_is_honoured_too() {
     let t = TestApp::spawn().await;
-    t.receiver.push([Reply::status(503).header("retry-after", "30")]);
+    t.receiver
+        .push([Reply::status(503).header("retry-after", "30")]);
     t.webhook("evt_503", "{}").await;
     t.step().await;
     let m = t.only_message().await;
@@ -120,7 +154,8 @@ async fn retry_after_on_a_503_is_honoured_too() {
 #[tokio::test]
 async fn rate_limits_do_not_spend_the_retry_budget() {
     let t = TestApp::spawn().await; // max_attempts = 5
-    t.receiver.push((0..12).map(|_| Reply::status(429).header("retry-after", "1")));
+    t.receiver
+        .push((0..12).map(|_| Reply::status(429).header("retry-after", "1")));
     t.webhook("evt_429", "{}").await;
     for _ in 0..12 {
         assert_eq!(t.step().await, Step::Worked(1));
@@ -128,26 +163,45 @@ async fn rate_limits_do_not_spend_the_retry_budget() {
     }
     assert_eq!(t.step().await, Step::Worked(1));
     let m = t.only_message().await;
-    assert_eq!(m.summary.state, State::Delivered, "12 rate limits and still delivered");
+    assert_eq!(
+        m.summary.state,
+        State::Delivered,
+        "12 rate limits and still delivered"
+    );
     assert_eq!(m.attempts.len(), 13);
 }
 
 #[tokio::test]
 async fn a_permanent_rejection_is_dead_at_once_with_the_reason() {
     let t = TestApp::spawn().await;
-    t.receiver.push([Reply::status(422).body(r#"{"error":"unknown sku ZZ-9"}"#)]);
+    t.receiver
+        .push([Reply::status(422).body(r#"{"error":"unknown sku ZZ-9"}"#)]);
     t.webhook("evt_422", "{}").await;
     t.step().await;
     let m = t.only_message().await;
     assert_eq!(m.summary.state, State::Dead);
     assert_eq!(m.summary.last_class, Some(ErrorClass::Rejected));
     let why = m.summary.last_explanation.unwrap();
-    assert!(why.contains("422") && why.contains("unknown sku ZZ-9"), "{why}");
+    assert!(
+        why.contains("422") && why.contains("unknown sku ZZ-9"),
+        "{why}"
+    );
     assert!(!m.summary.last_hint.unwrap().is_empty());
     t.clock.advance(3_600_000);
     assert_eq!(t.step().await, Step::Idle, "never retried blindly");
-    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"ferry_dead_total{route="orders",class="rejected"} 1"#), "{metrics}");
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"ferry_dead_total{route="orders",class="rejected"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +211,10 @@ async fn not_found_is_permanent() {
     t.webhook("evt_404", "{}").await;
     t.step().await;
     let m = t.only_message().await;
-    assert_eq!((m.summary.state, m.summary.last_class), (State::Dead, Some(ErrorClass::NotFound)));
+    assert_eq!(
+        (m.summary.state, m.summary.last_class),
+        (State::Dead, Some(ErrorClass::NotFound))
+    );
 }
 
 #[tokio::test]
@@ -172,14 +229,21 @@ async fn the_retry_budget_ends_in_dead() {
     let m = t.only_message().await;
     assert_eq!(m.summary.state, State::Dead);
     assert_eq!(t.receiver.count(), 5);
-    assert!(m.summary.last_explanation.unwrap().contains("gave up after 5 attempts"));
+    assert!(
+        m.summary
+            .last_explanation
+            .unwrap()
+            .contains("gave up after 5 attempts")
+    );
     assert_eq!(t.step().await, Step::Idle);
 }
 
 #[tokio::test]
 async fn max_age_ends_in_dead() {
     let t = TestApp::spawn_with(Options {
-        retry: r#"{ max_attempts = 1000, initial_delay = "1s", max_delay = "10m", max_age = "1h" }"#.into(),
+        retry:
+            r#"{ max_attempts = 1000, initial_delay = "1s", max_delay = "10m", max_age = "1h" }"#
+                .into(),
         ..Default::default()
     })
     .await;
@@ -198,7 +262,10 @@ async fn max_age_ends_in_dead() {
         t.clock.set(pending_at(&m));
         assert!(steps < 500, "never went dead");
     }
-    assert!(t.clock.now_ms() - T0 <= 3_600_000, "no attempt after the max age");
+    assert!(
+        t.clock.now_ms() - T0 <= 3_600_000,
+        "no attempt after the max age"
+    );
 }
 
 #[tokio::test]
@@ -238,9 +305,13 @@ destination = { system = "gone", path = "/x" }
 #[tokio::test]
 async fn a_timeout_is_retried() {
     let t = TestApp::spawn().await; // erp timeout = 2s
-    t.receiver.push([Reply::status(200).delay(std::time::Duration::from_secs(5))]);
+    t.receiver
+        .push([Reply::status(200).delay(std::time::Duration::from_secs(5))]);
     t.webhook("evt_slow", "{}").await;
     t.step().await;
     let m = t.only_message().await;
-    assert_eq!((m.summary.state, m.summary.last_class), (State::Retrying, Some(ErrorClass::Timeout)));
+    assert_eq!(
+        (m.summary.state, m.summary.last_class),
+        (State::Retrying, Some(ErrorClass::Timeout))
+    );
 }

@@ -7,7 +7,9 @@ use common::*;
 #[tokio::test]
 async fn same_key_same_body_replays_the_stored_response_byte_for_byte() {
     let t = TestApp::spawn().await;
-    let first = t.api(Some("\"k-1\""), ERP_KEY, r#"{"sku":"A","qty":3}"#).await;
+    let first = t
+        .api(Some("\"k-1\""), ERP_KEY, r#"{"sku":"A","qty":3}"#)
+        .await;
     assert_eq!(first.status(), 202);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first_body = first.bytes().await.unwrap();
@@ -15,7 +17,11 @@ async fn same_key_same_body_replays_the_stored_response_byte_for_byte() {
         let again = t.api(Some(key), ERP_KEY, r#"{"sku":"A","qty":3}"#).await;
         assert_eq!(again.status(), 202);
         assert_eq!(again.headers()["idempotent-replayed"], "true");
-        assert_eq!(again.bytes().await.unwrap(), first_body, "quoted and bare keys are the same key");
+        assert_eq!(
+            again.bytes().await.unwrap(),
+            first_body,
+            "quoted and bare keys are the same key"
+        );
     }
     assert_eq!(t.total_messages().await, 1);
 }
@@ -23,7 +29,10 @@ async fn same_key_same_body_replays_the_stored_response_byte_for_byte() {
 #[tokio::test]
 async fn same_key_different_body_is_422() {
     let t = TestApp::spawn().await;
-    assert_eq!(t.api(Some("k-2"), ERP_KEY, r#"{"qty":1}"#).await.status(), 202);
+    assert_eq!(
+        t.api(Some("k-2"), ERP_KEY, r#"{"qty":1}"#).await.status(),
+        202
+    );
     let (status, p) = problem(t.api(Some("k-2"), ERP_KEY, r#"{"qty":2}"#).await).await;
     assert_eq!(status, 422);
     assert_eq!(p["type"], "urn:ferry:problem:idempotency-key-reused");
@@ -40,16 +49,26 @@ async fn a_missing_or_overlong_key_is_400() {
     let (status, p) = problem(t.api(Some(&long), ERP_KEY, "{}").await).await;
     assert_eq!(status, 400);
     assert!(p["detail"].as_str().unwrap().contains("256"));
-    assert_eq!(t.api(Some(&"k".repeat(255)), ERP_KEY, "{}").await.status(), 202);
+    assert_eq!(
+        t.api(Some(&"k".repeat(255)), ERP_KEY, "{}").await.status(),
+        202
+    );
     assert_eq!(t.total_messages().await, 1);
 }
 
 #[tokio::test]
 async fn keys_are_scoped_per_client_credential() {
     let t = TestApp::spawn().await;
-    assert_eq!(t.api(Some("shared"), ERP_KEY, r#"{"a":1}"#).await.status(), 202);
+    assert_eq!(
+        t.api(Some("shared"), ERP_KEY, r#"{"a":1}"#).await.status(),
+        202
+    );
     let other = t.api(Some("shared"), OTHER_KEY, r#"{"a":2}"#).await;
-    assert_eq!(other.status(), 202, "another client's key space is separate");
+    assert_eq!(
+        other.status(),
+        202,
+        "another client's key space is separate"
+    );
     assert!(other.headers().get("idempotent-replayed").is_none());
     assert_eq!(t.total_messages().await, 2);
 }
@@ -62,7 +81,11 @@ async fn a_wrong_client_key_is_401_and_bad_json_400() {
     let (status, p) = problem(t.api(Some("k"), ERP_KEY, "{oops").await).await;
     assert_eq!(status, 400);
     assert_eq!(p["type"], "urn:ferry:problem:malformed-json");
-    let (status, _) = problem(t.api(Some("k"), ERP_KEY, &format!("\"{}\"", "x".repeat(5000))).await).await;
+    let (status, _) = problem(
+        t.api(Some("k"), ERP_KEY, &format!("\"{}\"", "x".repeat(5000)))
+            .await,
+    )
+    .await;
     assert_eq!(status, 413);
     assert_eq!(t.total_messages().await, 0);
     // A failed request does not burn the key.
@@ -72,9 +95,15 @@ async fn a_wrong_client_key_is_401_and_bad_json_400() {
 #[tokio::test]
 async fn keys_expire_after_the_published_window() {
     let t = TestApp::spawn().await;
-    assert_eq!(t.api(Some("k-exp"), ERP_KEY, r#"{"v":1}"#).await.status(), 202);
+    assert_eq!(
+        t.api(Some("k-exp"), ERP_KEY, r#"{"v":1}"#).await.status(),
+        202
+    );
     t.clock.advance(23 * 3_600_000);
-    assert_eq!(t.api(Some("k-exp"), ERP_KEY, r#"{"v":2}"#).await.status(), 422);
+    assert_eq!(
+        t.api(Some("k-exp"), ERP_KEY, r#"{"v":2}"#).await.status(),
+        422
+    );
     t.clock.advance(3_600_000 + 1);
     let fresh = t.api(Some("k-exp"), ERP_KEY, r#"{"v":2}"#).await;
     assert_eq!(fresh.status(), 202);
@@ -116,7 +145,10 @@ async fn fifty_concurrent_requests_with_one_key_make_exactly_one_message() {
     }
     assert_eq!(fresh.len(), 1, "exactly one request executes");
     assert_eq!(fresh.len() + replays.len() + conflicts, 50);
-    assert!(replays.iter().all(|b| *b == fresh[0]), "replays are byte-identical");
+    assert!(
+        replays.iter().all(|b| *b == fresh[0]),
+        "replays are byte-identical"
+    );
     assert_eq!(t.total_messages().await, 1);
 }
 

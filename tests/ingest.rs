@@ -35,7 +35,10 @@ async fn github_shopify_and_stripe_webhooks_are_verified() {
     let gh = t
         .http
         .post(format!("{}/in/gh", t.base))
-        .header("x-hub-signature-256", verify::sign_github("It's a Secret to Everybody", body.as_bytes()))
+        .header(
+            "x-hub-signature-256",
+            verify::sign_github("It's a Secret to Everybody", body.as_bytes()),
+        )
         .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
         .body(body)
         .send()
@@ -45,8 +48,14 @@ async fn github_shopify_and_stripe_webhooks_are_verified() {
     let shop = t
         .http
         .post(format!("{}/in/shopify", t.base))
-        .header("x-shopify-hmac-sha256", verify::sign_shopify("shopify-secret", body.as_bytes()))
-        .header("x-shopify-webhook-id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+        .header(
+            "x-shopify-hmac-sha256",
+            verify::sign_shopify("shopify-secret", body.as_bytes()),
+        )
+        .header(
+            "x-shopify-webhook-id",
+            "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        )
         .body(body)
         .send()
         .await
@@ -55,7 +64,10 @@ async fn github_shopify_and_stripe_webhooks_are_verified() {
     let stripe = t
         .http
         .post(format!("{}/in/stripe", t.base))
-        .header("stripe-signature", verify::sign_stripe("whsec_stripe_test_secret", t.now_s(), body.as_bytes()))
+        .header(
+            "stripe-signature",
+            verify::sign_stripe("whsec_stripe_test_secret", t.now_s(), body.as_bytes()),
+        )
         .body(body)
         .send()
         .await
@@ -70,7 +82,10 @@ async fn github_shopify_and_stripe_webhooks_are_verified() {
         .into_iter()
         .map(|m| m.event_id.unwrap_or_default())
         .collect();
-    assert!(events.contains(&"evt_1".to_owned()), "stripe event id from the body: {events:?}");
+    assert!(
+        events.contains(&"evt_1".to_owned()),
+        "stripe event id from the body: {events:?}"
+    );
     assert!(events.contains(&"72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned()));
 }
 
@@ -88,9 +103,23 @@ async fn a_duplicate_webhook_answers_200_and_stores_nothing() {
         assert_eq!(body["id"], first_id);
     }
     assert_eq!(t.total_messages().await, 1);
-    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"ferry_duplicates_total{route="orders"} 3"#), "{metrics}");
-    assert!(metrics.contains(r#"ferry_received_total{route="orders"} 1"#), "{metrics}");
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"ferry_duplicates_total{route="orders"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ferry_received_total{route="orders"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -98,15 +127,26 @@ async fn the_dedupe_window_expires() {
     let t = TestApp::spawn().await;
     assert_eq!(t.webhook("msg_w", "{}").await.status(), 202);
     t.clock.advance(6 * 86_400_000);
-    assert_eq!(t.webhook("msg_w", "{}").await.status(), 200, "inside the 7-day window");
+    assert_eq!(
+        t.webhook("msg_w", "{}").await.status(),
+        200,
+        "inside the 7-day window"
+    );
     t.clock.advance(86_400_000 + 1);
-    assert_eq!(t.webhook("msg_w", "{}").await.status(), 202, "after the window it is new again");
+    assert_eq!(
+        t.webhook("msg_w", "{}").await.status(),
+        202,
+        "after the window it is new again"
+    );
     assert_eq!(t.total_messages().await, 2);
     // The janitor's prune drops only expired keys.
     let pruned = t.store.prune(t.clock.now_ms()).await.unwrap();
     assert_eq!(pruned.dedupe_keys, 0);
     t.clock.advance(8 * 86_400_000);
-    assert_eq!(t.store.prune(t.clock.now_ms()).await.unwrap().dedupe_keys, 1);
+    assert_eq!(
+        t.store.prune(t.clock.now_ms()).await.unwrap().dedupe_keys,
+        1
+    );
 }
 
 async fn assert_nothing_stored(t: &TestApp) {
@@ -137,7 +177,13 @@ async fn a_tampered_body_is_401() {
 #[tokio::test]
 async fn a_missing_signature_is_401() {
     let t = TestApp::spawn().await;
-    let resp = t.http.post(format!("{}/in/orders", t.base)).body("{}").send().await.unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/in/orders", t.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 401);
     assert_eq!(p["type"], "urn:ferry:problem:missing-signature");
@@ -152,7 +198,12 @@ async fn stale_and_future_timestamps_are_401() {
         assert_eq!(status, 401);
         assert_eq!(p["type"], "urn:ferry:problem:stale-timestamp");
     }
-    assert_eq!(t.webhook_at("m", "{}", t.now_s() - 299, WHSEC).await.status(), 202);
+    assert_eq!(
+        t.webhook_at("m", "{}", t.now_s() - 299, WHSEC)
+            .await
+            .status(),
+        202
+    );
 }
 
 #[tokio::test]
@@ -172,15 +223,23 @@ async fn a_body_over_the_limit_is_413() {
 async fn raw_chunked(t: &TestApp, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(t.addr).await.unwrap();
-    let mut req = format!("POST /in/orders HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    let mut req = "POST /in/orders HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_owned();
     for c in body.as_bytes().chunks(1000) {
-        req.push_str(&format!("{:x}\r\n{}\r\n", c.len(), std::str::from_utf8(c).unwrap()));
+        req.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            c.len(),
+            std::str::from_utf8(c).unwrap()
+        ));
     }
     req.push_str("0\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -195,11 +254,23 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn an_unknown_route_is_404() {
     let t = TestApp::spawn().await;
-    let resp = t.http.post(format!("{}/in/nope", t.base)).body("{}").send().await.unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/in/nope", t.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 404);
     assert!(p["detail"].as_str().unwrap().contains("nope"));
-    let resp = t.http.post(format!("{}/in/stock", t.base)).body("{}").send().await.unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/in/stock", t.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(resp).await.0, 404, "an API route takes no webhooks");
     assert_nothing_stored(&t).await;
 }

@@ -18,7 +18,10 @@ fn msg(id: &str, dedupe: Option<&str>) -> NewMessage {
         headers: r#"{"content-type":"application/json"}"#.into(),
         body: Bytes::from(format!(r#"{{"id":"{id}"}}"#)),
         delivery_key: format!("ferry-{id}"),
-        dedupe: dedupe.map(|k| DedupeKey { key: k.into(), expires_ms: T0 + 1_000 }),
+        dedupe: dedupe.map(|k| DedupeKey {
+            key: k.into(),
+            expires_ms: T0 + 1_000,
+        }),
         idempotency: None,
     }
 }
@@ -29,8 +32,15 @@ fn record(c: &Claimed, at: i64, next: Next) -> AttemptRecord {
         lease_until: c.lease_until,
         started_ms: at,
         duration_ms: 5,
-        request: RequestLog { method: "POST".into(), url: "http://erp/x".into(), ..Default::default() },
-        response: Some(ResponseLog { status: 503, ..Default::default() }),
+        request: RequestLog {
+            method: "POST".into(),
+            url: "http://erp/x".into(),
+            ..Default::default()
+        },
+        response: Some(ResponseLog {
+            status: 503,
+            ..Default::default()
+        }),
         class: (next != Next::Delivered).then_some(ErrorClass::ServerError),
         explanation: "erp answered 503".into(),
         hint: "wait".into(),
@@ -40,10 +50,15 @@ fn record(c: &Claimed, at: i64, next: Next) -> AttemptRecord {
 
 async fn story(store: Store) {
     // accept + dedupe
-    assert_eq!(store.accept(msg("m1", Some("e1"))).await.unwrap(), Accepted::New);
+    assert_eq!(
+        store.accept(msg("m1", Some("e1"))).await.unwrap(),
+        Accepted::New
+    );
     assert_eq!(
         store.accept(msg("m1b", Some("e1"))).await.unwrap(),
-        Accepted::Duplicate { original: "m1".into() }
+        Accepted::Duplicate {
+            original: "m1".into()
+        }
     );
     assert_eq!(store.accept(msg("m2", None)).await.unwrap(), Accepted::New);
     // an expired dedupe key is taken over
@@ -60,16 +75,25 @@ async fn story(store: Store) {
             key: "k".into(),
             fingerprint: fp.to_vec(),
             expires_ms: T0 + 10_000,
-            response: StoredResponse { status: 202, body: format!("{{\"id\":\"{id}\"}}").into_bytes() },
+            response: StoredResponse {
+                status: 202,
+                body: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+            },
         });
         m
     };
     assert_eq!(store.accept(idem("m4", b"a")).await.unwrap(), Accepted::New);
     assert_eq!(
         store.accept(idem("m4b", b"a")).await.unwrap(),
-        Accepted::Replay(StoredResponse { status: 202, body: b"{\"id\":\"m4\"}".to_vec() })
+        Accepted::Replay(StoredResponse {
+            status: 202,
+            body: b"{\"id\":\"m4\"}".to_vec()
+        })
     );
-    assert_eq!(store.accept(idem("m4c", b"b")).await.unwrap(), Accepted::KeyReused);
+    assert_eq!(
+        store.accept(idem("m4c", b"b")).await.unwrap(),
+        Accepted::KeyReused
+    );
     assert_eq!(store.stats().await.unwrap()[0].queued, 4);
 
     // claim: due work in order, leased
@@ -80,38 +104,104 @@ async fn story(store: Store) {
     assert_eq!(claimed[0].delivery_key, "ferry-m1");
     let rest = store.claim(T0 + 1_000, 30_000, 10).await.unwrap();
     assert_eq!(rest.len(), 2, "leased work is not claimed twice");
-    assert!(store.claim(T0 + 2_000, 30_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(T0 + 2_000, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // record: retry, delivered, dead
     let (a, b) = (&claimed[0], &claimed[1]);
-    let retry = Next::Retry { at_ms: T0 + 5_000, counts_against_budget: true, rate_limited: false, auth: false };
+    let retry = Next::Retry {
+        at_ms: T0 + 5_000,
+        counts_against_budget: true,
+        rate_limited: false,
+        auth: false,
+    };
     assert!(store.record(record(a, T0 + 1_000, retry)).await.unwrap());
-    assert!(store.record(record(b, T0 + 1_000, Next::Delivered)).await.unwrap());
-    assert!(store.record(record(&rest[0], T0 + 1_000, Next::Dead)).await.unwrap());
-    assert!(!store.record(record(b, T0 + 1_000, Next::Dead)).await.unwrap(), "a lost lease cannot record");
+    assert!(
+        store
+            .record(record(b, T0 + 1_000, Next::Delivered))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record(record(&rest[0], T0 + 1_000, Next::Dead))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record(record(b, T0 + 1_000, Next::Dead))
+            .await
+            .unwrap(),
+        "a lost lease cannot record"
+    );
     assert_eq!(store.next_due().await.unwrap(), Some(T0 + 5_000));
 
     // an abandoned lease (a crashed worker) comes back after it expires
     let abandoned = &rest[1];
     let due = store.claim(T0 + 30_999, 30_000, 10).await.unwrap();
-    assert_eq!(due.len(), 1, "only the scheduled retry is due; the lease still holds");
+    assert_eq!(
+        due.len(),
+        1,
+        "only the scheduled retry is due; the lease still holds"
+    );
     assert_eq!(due[0].message_id, a.message_id);
     assert_eq!(due[0].attempts, 1);
-    assert!(store.record(record(&due[0], T0 + 30_999, Next::Dead)).await.unwrap());
+    assert!(
+        store
+            .record(record(&due[0], T0 + 30_999, Next::Dead))
+            .await
+            .unwrap()
+    );
     let reclaimed = store.claim(T0 + 31_000, 30_000, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].message_id, abandoned.message_id);
-    assert!(!store.record(record(abandoned, T0 + 31_000, Next::Delivered)).await.unwrap(), "the old lease is void");
-    assert!(store.record(record(&reclaimed[0], T0 + 31_000, Next::Dead)).await.unwrap());
+    assert!(
+        !store
+            .record(record(abandoned, T0 + 31_000, Next::Delivered))
+            .await
+            .unwrap(),
+        "the old lease is void"
+    );
+    assert!(
+        store
+            .record(record(&reclaimed[0], T0 + 31_000, Next::Dead))
+            .await
+            .unwrap()
+    );
 
     // list, filters, detail
-    let dead = store.list(&MessageFilter { state: Some(State::Dead), ..Default::default() }).await.unwrap();
+    let dead = store
+        .list(&MessageFilter {
+            state: Some(State::Dead),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 3);
-    assert!(dead.iter().all(|m| m.last_class == Some(ErrorClass::ServerError)));
-    let page = store.list(&MessageFilter { limit: Some(2), ..Default::default() }).await.unwrap();
+    assert!(
+        dead.iter()
+            .all(|m| m.last_class == Some(ErrorClass::ServerError))
+    );
+    let page = store
+        .list(&MessageFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page.len(), 2);
     let next = store
-        .list(&MessageFilter { limit: Some(10), before: Some(page[1].id.clone()), ..Default::default() })
+        .list(&MessageFilter {
+            limit: Some(10),
+            before: Some(page[1].id.clone()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.len() + next.len(), 4, "pages do not overlap or skip");
@@ -123,25 +213,75 @@ async fn story(store: Store) {
     assert!(store.message("nope").await.unwrap().is_none());
 
     // operator actions
-    let filter = MessageFilter { state: Some(State::Dead), ..Default::default() };
-    assert_eq!(store.retry(Selection::Filter(filter.clone()), "ops", T0 + 40_000, true).await.unwrap(), 3);
+    let filter = MessageFilter {
+        state: Some(State::Dead),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .retry(Selection::Filter(filter.clone()), "ops", T0 + 40_000, true)
+            .await
+            .unwrap(),
+        3
+    );
     assert_eq!(store.stats().await.unwrap()[0].dead, 3, "dry run");
-    assert_eq!(store.discard(&dead[0].id, "ops", "duplicate order", T0 + 40_000).await.unwrap(), Discarded::Done);
-    assert_eq!(store.discard(&b.message_id, "ops", "x", T0 + 40_000).await.unwrap(), Discarded::NotDiscardable);
-    assert_eq!(store.discard("nope", "ops", "x", T0).await.unwrap(), Discarded::NotFound);
-    assert_eq!(store.retry(Selection::Filter(filter), "ops", T0 + 40_000, false).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .discard(&dead[0].id, "ops", "duplicate order", T0 + 40_000)
+            .await
+            .unwrap(),
+        Discarded::Done
+    );
+    assert_eq!(
+        store
+            .discard(&b.message_id, "ops", "x", T0 + 40_000)
+            .await
+            .unwrap(),
+        Discarded::NotDiscardable
+    );
+    assert_eq!(
+        store.discard("nope", "ops", "x", T0).await.unwrap(),
+        Discarded::NotFound
+    );
+    assert_eq!(
+        store
+            .retry(Selection::Filter(filter), "ops", T0 + 40_000, false)
+            .await
+            .unwrap(),
+        2
+    );
     let again = store.claim(T0 + 40_000, 30_000, 10).await.unwrap();
     assert_eq!(again.len(), 2);
-    assert!(again.iter().all(|c| c.attempts == 0 && c.budget_start_ms == T0 + 40_000), "fresh budget");
+    assert!(
+        again
+            .iter()
+            .all(|c| c.attempts == 0 && c.budget_start_ms == T0 + 40_000),
+        "fresh budget"
+    );
     let audit = store.audit_log(10).await.unwrap();
-    assert_eq!(audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["retry", "discard"]);
+    assert_eq!(
+        audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["retry", "discard"]
+    );
     assert_eq!(audit[1].detail, "duplicate order");
 
     // prune drops only expired keys
     let pruned = store.prune(T0 + 5_000).await.unwrap();
-    assert_eq!(pruned, Pruned { dedupe_keys: 0, idempotency_keys: 0 });
+    assert_eq!(
+        pruned,
+        Pruned {
+            dedupe_keys: 0,
+            idempotency_keys: 0
+        }
+    );
     let pruned = store.prune(T0 + 20_000).await.unwrap();
-    assert_eq!(pruned, Pruned { dedupe_keys: 1, idempotency_keys: 1 });
+    assert_eq!(
+        pruned,
+        Pruned {
+            dedupe_keys: 1,
+            idempotency_keys: 1
+        }
+    );
     store.ping().await.unwrap();
     store.maintain().await.unwrap();
 }
@@ -160,5 +300,8 @@ async fn sqlite_survives_a_reopen() {
         store.accept(msg("kept", Some("e"))).await.unwrap();
     }
     let store = Store::open_sqlite(dir.path()).unwrap();
-    assert_eq!(store.claim(T0, 1_000, 10).await.unwrap()[0].message_id, "kept");
+    assert_eq!(
+        store.claim(T0, 1_000, 10).await.unwrap()[0].message_id,
+        "kept"
+    );
 }

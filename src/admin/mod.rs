@@ -33,10 +33,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/discard", post(discard))
         .route("/routes", get(routes))
         .route("/audit", get(audit));
-    Router::new().nest("/admin/api/v1", api.layer(middleware::from_fn_with_state(state, require_token)))
+    Router::new().nest(
+        "/admin/api/v1",
+        api.layer(middleware::from_fn_with_state(state, require_token)),
+    )
 }
 
-async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Result<Response, Problem> {
+async fn require_token(
+    State(app): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, Problem> {
     let config = app.config();
     let Some(expected) = &config.server.admin_token else {
         return Err(Problem::new(
@@ -52,8 +59,16 @@ async fn require_token(State(app): State<AppState>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !bool::from(expected.expose_secret().as_bytes().ct_eq(presented.as_bytes())) {
-        return Err(Problem::unauthorized("bad-admin-token", "send `Authorization: Bearer <admin token>`"));
+    if !bool::from(
+        expected
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes()),
+    ) {
+        return Err(Problem::unauthorized(
+            "bad-admin-token",
+            "send `Authorization: Bearer <admin token>`",
+        ));
     }
     Ok(next.run(req).await)
 }
@@ -85,7 +100,12 @@ impl FilterQuery {
             }
             parse_duration(v)
                 .map(|d| Some(now_ms - d.as_millis() as i64))
-                .map_err(|e| Problem::bad_request("bad-filter", format!("{name}: {e}; give epoch milliseconds or a duration ago")))
+                .map_err(|e| {
+                    Problem::bad_request(
+                        "bad-filter",
+                        format!("{name}: {e}; give epoch milliseconds or a duration ago"),
+                    )
+                })
         };
         Ok(MessageFilter {
             state: self
@@ -111,7 +131,10 @@ impl FilterQuery {
     }
 }
 
-async fn list(State(app): State<AppState>, Query(q): Query<FilterQuery>) -> Result<Json<Value>, Problem> {
+async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<FilterQuery>,
+) -> Result<Json<Value>, Problem> {
     let filter = q.resolve(app.clock.now_ms())?;
     let messages = app.store.list(&filter).await.map_err(store_problem)?;
     Ok(Json(json!({ "messages": messages })))
@@ -124,10 +147,18 @@ async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Jso
     }
 }
 
-async fn retry_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+async fn retry_one(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
     let n = app
         .store
-        .retry(Selection::One(id.clone()), TOKEN_ACTOR, app.clock.now_ms(), false)
+        .retry(
+            Selection::One(id.clone()),
+            TOKEN_ACTOR,
+            app.clock.now_ms(),
+            false,
+        )
         .await
         .map_err(store_problem)?;
     if n == 0 {
@@ -137,7 +168,10 @@ async fn retry_one(State(app): State<AppState>, Path(id): Path<String>) -> Resul
                 StatusCode::CONFLICT,
                 "not-retryable",
                 "Conflict",
-                format!("message {id} is {} and cannot be retried now", m.summary.state.as_str()),
+                format!(
+                    "message {id} is {} and cannot be retried now",
+                    m.summary.state.as_str()
+                ),
             ),
         });
     }
@@ -153,7 +187,10 @@ struct RetryMany {
     dry_run: bool,
 }
 
-async fn retry_many(State(app): State<AppState>, Json(body): Json<RetryMany>) -> Result<Json<Value>, Problem> {
+async fn retry_many(
+    State(app): State<AppState>,
+    Json(body): Json<RetryMany>,
+) -> Result<Json<Value>, Problem> {
     let now = app.clock.now_ms();
     let filter = body.filter.resolve(now)?;
     let n = app
@@ -173,11 +210,23 @@ struct DiscardBody {
     reason: String,
 }
 
-async fn discard(State(app): State<AppState>, Path(id): Path<String>, Json(body): Json<DiscardBody>) -> Result<Json<Value>, Problem> {
+async fn discard(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<DiscardBody>,
+) -> Result<Json<Value>, Problem> {
     if body.reason.trim().is_empty() {
-        return Err(Problem::bad_request("reason-required", "say why the message is discarded (`reason`)"));
+        return Err(Problem::bad_request(
+            "reason-required",
+            "say why the message is discarded (`reason`)",
+        ));
     }
-    match app.store.discard(&id, TOKEN_ACTOR, body.reason.trim(), app.clock.now_ms()).await.map_err(store_problem)? {
+    match app
+        .store
+        .discard(&id, TOKEN_ACTOR, body.reason.trim(), app.clock.now_ms())
+        .await
+        .map_err(store_problem)?
+    {
         Discarded::Done => Ok(Json(json!({ "discarded": id }))),
         Discarded::NotFound => Err(Problem::not_found(format!("no message {id}"))),
         Discarded::NotDiscardable => Err(Problem::new(
@@ -199,7 +248,14 @@ struct AuditQuery {
     limit: Option<u32>,
 }
 
-async fn audit(State(app): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, Problem> {
-    let entries = app.store.audit_log(q.limit.unwrap_or(100).min(1000)).await.map_err(store_problem)?;
+async fn audit(
+    State(app): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, Problem> {
+    let entries = app
+        .store
+        .audit_log(q.limit.unwrap_or(100).min(1000))
+        .await
+        .map_err(store_problem)?;
     Ok(Json(json!({ "audit": entries })))
 }

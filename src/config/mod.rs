@@ -81,9 +81,16 @@ pub struct System {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
-    Basic { credential: String },
-    Bearer { credential: String },
-    Header { name: HeaderName, credential: String },
+    Basic {
+        credential: String,
+    },
+    Bearer {
+        credential: String,
+    },
+    Header {
+        name: HeaderName,
+        credential: String,
+    },
 }
 
 impl Auth {

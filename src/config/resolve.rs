@@ -91,7 +91,14 @@ pub fn resolve(
     let mut credentials = BTreeMap::new();
     for (name, src) in &raw.credentials {
         if let Some((source, value)) = cx.secret(&format!("credentials.{name}"), src) {
-            credentials.insert(name.clone(), Credential { name: name.clone(), source, value });
+            credentials.insert(
+                name.clone(),
+                Credential {
+                    name: name.clone(),
+                    source,
+                    value,
+                },
+            );
         }
     }
     let known_credential = |n: &str| raw.credentials.contains_key(n);
@@ -104,8 +111,14 @@ pub fn resolve(
     let mut routes = BTreeMap::new();
     for (name, r) in &raw.routes {
         let loc = format!("routes.{name}");
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            cx.problem(&loc, "route names may only use letters, digits, `-` and `_`");
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            cx.problem(
+                &loc,
+                "route names may only use letters, digits, `-` and `_`",
+            );
         }
         if !raw.systems.contains_key(&r.destination.system) {
             cx.problem(
@@ -118,7 +131,12 @@ pub fn resolve(
         }
     }
     if cx.problems.is_empty() {
-        Ok(Config { server, credentials, systems, routes })
+        Ok(Config {
+            server,
+            credentials,
+            systems,
+            routes,
+        })
     } else {
         Err(cx.problems)
     }
@@ -127,7 +145,10 @@ pub fn resolve(
 fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
     let listen = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
     let listen = listen.parse().unwrap_or_else(|_| {
-        cx.problem("server.listen", format!("`{listen}` is not an address like 127.0.0.1:8080"));
+        cx.problem(
+            "server.listen",
+            format!("`{listen}` is not an address like 127.0.0.1:8080"),
+        );
         ([127, 0, 0, 1], 8080).into()
     });
     let admin_token = s
@@ -139,7 +160,10 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
         None | Some("pretty") => LogFormat::Pretty,
         Some("json") => LogFormat::Json,
         Some(other) => {
-            cx.problem("server.log_format", format!("`{other}`: use `pretty` or `json`"));
+            cx.problem(
+                "server.log_format",
+                format!("`{other}`: use `pretty` or `json`"),
+            );
             LogFormat::Pretty
         }
     };
@@ -149,7 +173,9 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
     }
     Server {
         listen,
-        data_dir: cx.base_dir.join(s.data_dir.as_deref().unwrap_or("ferry-data")),
+        data_dir: cx
+            .base_dir
+            .join(s.data_dir.as_deref().unwrap_or("ferry-data")),
         admin_token,
         workers: workers.max(1),
         log_format,
@@ -167,13 +193,22 @@ fn system(
     if base_url.contains("{api_version}") {
         match &s.api_version {
             Some(v) => base_url = base_url.replace("{api_version}", v),
-            None => cx.problem(format!("{loc}.base_url"), "uses {api_version} but `api_version` is not set"),
+            None => cx.problem(
+                format!("{loc}.base_url"),
+                "uses {api_version} but `api_version` is not set",
+            ),
         }
     }
     if let Err(e) = reqwest::Url::parse(&base_url) {
-        cx.problem(format!("{loc}.base_url"), format!("`{base_url}` is not a URL: {e}"));
+        cx.problem(
+            format!("{loc}.base_url"),
+            format!("`{base_url}` is not a URL: {e}"),
+        );
     } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        cx.problem(format!("{loc}.base_url"), "must start with http:// or https://");
+        cx.problem(
+            format!("{loc}.base_url"),
+            "must start with http:// or https://",
+        );
     }
     let auth = match &s.auth {
         None => Auth::None,
@@ -183,7 +218,10 @@ fn system(
                 (_, "none") => String::new(),
                 (Some(c), _) if known_credential(c) => c.clone(),
                 (Some(c), _) => {
-                    cx.problem(format!("{aloc}.credential"), format!("unknown credential `{c}`"));
+                    cx.problem(
+                        format!("{aloc}.credential"),
+                        format!("unknown credential `{c}`"),
+                    );
                     c.clone()
                 }
                 (None, _) => {
@@ -195,7 +233,11 @@ fn system(
                 "none" => Auth::None,
                 "basic" => Auth::Basic { credential },
                 "bearer" => Auth::Bearer { credential },
-                "header" => match a.name.as_deref().map(|n| cx.header_name(&format!("{aloc}.name"), n)) {
+                "header" => match a
+                    .name
+                    .as_deref()
+                    .map(|n| cx.header_name(&format!("{aloc}.name"), n))
+                {
                     Some(Some(name)) => Auth::Header { name, credential },
                     Some(None) => Auth::None,
                     None => {
@@ -213,7 +255,11 @@ fn system(
             }
         }
     };
-    let timeout = cx.duration(&format!("{loc}.timeout"), s.timeout.as_ref(), Duration::from_secs(10));
+    let timeout = cx.duration(
+        &format!("{loc}.timeout"),
+        s.timeout.as_ref(),
+        Duration::from_secs(10),
+    );
     let connect_timeout = cx.duration(
         &format!("{loc}.connect_timeout"),
         s.connect_timeout.as_ref(),
@@ -230,29 +276,51 @@ fn system(
             retry.max_attempts = n.max(1);
         }
         let d = |v: i64| Duration::from_millis(v as u64);
-        retry.initial_delay_ms = ms(cx.duration(&format!("{rl}.initial_delay"), r.initial_delay.as_ref(), d(retry.initial_delay_ms)));
-        retry.max_delay_ms = ms(cx.duration(&format!("{rl}.max_delay"), r.max_delay.as_ref(), d(retry.max_delay_ms)));
-        retry.max_age_ms = ms(cx.duration(&format!("{rl}.max_age"), r.max_age.as_ref(), d(retry.max_age_ms)));
+        retry.initial_delay_ms = ms(cx.duration(
+            &format!("{rl}.initial_delay"),
+            r.initial_delay.as_ref(),
+            d(retry.initial_delay_ms),
+        ));
+        retry.max_delay_ms = ms(cx.duration(
+            &format!("{rl}.max_delay"),
+            r.max_delay.as_ref(),
+            d(retry.max_delay_ms),
+        ));
+        retry.max_age_ms = ms(cx.duration(
+            &format!("{rl}.max_age"),
+            r.max_age.as_ref(),
+            d(retry.max_age_ms),
+        ));
     }
-    let max_concurrency = s.rate_limit.as_ref().and_then(|r| r.max_concurrency).unwrap_or(32);
+    let max_concurrency = s
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.max_concurrency)
+        .unwrap_or(32);
     if max_concurrency == 0 {
-        cx.problem(format!("{loc}.rate_limit.max_concurrency"), "must be at least 1");
+        cx.problem(
+            format!("{loc}.rate_limit.max_concurrency"),
+            "must be at least 1",
+        );
     }
     if let Some(rl) = &s.rate_limit {
         if rl.per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-            cx.problem(format!("{loc}.rate_limit.per_second"), "must be a positive number");
+            cx.problem(
+                format!("{loc}.rate_limit.per_second"),
+                "must be a positive number",
+            );
         }
         if rl.burst == Some(0) {
             cx.problem(format!("{loc}.rate_limit.burst"), "must be at least 1");
         }
     }
-    if let Some(d) = s.rate_limit.as_ref().and_then(|r| r.dialect.as_deref()) {
-        if !["ietf", "shopify", "salesforce", "hubspot", "github"].contains(&d) {
-            cx.problem(
-                format!("{loc}.rate_limit.dialect"),
-                format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
-            );
-        }
+    if let Some(d) = s.rate_limit.as_ref().and_then(|r| r.dialect.as_deref())
+        && !["ietf", "shopify", "salesforce", "hubspot", "github"].contains(&d)
+    {
+        cx.problem(
+            format!("{loc}.rate_limit.dialect"),
+            format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
+        );
     }
     Some(System {
         name: name.to_owned(),
@@ -277,7 +345,10 @@ fn route(
     let src = &r.source;
     for c in &src.credentials {
         if !known_credential(c) {
-            cx.problem(format!("{sloc}.credentials"), format!("unknown credential `{c}`"));
+            cx.problem(
+                format!("{sloc}.credentials"),
+                format!("unknown credential `{c}`"),
+            );
         }
     }
     if src.credentials.is_empty() {
@@ -302,38 +373,58 @@ fn route(
                 Some(RawDedupe::Keyword(k)) if k == "none" => Dedupe::Off,
                 Some(RawDedupe::Keyword(k)) if k == "event-id" => Dedupe::SchemeEventId,
                 Some(RawDedupe::Keyword(k)) => {
-                    cx.problem(format!("{sloc}.dedupe"), format!("`{k}`: use \"event-id\", \"none\" or {{ header = \"...\" }}"));
+                    cx.problem(
+                        format!("{sloc}.dedupe"),
+                        format!("`{k}`: use \"event-id\", \"none\" or {{ header = \"...\" }}"),
+                    );
                     Dedupe::Off
                 }
-                Some(RawDedupe::Header { header }) => match cx.header_name(&format!("{sloc}.dedupe.header"), header) {
-                    Some(h) => Dedupe::Header(h),
-                    None => Dedupe::Off,
-                },
+                Some(RawDedupe::Header { header }) => {
+                    match cx.header_name(&format!("{sloc}.dedupe.header"), header) {
+                        Some(h) => Dedupe::Header(h),
+                        None => Dedupe::Off,
+                    }
+                }
             };
             Source::Webhook {
                 scheme,
                 credentials: src.credentials.clone(),
                 dedupe,
-                dedupe_window: cx.duration(&format!("{sloc}.dedupe_window"), src.dedupe_window.as_ref(), Duration::from_secs(7 * 86_400)),
-                tolerance: cx.duration(&format!("{sloc}.tolerance"), src.tolerance.as_ref(), Duration::from_secs(300)),
+                dedupe_window: cx.duration(
+                    &format!("{sloc}.dedupe_window"),
+                    src.dedupe_window.as_ref(),
+                    Duration::from_secs(7 * 86_400),
+                ),
+                tolerance: cx.duration(
+                    &format!("{sloc}.tolerance"),
+                    src.tolerance.as_ref(),
+                    Duration::from_secs(300),
+                ),
             }
         }
         "api" => Source::Api {
             credentials: src.credentials.clone(),
-            idempotency_window: cx.duration(&format!("{sloc}.idempotency_window"), src.idempotency_window.as_ref(), Duration::from_secs(86_400)),
+            idempotency_window: cx.duration(
+                &format!("{sloc}.idempotency_window"),
+                src.idempotency_window.as_ref(),
+                Duration::from_secs(86_400),
+            ),
         },
         other => {
-            cx.problem(format!("{sloc}.kind"), format!("`{other}`: use `webhook` or `api`"));
+            cx.problem(
+                format!("{sloc}.kind"),
+                format!("`{other}`: use `webhook` or `api`"),
+            );
             return None;
         }
     };
-    if let Some(t) = &r.transform {
-        if t != "passthrough" {
-            cx.problem(
-                format!("{loc}.transform"),
-                format!("`{t}`: jq mappings are not available in this release; use \"passthrough\" or leave `transform` out"),
-            );
-        }
+    if let Some(t) = &r.transform
+        && t != "passthrough"
+    {
+        cx.problem(
+            format!("{loc}.transform"),
+            format!("`{t}`: jq mappings are not available in this release; use \"passthrough\" or leave `transform` out"),
+        );
     }
     let d = &r.destination;
     let dloc = format!("{loc}.destination");
@@ -341,7 +432,10 @@ fn route(
     let method = match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
         Ok(m) if ["POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) => m,
         _ => {
-            cx.problem(format!("{dloc}.method"), format!("`{method}`: use POST, PUT, PATCH or DELETE"));
+            cx.problem(
+                format!("{dloc}.method"),
+                format!("`{method}`: use POST, PUT, PATCH or DELETE"),
+            );
             Method::POST
         }
     };
@@ -353,14 +447,22 @@ fn route(
         let name = cx.header_name(&format!("{dloc}.headers"), k);
         match (name, HeaderValue::from_str(v)) {
             (Some(n), Ok(v)) => headers.push((n, v)),
-            (_, Err(_)) => cx.problem(format!("{dloc}.headers.{k}"), "value is not a valid header value"),
+            (_, Err(_)) => cx.problem(
+                format!("{dloc}.headers.{k}"),
+                "value is not a valid header value",
+            ),
             _ => {}
         }
     }
     Some(Route {
         name: name.to_owned(),
         source,
-        destination: Destination { system: d.system.clone(), method, path: d.path.clone(), headers },
+        destination: Destination {
+            system: d.system.clone(),
+            method,
+            path: d.path.clone(),
+            headers,
+        },
         max_body,
     })
 }
@@ -371,7 +473,9 @@ fn scheme(cx: &mut Ctx<'_>, sloc: &str, src: &RawSource) -> Option<Scheme> {
         return None;
     };
     let header = |cx: &mut Ctx<'_>| match &src.header {
-        Some(h) => cx.header_name(&format!("{sloc}.header"), h).map(|h| h.to_string()),
+        Some(h) => cx
+            .header_name(&format!("{sloc}.header"), h)
+            .map(|h| h.to_string()),
         None => {
             cx.problem(sloc, format!("scheme `{name}` needs `header`"));
             None
@@ -384,7 +488,9 @@ fn scheme(cx: &mut Ctx<'_>, sloc: &str, src: &RawSource) -> Option<Scheme> {
         "github" => Scheme::Github,
         "hubspot-v3" => Scheme::HubspotV3,
         "basic" => Scheme::Basic,
-        "api-key" => Scheme::ApiKey { header: header(cx)? },
+        "api-key" => Scheme::ApiKey {
+            header: header(cx)?,
+        },
         "hmac" => {
             let algorithm: HmacAlgorithm = src
                 .algorithm
@@ -400,7 +506,12 @@ fn scheme(cx: &mut Ctx<'_>, sloc: &str, src: &RawSource) -> Option<Scheme> {
                 .parse()
                 .map_err(|e: String| cx.problem(format!("{sloc}.encoding"), e))
                 .ok()?;
-            Scheme::Hmac(HmacSpec { header: header(cx)?, algorithm, encoding, prefix: src.prefix.clone() })
+            Scheme::Hmac(HmacSpec {
+                header: header(cx)?,
+                algorithm,
+                encoding,
+                prefix: src.prefix.clone(),
+            })
         }
         other => {
             cx.problem(

@@ -4,14 +4,20 @@ use std::path::Path;
 use super::*;
 
 fn env_with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |k| map.get(k).cloned()
 }
 
 fn full_env() -> impl Fn(&str) -> Option<String> {
     env_with(&[
         ("FERRY_ADMIN_TOKEN", "t"),
-        ("SHOP_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        (
+            "SHOP_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
         ("ERP_TOKEN", "e"),
         ("ERP_CLIENT_KEY", "k"),
         ("SHOP_TOKEN", "s"),
@@ -22,11 +28,18 @@ fn full_env() -> impl Fn(&str) -> Option<String> {
 fn the_embedded_default_is_valid() {
     let cfg = Config::parse(DEFAULT_TOML, "default", Path::new("/tmp"), &full_env()).unwrap();
     assert_eq!(cfg.routes.len(), 2);
-    assert_eq!(cfg.systems["shop"].base_url, "https://example.myshopify.com/admin/api/2024-07");
+    assert_eq!(
+        cfg.systems["shop"].base_url,
+        "https://example.myshopify.com/admin/api/2024-07"
+    );
     assert_eq!(cfg.systems["erp"].retry.max_attempts, 8);
     assert_eq!(cfg.systems["erp"].max_concurrency, 8);
     match &cfg.routes["shop-orders"].source {
-        Source::Webhook { dedupe, dedupe_window, .. } => {
+        Source::Webhook {
+            dedupe,
+            dedupe_window,
+            ..
+        } => {
             assert_eq!(*dedupe, Dedupe::SchemeEventId);
             assert_eq!(dedupe_window.as_secs(), 7 * 86_400);
         }
@@ -46,7 +59,9 @@ auth = { kind = "bearer", credential = "missing" }
 source = { kind = "webhook", scheme = "carrier-pigeon", credentials = ["nope"] }
 destination = { system = "ghost", path = "x" }
 "#;
-    let Err(ConfigError::Invalid(problems)) = Config::parse(text, "f.toml", Path::new("."), &env_with(&[])) else {
+    let Err(ConfigError::Invalid(problems)) =
+        Config::parse(text, "f.toml", Path::new("."), &env_with(&[]))
+    else {
         panic!("expected problems");
     };
     let locs: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
@@ -64,7 +79,12 @@ destination = { system = "ghost", path = "x" }
 
 #[test]
 fn syntax_errors_carry_line_and_column() {
-    let Err(ConfigError::Invalid(p)) = Config::parse("[server]\nlisten = \n", "f.toml", Path::new("."), &env_with(&[])) else {
+    let Err(ConfigError::Invalid(p)) = Config::parse(
+        "[server]\nlisten = \n",
+        "f.toml",
+        Path::new("."),
+        &env_with(&[]),
+    ) else {
         panic!()
     };
     assert!(p[0].location.starts_with("f.toml:2:"), "{:?}", p);
@@ -72,7 +92,12 @@ fn syntax_errors_carry_line_and_column() {
 
 #[test]
 fn unknown_keys_are_rejected() {
-    let Err(ConfigError::Invalid(p)) = Config::parse("[server]\nlisen = \"x\"\n", "f.toml", Path::new("."), &env_with(&[])) else {
+    let Err(ConfigError::Invalid(p)) = Config::parse(
+        "[server]\nlisen = \"x\"\n",
+        "f.toml",
+        Path::new("."),
+        &env_with(&[]),
+    ) else {
         panic!()
     };
     assert!(p[0].message.contains("lisen"), "{:?}", p);
@@ -81,7 +106,10 @@ fn unknown_keys_are_rejected() {
 #[test]
 fn missing_env_secret_is_a_problem() {
     let text = "[credentials]\na = { env = \"NOT_SET_ANYWHERE\" }\n";
-    let Err(ConfigError::Invalid(p)) = Config::parse(text, "f", Path::new("."), &env_with(&[])) else { panic!() };
+    let Err(ConfigError::Invalid(p)) = Config::parse(text, "f", Path::new("."), &env_with(&[]))
+    else {
+        panic!()
+    };
     assert_eq!(p[0].location, "credentials.a");
     assert!(p[0].message.contains("NOT_SET_ANYWHERE"));
 }

@@ -20,10 +20,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60_000.0,
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
-        other => return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
+            ));
+        }
     };
     let total = n * ms;
-    if !total.is_finite() || total < 0.0 || total > 1e15 {
+    if !total.is_finite() || !(0.0..=1e15).contains(&total) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(Duration::from_millis(total.round() as u64))
@@ -45,7 +49,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "kB" | "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("`{text}`: unknown unit `{other}` (use B, KiB, MiB, kB, MB)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use B, KiB, MiB, kB, MB)"
+            ));
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("`{text}` is too large"))

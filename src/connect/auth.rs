@@ -21,8 +21,18 @@ pub struct Credentials {
 impl Credentials {
     pub fn new(config: &Config) -> Credentials {
         Credentials {
-            values: RwLock::new(config.credentials.iter().map(|(k, c)| (k.clone(), c.value.clone())).collect()),
-            sources: config.credentials.iter().map(|(k, c)| (k.clone(), c.source.clone())).collect(),
+            values: RwLock::new(
+                config
+                    .credentials
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.value.clone()))
+                    .collect(),
+            ),
+            sources: config
+                .credentials
+                .iter()
+                .map(|(k, c)| (k.clone(), c.source.clone()))
+                .collect(),
         }
     }
 
@@ -35,7 +45,10 @@ impl Credentials {
             Auth::None => return None,
             Auth::Basic { .. } => (
                 header::AUTHORIZATION,
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(secret)),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(secret)
+                ),
             ),
             Auth::Bearer { .. } => (header::AUTHORIZATION, format!("Bearer {secret}")),
             Auth::Header { name, .. } => (name.clone(), secret.to_owned()),
@@ -51,14 +64,18 @@ impl Credentials {
     pub fn refresh(&self, credential: &str) -> bool {
         let fresh = match self.sources.get(credential) {
             Some(SecretSource::Env(var)) => std::env::var(var).ok(),
-            Some(SecretSource::File(path)) => std::fs::read_to_string(path).ok().map(|s| s.trim_end().to_owned()),
+            Some(SecretSource::File(path)) => std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.trim_end().to_owned()),
             None => None,
         };
         let Some(fresh) = fresh.filter(|v| !v.is_empty()) else {
             return false;
         };
         let mut values = self.values.write().expect("credentials lock poisoned");
-        let changed = values.get(credential).is_none_or(|old| old.expose_secret() != fresh);
+        let changed = values
+            .get(credential)
+            .is_none_or(|old| old.expose_secret() != fresh);
         values.insert(credential.to_owned(), fresh.into());
         changed
     }

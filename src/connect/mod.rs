@@ -25,13 +25,20 @@ const MAX_RESPONSE: usize = 256 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("cannot build the HTTP client for system {system}: {source}")]
-    Client { system: String, source: reqwest::Error },
+    Client {
+        system: String,
+        source: reqwest::Error,
+    },
 }
 
 /// What one send observed.
 #[derive(Debug)]
 pub enum Sent {
-    Response { status: u16, headers: HeaderMap, log: ResponseLog },
+    Response {
+        status: u16,
+        headers: HeaderMap,
+        log: ResponseLog,
+    },
     Network(String),
     Timeout,
 }
@@ -58,17 +65,32 @@ impl Connector {
                 .pool_max_idle_per_host(s.max_concurrency)
                 .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|source| ConnectError::Client { system: name.clone(), source })?;
+                .map_err(|source| ConnectError::Client {
+                    system: name.clone(),
+                    source,
+                })?;
             clients.insert(name.clone(), client);
         }
-        Ok(Connector { clients, credentials: Credentials::new(config) })
+        Ok(Connector {
+            clients,
+            credentials: Credentials::new(config),
+        })
     }
 
     /// Sends one attempt of a delivery.
-    pub async fn send(&self, system: &System, dest: &Destination, body: Bytes, delivery_key: &str) -> Attempt {
+    pub async fn send(
+        &self,
+        system: &System,
+        dest: &Destination,
+        body: Bytes,
+        delivery_key: &str,
+    ) -> Attempt {
         let url = format!("{}{}", system.base_url, dest.path);
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (k, v) in &dest.headers {
             headers.insert(k.clone(), v.clone());
         }
@@ -96,14 +118,21 @@ impl Connector {
         let sent = match self.clients.get(&system.name) {
             None => Sent::Network(format!("no HTTP client for system {}", system.name)),
             Some(client) => {
-                let req = client.request(dest.method.clone(), &url).headers(headers).body(body);
+                let req = client
+                    .request(dest.method.clone(), &url)
+                    .headers(headers)
+                    .body(body);
                 match req.send().await {
                     Ok(resp) => read_response(resp).await,
                     Err(e) => classify_error(&e),
                 }
             }
         };
-        Attempt { request, sent, duration_ms: started.elapsed().as_millis() as i64 }
+        Attempt {
+            request,
+            sent,
+            duration_ms: started.elapsed().as_millis() as i64,
+        }
     }
 }
 
@@ -129,11 +158,20 @@ async fn read_response(mut resp: reqwest::Response) -> Sent {
         status,
         headers: headers
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body_excerpt: excerpt(&body),
     };
-    Sent::Response { status, headers, log }
+    Sent::Response {
+        status,
+        headers,
+        log,
+    }
 }
 
 fn classify_error(e: &reqwest::Error) -> Sent {

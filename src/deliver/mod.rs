@@ -37,7 +37,12 @@ struct Observed {
 impl Observed {
     /// An attempt that ended before anything was sent (mapping, config).
     fn nothing_sent(started_ms: i64) -> Observed {
-        Observed { started_ms, duration_ms: 0, request: RequestLog::default(), response: None }
+        Observed {
+            started_ms,
+            duration_ms: 0,
+            request: RequestLog::default(),
+            response: None,
+        }
     }
 }
 
@@ -74,7 +79,12 @@ impl Deliverer {
         wake: Arc<Notify>,
     ) -> Deliverer {
         // A lease must outlive the slowest attempt, or a live send is re-claimed.
-        let slowest = config.systems.values().map(|s| s.timeout + s.connect_timeout).max().unwrap_or_default();
+        let slowest = config
+            .systems
+            .values()
+            .map(|s| s.timeout + s.connect_timeout)
+            .max()
+            .unwrap_or_default();
         let lease_ms = (slowest.as_millis() as i64) * 2 + 30_000;
         Deliverer {
             per_system: config
@@ -96,7 +106,14 @@ impl Deliverer {
     /// Claims what is due now, delivers it all, and returns when every attempt
     /// is recorded.
     pub async fn run_once(self: &Arc<Self>) -> Result<Step, crate::store::StoreError> {
-        let claimed = self.store.claim(self.clock.now_ms(), self.lease_ms, self.config.server.workers).await?;
+        let claimed = self
+            .store
+            .claim(
+                self.clock.now_ms(),
+                self.lease_ms,
+                self.config.server.workers,
+            )
+            .await?;
         if claimed.is_empty() {
             return Ok(Step::Idle);
         }
@@ -143,7 +160,9 @@ impl Deliverer {
                 continue;
             }
             for d in claimed {
-                let Ok(permit) = self.slots.clone().acquire_owned().await else { break };
+                let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let me = self.clone();
                 tasks.spawn(async move {
                     me.deliver(d).await;
@@ -161,8 +180,17 @@ impl Deliverer {
         let route = self.config.routes.get(&d.route);
         let system = self.config.systems.get(&d.system);
         let (Some(route), Some(system)) = (route, system) else {
-            let why = format!("route {} or system {} is no longer in the configuration", d.route, d.system);
-            self.finish(&d, Observed::nothing_sent(started_ms), Outcome::Config(&why), None).await;
+            let why = format!(
+                "route {} or system {} is no longer in the configuration",
+                d.route, d.system
+            );
+            self.finish(
+                &d,
+                Observed::nothing_sent(started_ms),
+                Outcome::Config(&why),
+                None,
+            )
+            .await;
             return;
         };
         // prepare
@@ -170,7 +198,13 @@ impl Deliverer {
             Ok(b) => b,
             Err(e) => {
                 let why = e.to_string();
-                self.finish(&d, Observed::nothing_sent(started_ms), Outcome::Mapping(&why), None).await;
+                self.finish(
+                    &d,
+                    Observed::nothing_sent(started_ms),
+                    Outcome::Mapping(&why),
+                    None,
+                )
+                .await;
                 return;
             }
         };
@@ -180,7 +214,10 @@ impl Deliverer {
             Some(s) => s.acquire().await.ok(),
             None => None,
         };
-        let attempt = self.connector.send(system, &route.destination, body, &d.delivery_key).await;
+        let attempt = self
+            .connector
+            .send(system, &route.destination, body, &d.delivery_key)
+            .await;
         let credential = system.auth.credential();
         let mut observed = Observed {
             started_ms,
@@ -189,13 +226,21 @@ impl Deliverer {
             response: None,
         };
         let outcome = match &attempt.sent {
-            Sent::Response { status, headers, log } => {
+            Sent::Response {
+                status,
+                headers,
+                log,
+            } => {
                 if let (401 | 403, Some(c)) = (status, credential) {
                     // Pick up a rotated secret before the one retry an auth failure gets.
                     self.connector.credentials.refresh(c);
                 }
                 observed.response = Some(log.clone());
-                Outcome::Response { status: *status, headers, body_excerpt: &log.body_excerpt }
+                Outcome::Response {
+                    status: *status,
+                    headers,
+                    body_excerpt: &log.body_excerpt,
+                }
             }
             Sent::Network(e) => Outcome::Network(e),
             Sent::Timeout => Outcome::Timeout,
@@ -204,8 +249,19 @@ impl Deliverer {
     }
 
     /// decide + record.
-    async fn finish(&self, d: &Claimed, observed: Observed, outcome: Outcome<'_>, credential: Option<&str>) {
-        let policy = self.config.systems.get(&d.system).map(|s| s.retry.clone()).unwrap_or_default();
+    async fn finish(
+        &self,
+        d: &Claimed,
+        observed: Observed,
+        outcome: Outcome<'_>,
+        credential: Option<&str>,
+    ) {
+        let policy = self
+            .config
+            .systems
+            .get(&d.system)
+            .map(|s| s.retry.clone())
+            .unwrap_or_default();
         let history = History {
             attempts: d.attempts,
             consecutive_rate_limited: d.rate_limited_streak,
@@ -213,10 +269,22 @@ impl Deliverer {
             first_received_ms: d.budget_start_ms,
         };
         let now = self.clock.now_ms();
-        let verdict = retry::decide(&outcome, &policy, &history, &d.system, credential, now, &mut rand::rng());
+        let verdict = retry::decide(
+            &outcome,
+            &policy,
+            &history,
+            &d.system,
+            credential,
+            now,
+            &mut rand::rng(),
+        );
         let (next, why) = match verdict {
             Verdict::Delivered => (Next::Delivered, None),
-            Verdict::Retry { at_ms, counts_against_budget, why } => (
+            Verdict::Retry {
+                at_ms,
+                counts_against_budget,
+                why,
+            } => (
                 Next::Retry {
                     at_ms,
                     counts_against_budget,
@@ -235,7 +303,9 @@ impl Deliverer {
             request: observed.request,
             response: observed.response,
             class: why.as_ref().map(|w| w.class),
-            explanation: why.as_ref().map_or_else(|| "delivered".to_owned(), |w| w.explanation.clone()),
+            explanation: why
+                .as_ref()
+                .map_or_else(|| "delivered".to_owned(), |w| w.explanation.clone()),
             hint: why.as_ref().map_or_else(String::new, |w| w.hint.clone()),
             next,
         };

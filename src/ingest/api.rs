@@ -37,19 +37,30 @@ struct InFlightGuard<'a> {
 impl InFlight {
     /// Whether a request with this client and key is being processed.
     pub fn holds(&self, client: &str, key: &str) -> bool {
-        self.0.lock().expect("in-flight set poisoned").contains(&(client.to_owned(), key.to_owned()))
+        self.0
+            .lock()
+            .expect("in-flight set poisoned")
+            .contains(&(client.to_owned(), key.to_owned()))
     }
 
     fn enter(&self, client: &str, key: &str) -> Option<InFlightGuard<'_>> {
         let entry = (client.to_owned(), key.to_owned());
-        let fresh = self.0.lock().expect("in-flight set poisoned").insert(entry.clone());
+        let fresh = self
+            .0
+            .lock()
+            .expect("in-flight set poisoned")
+            .insert(entry.clone());
         fresh.then_some(InFlightGuard { set: self, entry })
     }
 }
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.set.0.lock().expect("in-flight set poisoned").remove(&self.entry);
+        self.set
+            .0
+            .lock()
+            .expect("in-flight set poisoned")
+            .remove(&self.entry);
     }
 }
 
@@ -63,7 +74,11 @@ pub async fn receive(
     let Some(route) = config.route(&route_name) else {
         return Err(unknown_route(&route_name));
     };
-    let Source::Api { credentials, idempotency_window } = &route.source else {
+    let Source::Api {
+        credentials,
+        idempotency_window,
+    } = &route.source
+    else {
         return Err(Problem::not_found(format!(
             "route `{route_name}` takes webhooks at /in/{route_name}, not ERP API calls"
         )));
@@ -83,7 +98,9 @@ pub async fn receive(
             "a request with this Idempotency-Key is still being processed; retry later",
         ));
     };
-    let body = read_body(&headers, body, route.max_body).await.map_err(|p| reject("body", p))?;
+    let body = read_body(&headers, body, route.max_body)
+        .await
+        .map_err(|p| reject("body", p))?;
     require_json(&body).map_err(|p| reject("json", p))?;
     let mut h = Sha256::new();
     h.update(route_name.as_bytes());
@@ -134,41 +151,71 @@ pub async fn receive(
                 "this Idempotency-Key was already used with a different request body; use a new key for a new request",
             ),
         )),
-        Ok(Accepted::Duplicate { .. }) => Err(Problem::internal("unexpected duplicate answer for an API call")),
+        Ok(Accepted::Duplicate { .. }) => Err(Problem::internal(
+            "unexpected duplicate answer for an API call",
+        )),
         Err(e) => {
             tracing::error!(route = %route_name, error = %e, "Accepting an API call failed; the client was told to retry.");
-            Err(Problem::unavailable(format!("the message could not be stored: {e}"), 1))
+            Err(Problem::unavailable(
+                format!("the message could not be stored: {e}"),
+                1,
+            ))
         }
     }
 }
 
 fn stored(resp: &StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::ACCEPTED);
-    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], resp.body.clone()).into_response();
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        resp.body.clone(),
+    )
+        .into_response();
     if replayed {
-        r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     r
 }
 
 /// `Authorization: Bearer <key>` against the route's credentials; the matching
 /// credential's name is the client identity that scopes idempotency keys.
-fn authenticate<'c>(config: &'c Config, credentials: &'c [String], headers: &HeaderMap) -> Result<&'c str, Problem> {
+fn authenticate<'c>(
+    config: &'c Config,
+    credentials: &'c [String],
+    headers: &HeaderMap,
+) -> Result<&'c str, Problem> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Problem::unauthorized("missing-credentials", "send `Authorization: Bearer <your client key>`"))?;
+        .ok_or_else(|| {
+            Problem::unauthorized(
+                "missing-credentials",
+                "send `Authorization: Bearer <your client key>`",
+            )
+        })?;
     let mut found = None;
     for name in credentials {
         if let Some(secret) = config.secret(name) {
             // Check every credential, so timing does not reveal which matched.
-            if bool::from(secret.expose_secret().as_bytes().ct_eq(presented.trim().as_bytes())) {
+            if bool::from(
+                secret
+                    .expose_secret()
+                    .as_bytes()
+                    .ct_eq(presented.trim().as_bytes()),
+            ) {
                 found = Some(name.as_str());
             }
         }
     }
-    found.ok_or_else(|| Problem::unauthorized("bad-credentials", "the client key is not valid for this route"))
+    found.ok_or_else(|| {
+        Problem::unauthorized(
+            "bad-credentials",
+            "the client key is not valid for this route",
+        )
+    })
 }
 
 /// The `Idempotency-Key` header: an RFC 8941 string (`"abc"`) as the IETF draft
@@ -176,24 +223,45 @@ fn authenticate<'c>(config: &'c Config, credentials: &'c [String], headers: &Hea
 fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     let raw = headers
         .get("idempotency-key")
-        .ok_or_else(|| Problem::bad_request("idempotency-key-missing", "this route requires an Idempotency-Key header"))?
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "idempotency-key-missing",
+                "this route requires an Idempotency-Key header",
+            )
+        })?
         .to_str()
-        .map_err(|_| Problem::bad_request("idempotency-key-invalid", "the Idempotency-Key must be printable ASCII"))?
+        .map_err(|_| {
+            Problem::bad_request(
+                "idempotency-key-invalid",
+                "the Idempotency-Key must be printable ASCII",
+            )
+        })?
         .trim();
     let key = match raw.strip_prefix('"') {
         Some(rest) => rest
             .strip_suffix('"')
             .filter(|k| !k.contains(['"', '\\']))
-            .ok_or_else(|| Problem::bad_request("idempotency-key-invalid", "the quoted Idempotency-Key is not closed"))?,
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "idempotency-key-invalid",
+                    "the quoted Idempotency-Key is not closed",
+                )
+            })?,
         None => raw,
     };
     if key.is_empty() {
-        return Err(Problem::bad_request("idempotency-key-invalid", "the Idempotency-Key is empty"));
+        return Err(Problem::bad_request(
+            "idempotency-key-invalid",
+            "the Idempotency-Key is empty",
+        ));
     }
     if key.len() > MAX_KEY_LEN {
         return Err(Problem::bad_request(
             "idempotency-key-invalid",
-            format!("the Idempotency-Key is {} characters long; at most {MAX_KEY_LEN} are allowed", key.len()),
+            format!(
+                "the Idempotency-Key is {} characters long; at most {MAX_KEY_LEN} are allowed",
+                key.len()
+            ),
         ));
     }
     Ok(key.to_owned())

@@ -49,7 +49,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Problem::bad_request("body-unreadable", format!("the request body could not be read: {e}"))),
+        Err(e) => Err(Problem::bad_request(
+            "body-unreadable",
+            format!("the request body could not be read: {e}"),
+        )),
     }
 }
 
@@ -57,7 +60,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 fn require_json(body: &[u8]) -> Result<(), Problem> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body)
         .map(|_| ())
-        .map_err(|e| Problem::bad_request("malformed-json", format!("the body is not valid JSON: {e}")))
+        .map_err(|e| {
+            Problem::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+        })
 }
 
 /// Headers worth keeping with the message for operators, as a JSON object;

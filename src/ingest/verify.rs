@@ -16,12 +16,12 @@
 
 use std::str::FromStr;
 
+use axum::http::HeaderMap;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::{DecodeSliceError, Engine as _, alphabet};
 use hmac::digest::{KeyInit, Update};
 use hmac::{Hmac, Mac};
-use axum::http::HeaderMap;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::{Choice, ConstantTimeEq};

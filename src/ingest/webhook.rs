@@ -27,7 +27,14 @@ pub async fn receive(
     let Some(route) = config.route(&route_name) else {
         return Err(unknown_route(&route_name));
     };
-    let Source::Webhook { scheme, credentials, dedupe, dedupe_window, tolerance } = &route.source else {
+    let Source::Webhook {
+        scheme,
+        credentials,
+        dedupe,
+        dedupe_window,
+        tolerance,
+    } = &route.source
+    else {
         return Err(Problem::not_found(format!(
             "route `{route_name}` takes ERP API calls at /api/v1/routes/{route_name}/messages, not webhooks"
         )));
@@ -36,24 +43,43 @@ pub async fn receive(
         app.metrics.rejected(&route_name, reason);
         p
     };
-    let body = read_body(&headers, body, route.max_body).await.map_err(|p| reject("body", p))?;
+    let body = read_body(&headers, body, route.max_body)
+        .await
+        .map_err(|p| reject("body", p))?;
     let secrets: Vec<&[u8]> = credentials
         .iter()
         .filter_map(|c| config.secret(c))
         .map(|s| s.expose_secret().as_bytes())
         .collect();
     // HubSpot signs the URL it called; behind a proxy that is the public host.
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     let full_uri = format!("https://{host}{uri}");
-    let inbound = Inbound { method: method.as_str(), uri: &full_uri, headers: &headers, body: &body };
+    let inbound = Inbound {
+        method: method.as_str(),
+        uri: &full_uri,
+        headers: &headers,
+        body: &body,
+    };
     let now_ms = app.clock.now_ms();
-    let verified = verify::verify(scheme, &secrets, &inbound, now_ms.div_euclid(1000), tolerance.as_secs() as i64)
-        .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
+    let verified = verify::verify(
+        scheme,
+        &secrets,
+        &inbound,
+        now_ms.div_euclid(1000),
+        tolerance.as_secs() as i64,
+    )
+    .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
     require_json(&body).map_err(|p| reject("json", p))?;
 
     let dedupe_key = match dedupe {
         Dedupe::SchemeEventId => verified.event_id.clone(),
-        Dedupe::Header(h) => headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        Dedupe::Header(h) => headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         Dedupe::Off => None,
     };
     let id = uuid::Uuid::now_v7().to_string();
@@ -67,7 +93,10 @@ pub async fn receive(
         event_id: verified.event_id,
         headers: headers_json(&headers),
         body,
-        dedupe: dedupe_key.map(|key| DedupeKey { key, expires_ms: now_ms + dedupe_window.as_millis() as i64 }),
+        dedupe: dedupe_key.map(|key| DedupeKey {
+            key,
+            expires_ms: now_ms + dedupe_window.as_millis() as i64,
+        }),
         idempotency: None,
         id,
     };
@@ -82,10 +111,15 @@ pub async fn receive(
             app.metrics.duplicate(&route_name);
             Ok(ack(StatusCode::OK, &original, "duplicate"))
         }
-        Ok(other) => Err(Problem::internal(format!("unexpected store answer {other:?}"))),
+        Ok(other) => Err(Problem::internal(format!(
+            "unexpected store answer {other:?}"
+        ))),
         Err(e) => {
             tracing::error!(route = %route_name, error = %e, "Accepting a webhook failed; the sender was told to retry.");
-            Err(Problem::unavailable(format!("the message could not be stored: {e}"), 1))
+            Err(Problem::unavailable(
+                format!("the message could not be stored: {e}"),
+                1,
+            ))
         }
     }
 }

@@ -27,7 +27,12 @@ pub struct Reply {
 
 impl Reply {
     pub fn status(status: u16) -> Reply {
-        Reply { status, headers: Vec::new(), body: String::new(), delay: Duration::ZERO }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.to_owned(), v.to_owned()));
@@ -56,7 +61,9 @@ pub struct Received {
 
 impl Received {
     pub fn idempotency_key(&self) -> Option<&str> {
-        self.headers.get("idempotency-key").and_then(|v| v.to_str().ok())
+        self.headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -95,12 +102,22 @@ impl Receiver {
     pub async fn start_on(port: u16) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let script = Arc::new(Mutex::new(Script { keep_bodies: true, ..Default::default() }));
-        let r = Receiver { addr, script, events: Arc::new(Mutex::new(None)), stop: CancellationToken::new() };
+        let script = Arc::new(Mutex::new(Script {
+            keep_bodies: true,
+            ..Default::default()
+        }));
+        let r = Receiver {
+            addr,
+            script,
+            events: Arc::new(Mutex::new(None)),
+            stop: CancellationToken::new(),
+        };
         let app = Router::new().fallback(handle).with_state(r.clone());
         let stop = r.stop.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
         });
         Ok(r)
     }
@@ -164,8 +181,20 @@ impl Receiver {
     }
 }
 
-async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let mut seen = Received { method, path: uri.path().to_owned(), headers, body, status: 0 };
+async fn handle(
+    State(r): State<Receiver>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut seen = Received {
+        method,
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        status: 0,
+    };
     let key = seen.idempotency_key().map(str::to_owned);
     let reply = {
         let mut s = r.lock();
@@ -178,7 +207,10 @@ async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: He
         match (s.queue.pop_front(), &s.responder) {
             (Some(reply), _) => reply,
             (None, Some(f)) => f(&seen),
-            (None, None) => s.default.clone().unwrap_or_else(|| Reply::status(200).body("{\"ok\":true}")),
+            (None, None) => s
+                .default
+                .clone()
+                .unwrap_or_else(|| Reply::status(200).body("{\"ok\":true}")),
         }
     };
     if !reply.delay.is_zero() {
@@ -203,7 +235,11 @@ async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: He
     if let Some(tx) = r.events.lock().expect("receiver events poisoned").as_ref() {
         let _ = tx.send(seen);
     }
-    let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
+    let mut resp = (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+        reply.body,
+    )
+        .into_response();
     for (k, v) in &reply.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
             resp.headers_mut().insert(k, v);

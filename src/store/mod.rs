@@ -26,6 +26,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("another `ferry serve` is already using {0}")]
+    Locked(String),
     #[error("the store's writer has stopped")]
     WriterGone,
     #[error("the transaction could not be committed: {0}")]
@@ -48,6 +50,14 @@ impl Store {
         Ok(Store::Sqlite(sqlite::SqliteStore::open(data_dir)?))
     }
 
+    /// Opens the SQLite store for `ferry serve`: exclusive, and in-flight
+    /// deliveries of a stopped predecessor are due again at once.
+    pub fn open_sqlite_exclusive(data_dir: &Path, now_ms: i64) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(sqlite::SqliteStore::open_exclusive(
+            data_dir, now_ms,
+        )?))
+    }
+
     /// Commits a new message with its dedupe key, idempotency record and
     /// delivery row in one transaction (group-committed, fsynced); returns only
     /// once durable.
@@ -58,7 +68,12 @@ impl Store {
     }
 
     /// Leases up to `limit` due deliveries until `now_ms + lease_ms`.
-    pub async fn claim(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+    pub async fn claim(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
         match self {
             Store::Sqlite(s) => s.claim(now_ms, lease_ms, limit).await,
         }
@@ -93,14 +108,26 @@ impl Store {
 
     /// Requeues the matching deliveries now, with a fresh retry budget and the
     /// same downstream idempotency key; with `dry_run` only counts them.
-    pub async fn retry(&self, sel: Selection, actor: &str, now_ms: i64, dry_run: bool) -> Result<u64, StoreError> {
+    pub async fn retry(
+        &self,
+        sel: Selection,
+        actor: &str,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.retry(sel, actor, now_ms, dry_run).await,
         }
     }
 
     /// Stops a message for good, with the operator's reason.
-    pub async fn discard(&self, id: &str, actor: &str, reason: &str, now_ms: i64) -> Result<Discarded, StoreError> {
+    pub async fn discard(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Discarded, StoreError> {
         match self {
             Store::Sqlite(s) => s.discard(id, actor, reason, now_ms).await,
         }

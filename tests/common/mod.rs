@@ -49,7 +49,9 @@ impl Default for Options {
         Options {
             workers: false,
             extra: String::new(),
-            retry: r#"{ max_attempts = 5, initial_delay = "1s", max_delay = "1m", max_age = "1h" }"#.into(),
+            retry:
+                r#"{ max_attempts = 5, initial_delay = "1s", max_delay = "1m", max_age = "1h" }"#
+                    .into(),
         }
     }
 }
@@ -132,9 +134,18 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let env = secrets();
         let lookup = move |k: &str| env.get(k).cloned();
-        let config = Config::parse(&config_text(&receiver.url(), &opts), "test.toml", dir.path(), &lookup)
-            .expect("test config is valid");
-        let clock = if opts.workers { Clock::System } else { Clock::manual(T0) };
+        let config = Config::parse(
+            &config_text(&receiver.url(), &opts),
+            "test.toml",
+            dir.path(),
+            &lookup,
+        )
+        .expect("test config is valid");
+        let clock = if opts.workers {
+            Clock::System
+        } else {
+            Clock::manual(T0)
+        };
         let store = Store::open_sqlite(&config.server.data_dir).expect("store");
         let app = App::with_parts(config, store.clone(), clock.clone()).expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -171,8 +182,15 @@ impl TestApp {
         self.webhook_at(id, body, self.now_s(), WHSEC).await
     }
 
-    pub async fn webhook_at(&self, id: &str, body: &str, ts: i64, secret: &str) -> reqwest::Response {
-        let sig = ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
+    pub async fn webhook_at(
+        &self,
+        id: &str,
+        body: &str,
+        ts: i64,
+        secret: &str,
+    ) -> reqwest::Response {
+        let sig =
+            ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
         self.http
             .post(format!("{}/in/orders", self.base))
             .header("webhook-id", id)
@@ -200,7 +218,9 @@ impl TestApp {
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}/admin/api/v1{path}", self.base)).bearer_auth(ADMIN_TOKEN)
+        self.http
+            .request(method, format!("{}/admin/api/v1{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     /// One worker step on the manual clock.
@@ -224,11 +244,21 @@ impl TestApp {
             .unwrap()
             .into_iter()
             .find(|s| s.route == route)
-            .unwrap_or_else(|| RouteStats { route: route.to_owned(), ..Default::default() })
+            .unwrap_or_else(|| RouteStats {
+                route: route.to_owned(),
+                ..Default::default()
+            })
     }
 
     pub async fn total_messages(&self) -> usize {
-        self.store.list(&MessageFilter { limit: Some(1000), ..Default::default() }).await.unwrap().len()
+        self.store
+            .list(&MessageFilter {
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
     }
 
     pub async fn only_message(&self) -> ferry::store::MessageDetail {
@@ -247,7 +277,14 @@ impl Drop for TestApp {
 
 pub async fn problem(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(ct.as_deref(), Some("application/problem+json"), "status {status}");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        ct.as_deref(),
+        Some("application/problem+json"),
+        "status {status}"
+    );
     (status, resp.json().await.unwrap())
 }

@@ -25,6 +25,8 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Writer,
+    /// Held by `ferry serve` for the store's lifetime: one server per file.
+    _lock: Option<std::fs::File>,
     path: std::path::PathBuf,
     /// Idle read connections; a `std` mutex because it is held only to push or
     /// pop, never across an await.
@@ -34,7 +36,9 @@ struct Inner {
 fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
@@ -47,6 +51,30 @@ fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
 }
 
 impl SqliteStore {
+    /// Opens the store for a server: takes the data directory's lock (one
+    /// `ferry serve` per SQLite file) and, since no other server can hold a
+    /// lease, hands back at once the deliveries a killed predecessor had in
+    /// flight instead of waiting for their leases to expire.
+    pub fn open_exclusive(data_dir: &Path, now_ms: i64) -> Result<SqliteStore, StoreError> {
+        let lock = lock_dir(data_dir)?;
+        let mut store = SqliteStore::open(data_dir)?;
+        let released = open_conn(&store.inner.path)?.execute(
+            "UPDATE deliveries SET state = 'retrying', next_attempt_ms = ?1 WHERE state = 'delivering'",
+            [now_ms],
+        )?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "Requeued deliveries that were in flight when the previous run stopped."
+            );
+        }
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner._lock = Some(lock);
+        }
+        Ok(store)
+    }
+
+    /// Opens the store without the server lock (CLI, tests).
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.display().to_string(),
@@ -65,6 +93,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer,
+                _lock: None,
                 path,
                 readers: Mutex::new(Vec::new()),
             }),
@@ -95,7 +124,8 @@ impl SqliteStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     /// Copies the WAL back into the database without blocking the writer.
@@ -106,6 +136,25 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+fn lock_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
+    let io = |source| StoreError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("ferry.lock"))
+        .map_err(io)?;
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => StoreError::Locked(data_dir.display().to_string()),
+        std::fs::TryLockError::Error(e) => io(e),
+    })?;
+    Ok(file)
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {

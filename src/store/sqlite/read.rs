@@ -55,7 +55,11 @@ fn summary(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
         received_ms: r.get(4)?,
         event_id: r.get(5)?,
         attempts: r.get(6)?,
-        next_attempt_ms: if matches!(state, State::Queued | State::Retrying) { r.get(7)? } else { None },
+        next_attempt_ms: if matches!(state, State::Queued | State::Retrying) {
+            r.get(7)?
+        } else {
+            None
+        },
         last_class: class.as_deref().and_then(ErrorClass::parse),
         last_explanation: r.get(9)?,
         last_hint: r.get(10)?,
@@ -69,7 +73,9 @@ fn json_err(e: serde_json::Error) -> StoreError {
 impl SqliteStore {
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
         let (clause, mut args) = where_clause(filter);
-        args.push(Value::Integer(i64::from(filter.limit.unwrap_or(50).clamp(1, 1000))));
+        args.push(Value::Integer(i64::from(
+            filter.limit.unwrap_or(50).clamp(1, 1000),
+        )));
         self.read(move |c| {
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM (SELECT * FROM deliveries WHERE {clause} ORDER BY id DESC LIMIT ?) d
@@ -121,7 +127,9 @@ impl SqliteStore {
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| {
-            let mut stmt = c.prepare("SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?")?;
+            let mut stmt = c.prepare(
+                "SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
+            )?;
             let rows = stmt.query_map([limit], |r| {
                 Ok(AuditEntry {
                     at_ms: r.get(0)?,
@@ -185,7 +193,10 @@ fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError
             started_ms,
             duration_ms,
             request: serde_json::from_str(&request).map_err(json_err)?,
-            response: response.map(|r| serde_json::from_str(&r)).transpose().map_err(json_err)?,
+            response: response
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(json_err)?,
             class: class.as_deref().and_then(ErrorClass::parse),
             explanation,
             hint,

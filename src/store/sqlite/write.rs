@@ -15,7 +15,12 @@ impl SqliteStore {
         self.inner.writer.write(move |c| accept(c, m)).await
     }
 
-    pub async fn claim(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+    pub async fn claim(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
         self.inner
             .writer
             .write(move |c| claim(c, now_ms, now_ms + lease_ms, limit))
@@ -26,18 +31,27 @@ impl SqliteStore {
         self.inner.writer.write(move |c| record(c, rec)).await
     }
 
-    pub async fn retry(&self, sel: Selection, actor: &str, now_ms: i64, dry_run: bool) -> Result<u64, StoreError> {
+    pub async fn retry(
+        &self,
+        sel: Selection,
+        actor: &str,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
         let actor = actor.to_owned();
         let write = move |c: &Connection| {
             let (clause, args) = match &sel {
                 Selection::One(id) => (
-                    format!("message_id = ? AND state IN ('dead', 'retrying', 'discarded', 'delivered')"),
+                    "message_id = ? AND state IN ('dead', 'retrying', 'discarded', 'delivered')"
+                        .to_owned(),
                     vec![rusqlite::types::Value::Text(id.clone())],
                 ),
                 Selection::Filter(f) => {
                     let mut f = f.clone();
                     f.state.get_or_insert(State::Dead);
-                    if f.state.is_some_and(|s| matches!(s, State::Queued | State::Delivering)) {
+                    if f.state
+                        .is_some_and(|s| matches!(s, State::Queued | State::Delivering))
+                    {
                         return Ok(0);
                     }
                     super::read::where_clause(&f)
@@ -63,13 +77,26 @@ impl SqliteStore {
                 Selection::One(id) => id.clone(),
                 Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
             };
-            audit(c, now_ms, &actor, "retry", &target, &format!("{} message(s) requeued", ids.len()))?;
+            audit(
+                c,
+                now_ms,
+                &actor,
+                "retry",
+                &target,
+                &format!("{} message(s) requeued", ids.len()),
+            )?;
             Ok(ids.len() as u64)
         };
         self.inner.writer.write(write).await
     }
 
-    pub async fn discard(&self, id: &str, actor: &str, reason: &str, now_ms: i64) -> Result<Discarded, StoreError> {
+    pub async fn discard(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Discarded, StoreError> {
         let (id, actor, reason) = (id.to_owned(), actor.to_owned(), reason.to_owned());
         self.inner
             .writer
@@ -97,8 +124,11 @@ impl SqliteStore {
             .writer
             .write(move |c| {
                 Ok(Pruned {
-                    dedupe_keys: c.execute("DELETE FROM dedupe WHERE expires_ms <= ?", [now_ms])? as u64,
-                    idempotency_keys: c.execute("DELETE FROM idempotency WHERE expires_ms <= ?", [now_ms])? as u64,
+                    dedupe_keys: c.execute("DELETE FROM dedupe WHERE expires_ms <= ?", [now_ms])?
+                        as u64,
+                    idempotency_keys: c
+                        .execute("DELETE FROM idempotency WHERE expires_ms <= ?", [now_ms])?
+                        as u64,
                 })
             })
             .await
@@ -152,7 +182,12 @@ fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
     Ok(Accepted::New)
 }
 
-fn claim(c: &Connection, now_ms: i64, lease_until: i64, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+fn claim(
+    c: &Connection,
+    now_ms: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<Claimed>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "UPDATE deliveries SET state = 'delivering', next_attempt_ms = ?2, updated_ms = ?1
          WHERE id IN (SELECT id FROM deliveries WHERE state IN {PENDING} AND next_attempt_ms <= ?1
@@ -189,9 +224,18 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
     let (state, next_ms, budget, rl, auth) = match r.next {
         Next::Delivered => ("delivered", None, 1, false, false),
         Next::Dead => ("dead", None, 1, false, false),
-        Next::Retry { at_ms, counts_against_budget, rate_limited, auth } => {
-            ("retrying", Some(at_ms), i64::from(counts_against_budget), rate_limited, auth)
-        }
+        Next::Retry {
+            at_ms,
+            counts_against_budget,
+            rate_limited,
+            auth,
+        } => (
+            "retrying",
+            Some(at_ms),
+            i64::from(counts_against_budget),
+            rate_limited,
+            auth,
+        ),
     };
     let changed = c
         .prepare_cached(
@@ -218,7 +262,8 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
     if changed == 0 {
         return Ok(false);
     }
-    let request = serde_json::to_string(&r.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let request =
+        serde_json::to_string(&r.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let response = r
         .response
         .as_ref()
@@ -243,8 +288,17 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-fn audit(c: &Connection, at_ms: i64, actor: &str, action: &str, target: &str, detail: &str) -> Result<(), StoreError> {
-    c.prepare_cached("INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![at_ms, actor, action, target, detail])?;
+fn audit(
+    c: &Connection,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![at_ms, actor, action, target, detail])?;
     Ok(())
 }
