@@ -1,0 +1,342 @@
+//! `ferry bench`: measures ferry against a bare HTTP server in one process and
+//! one run, since on these machines only ratios taken together mean anything
+//! (DESIGN.md, "Performance targets"). Phase 1 hammers a bare axum server that
+//! answers 202; phase 2 hammers ferry (fresh SQLite store in a temp dir, one
+//! Standard Webhooks route, workers delivering to a local sink) with the same
+//! [`load`] generator, then waits for the sink to receive every accepted
+//! message. It reports requests/s of both, their ratio, ack latency, end-to-end
+//! deliveries/s, the backlog left and the process's peak RSS.
+
+mod load;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::sim::demo::{init_quiet_logs, parse_config};
+use crate::sim::receiver::Receiver;
+use load::{BodyTemplate, Load, Target};
+
+/// How long the sink may take to receive every accepted message.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// How often the drain looks at the sink's count.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+/// The webhook secret of the bench route (`whsec_` + base64 of 24 bytes).
+const SECRET: &str = "whsec_ZmVycnktYmVuY2gtd2ViaG9vay1rZXktMDE=";
+
+/// ferry's config for phase 2: one webhook route into one local sink, dedupe
+/// by `webhook-id` (the default), everything else at its default.
+const BENCH_TOML: &str = r#"
+[server]
+listen = "{listen}"
+data_dir = "data"
+
+[credentials]
+bench_webhook = { env = "BENCH_WEBHOOK_SECRET" }
+
+[systems.sink]
+base_url = "{sink_url}"
+
+[routes.bench]
+source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["bench_webhook"], max_body = "{max_body}" }
+destination = { system = "sink", method = "POST", path = "/events" }
+"#;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Length of each timed phase, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Size of each request body in bytes (at least 59).
+    #[arg(long, default_value_t = 1024)]
+    pub body_bytes: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep ferry's temporary data directory (its path is printed).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Phase 2's figures beyond the load generator's.
+struct Delivery {
+    /// Messages in state `delivered` after the drain.
+    delivered: u64,
+    /// Requests the sink answered (more than `delivered` means a redelivery).
+    sink_received: u64,
+    /// From the first send to the last delivery seen.
+    span: Duration,
+    /// Accepted but not yet at the sink when the load stopped.
+    queued_at_ingest_end: u64,
+    /// Still queued or retrying once ferry stopped after the drain.
+    backlog: u64,
+    data_dir: Option<std::path::PathBuf>,
+}
+
+impl Delivery {
+    fn per_s(&self) -> f64 {
+        self.delivered as f64 / self.span.as_secs_f64().max(1e-9)
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.connections == 0 || args.seconds == 0 {
+        bail!("--connections and --seconds must be at least 1");
+    }
+    init_quiet_logs();
+    let phase = Duration::from_secs(args.seconds);
+    eprintln!(
+        "phase 1/2: bare axum server, {} connections, {} s...",
+        args.connections, args.seconds
+    );
+    let bare = bare_phase(&args, phase).await?;
+    eprintln!(
+        "phase 2/2: ferry ingest + delivery, {} connections, {} s...",
+        args.connections, args.seconds
+    );
+    let (ingest, delivery) = ferry_phase(&args, phase).await?;
+    let peak_rss_mb = peak_rss_mb();
+    let ratio = ingest.rps() / bare.rps().max(1e-9);
+    let body_bytes = BodyTemplate::new(args.body_bytes).len();
+    if args.json {
+        let out = serde_json::json!({
+            "bare_rps": round(bare.rps(), 0),
+            "ingest_rps": round(ingest.rps(), 0),
+            "ratio": round(ratio, 3),
+            "ack_p50_ms": round(ingest.latency_ms(0.50), 3),
+            "ack_p99_ms": round(ingest.latency_ms(0.99), 3),
+            "delivered_per_s": round(delivery.per_s(), 0),
+            "backlog": delivery.backlog,
+            "errors": ingest.non_2xx + ingest.transport_errors,
+            "peak_rss_mb": round(peak_rss_mb, 1),
+            "connections": args.connections,
+            "seconds": args.seconds,
+            "body_bytes": body_bytes,
+            "bare_p50_ms": round(bare.latency_ms(0.50), 3),
+            "bare_p99_ms": round(bare.latency_ms(0.99), 3),
+            "bare_errors": bare.non_2xx + bare.transport_errors,
+            "accepted": ingest.ok,
+            "delivered": delivery.delivered,
+            "sink_received": delivery.sink_received,
+            "queued_at_ingest_end": delivery.queued_at_ingest_end,
+        });
+        println!("{out}");
+    } else {
+        print_table(
+            &args,
+            body_bytes,
+            &bare,
+            &ingest,
+            &delivery,
+            ratio,
+            peak_rss_mb,
+        );
+    }
+    Ok(())
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+fn target(addr: std::net::SocketAddr, path: &'static str, body_bytes: usize) -> Arc<Target> {
+    Arc::new(Target {
+        addr,
+        path,
+        secret: SECRET.to_owned(),
+        body: BodyTemplate::new(body_bytes),
+    })
+}
+
+/// Phase 1: a bare axum server that reads the body and answers 202.
+async fn bare_phase(args: &BenchArgs, phase: Duration) -> anyhow::Result<Load> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new().route(
+        "/in/x",
+        post(|body: Bytes| async move {
+            drop(body);
+            StatusCode::ACCEPTED
+        }),
+    );
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal.cancelled_owned())
+            .await
+    });
+    let (_, load) = load::run(
+        target(addr, "/in/x", args.body_bytes),
+        args.connections,
+        phase,
+    )
+    .await;
+    stop.cancel();
+    server
+        .await
+        .context("the bare server panicked")?
+        .context("the bare server failed")?;
+    Ok(load)
+}
+
+/// Phase 2: ferry with its workers delivering to a local sink; after the load,
+/// waits for the sink to have every accepted message (or [`DRAIN_LIMIT`]).
+async fn ferry_phase(args: &BenchArgs, phase: Duration) -> anyhow::Result<(Load, Delivery)> {
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-bench-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let sink = Receiver::start().await?;
+    sink.forget_requests();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let max_body_kib = (args.body_bytes / 1024 + 1).max(1024);
+    let text = BENCH_TOML
+        .replace("{listen}", &addr.to_string())
+        .replace("{sink_url}", &sink.url())
+        .replace("{max_body}", &format!("{max_body_kib}KiB"));
+    let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
+    let config = parse_config(&text, "bench", dir.path(), &lookup)?;
+    let app = App::build(config)?;
+    let store = app.state().store.clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run(listener, shutdown.clone()));
+
+    let (started, load) = load::run(
+        target(addr, "/in/bench", args.body_bytes),
+        args.connections,
+        phase,
+    )
+    .await;
+    let at_end = sink.count();
+    let queued_at_ingest_end = load.ok.saturating_sub(at_end);
+    if queued_at_ingest_end > 0 {
+        eprintln!("draining: {queued_at_ingest_end} accepted messages not yet at the sink...");
+    }
+    let (mut seen, mut last_delivery) = (at_end, Instant::now());
+    let give_up = Instant::now() + DRAIN_LIMIT;
+    while seen < load.ok && Instant::now() < give_up {
+        tokio::time::sleep(DRAIN_POLL).await;
+        let n = sink.count();
+        if n != seen {
+            (seen, last_delivery) = (n, Instant::now());
+        }
+    }
+    // Stopping lets in-flight attempts finish and be recorded, so an answered
+    // delivery is not counted as pending below.
+    shutdown.cancel();
+    server
+        .await
+        .context("ferry panicked")?
+        .context("ferry failed")?;
+    let stats = store
+        .stats()
+        .await
+        .context("cannot read the queue's state")?;
+    sink.stop();
+    let data_dir = if args.keep {
+        Some(dir.keep())
+    } else {
+        dir.close()
+            .context("cannot remove the bench's data directory")?;
+        None
+    };
+    let delivery = Delivery {
+        delivered: stats.iter().map(|s| s.delivered).sum(),
+        sink_received: seen,
+        span: last_delivery.duration_since(started),
+        queued_at_ingest_end,
+        backlog: stats.iter().map(|s| s.pending()).sum(),
+        data_dir,
+    };
+    Ok((load, delivery))
+}
+
+/// The process's peak resident set (`VmHWM`), in MB; 0 where unavailable.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn print_table(
+    args: &BenchArgs,
+    body_bytes: usize,
+    bare: &Load,
+    ingest: &Load,
+    d: &Delivery,
+    ratio: f64,
+    peak_rss_mb: f64,
+) {
+    println!(
+        "ferry bench: {} connections, {} s per phase, {body_bytes}-byte bodies",
+        args.connections, args.seconds
+    );
+    println!(
+        "(one process: the load generator signs every request the Standard Webhooks way in both phases)"
+    );
+    println!();
+    println!(
+        "  {:<30} {:>10} {:>10} {:>8} {:>7} {:>8} {:>8}",
+        "phase", "requests/s", "2xx", "non-2xx", "broken", "p50 ms", "p99 ms"
+    );
+    for (name, l) in [
+        ("bare axum server (202)", bare),
+        ("ferry ingest (202 after commit)", ingest),
+    ] {
+        println!(
+            "  {:<30} {:>10.0} {:>10} {:>8} {:>7} {:>8.2} {:>8.2}",
+            name,
+            l.rps(),
+            l.ok,
+            l.non_2xx,
+            l.transport_errors,
+            l.latency_ms(0.50),
+            l.latency_ms(0.99)
+        );
+    }
+    println!();
+    println!("  ratio ferry / bare     {ratio:.3}   (target >= 0.5, floor 0.3)");
+    println!(
+        "  delivered end to end   {:.0} msg/s   ({} of {} accepted in {:.1} s from the first send; sink received {})",
+        d.per_s(),
+        d.delivered,
+        ingest.ok,
+        d.span.as_secs_f64(),
+        d.sink_received
+    );
+    println!(
+        "  backlog                {}   (not yet at the sink when the load stopped: {})",
+        if d.backlog == 0 {
+            "none".to_owned()
+        } else {
+            format!(
+                "{} messages still pending when the bench stopped",
+                d.backlog
+            )
+        },
+        d.queued_at_ingest_end
+    );
+    println!(
+        "  peak RSS               {peak_rss_mb:.1} MB   (whole process: servers, load generator, sink)"
+    );
+    if let Some(dir) = &d.data_dir {
+        println!("  data directory         {} (kept)", dir.display());
+    }
+}

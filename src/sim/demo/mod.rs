@@ -1,0 +1,350 @@
+//! `ferry demo`: ferry on a throw-away SQLite store with the built-in
+//! [`DEMO_TOML`] config, between two simulated systems running in the same
+//! process: a shop ([`shop`]) sending signed order webhooks (some twice, some
+//! for products the ERP does not know) and an ERP ([`erp`], a
+//! [`Receiver`](super::receiver::Receiver) with a responder) that is sometimes
+//! slow, rate-limited or unavailable and rejects unknown products. The ERP also
+//! pushes stock levels back through the `erp-stock` API route. A summary line
+//! every second shows messages received, delivered, retrying, dead and
+//! duplicates absorbed.
+
+mod erp;
+mod shop;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::receiver::{Receiver, Reply};
+use crate::app::App;
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::store::{MessageFilter, RouteStats, State, Store};
+
+/// The demo's configuration, an example of a real `ferry.toml`. `{listen}`,
+/// `{erp_url}` and `{shop_url}` are filled in at start; the `env` names are
+/// answered by [`demo_secret`], never by the process environment.
+pub const DEMO_TOML: &str = r#"
+[server]
+listen = "{listen}"
+data_dir = "data"
+admin_token = { env = "FERRY_ADMIN_TOKEN" }
+workers = 16
+
+[credentials]
+shop_webhook = { env = "SHOP_WEBHOOK_SECRET" }   # the shop signs its webhooks with this
+erp_token    = { env = "ERP_TOKEN" }             # ferry's token toward the ERP
+erp_client   = { env = "ERP_CLIENT_KEY" }        # the ERP's key toward ferry's API
+shop_token   = { env = "SHOP_TOKEN" }            # ferry's access token toward the shop
+
+[systems.erp]
+base_url = "{erp_url}/api"
+auth = { kind = "bearer", credential = "erp_token" }
+timeout = "5s"
+retry = { max_attempts = 6, initial_delay = "1s", max_delay = "30s", max_age = "1h" }
+rate_limit = { max_concurrency = 4 }
+
+[systems.shop]
+base_url = "{shop_url}/admin/api/{api_version}"
+api_version = "2024-07"
+auth = { kind = "header", name = "X-Shopify-Access-Token", credential = "shop_token" }
+
+# The shop's order webhooks, into the ERP as sales orders.
+[routes.shop-orders]
+source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["shop_webhook"], dedupe_window = "7d" }
+destination = { system = "erp", method = "POST", path = "/sales-orders", headers = { "X-Source" = "ferry-demo" } }
+
+# The ERP's stock levels, into the shop.
+[routes.erp-stock]
+source = { kind = "api", credentials = ["erp_client"], idempotency_window = "24h" }
+destination = { system = "shop", method = "POST", path = "/inventory_levels/set.json" }
+"#;
+
+pub const ADMIN_TOKEN: &str = "demo-admin-token";
+/// `whsec_` + base64("ferry-demo-shop-webhook-key").
+pub const SHOP_WEBHOOK_SECRET: &str = "whsec_ZmVycnktZGVtby1zaG9wLXdlYmhvb2sta2V5";
+pub const ERP_CLIENT_KEY: &str = "demo-erp-client-key";
+
+/// The demo's fixed secrets, by the `env` names [`DEMO_TOML`] uses.
+pub fn demo_secret(name: &str) -> Option<String> {
+    let value = match name {
+        "FERRY_ADMIN_TOKEN" => ADMIN_TOKEN,
+        "SHOP_WEBHOOK_SECRET" => SHOP_WEBHOOK_SECRET,
+        "ERP_TOKEN" => "demo-erp-token",
+        "ERP_CLIENT_KEY" => ERP_CLIENT_KEY,
+        "SHOP_TOKEN" => "demo-shop-token",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+/// Logs for the CLI's simulations: `RUST_LOG` if set (ferry's usual logs),
+/// otherwise errors only, on stderr, so the summary lines stay readable.
+pub fn init_quiet_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        crate::telemetry::init_logs(LogFormat::Pretty);
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
+    }
+}
+
+/// Parses config text whose secrets come from `lookup`, turning problems into
+/// one readable error.
+pub fn parse_config(
+    text: &str,
+    origin: &str,
+    dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Config> {
+    Config::parse(text, origin, dir, lookup).map_err(|e| match e {
+        ConfigError::Invalid(problems) => anyhow::anyhow!(
+            "the built-in {origin} config is invalid:\n{}",
+            problems
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        other => other.into(),
+    })
+}
+
+/// Runs the demo until Ctrl-C or for `seconds`.
+pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
+    init_quiet_logs();
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-demo-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+
+    let erp_stats = Arc::new(erp::ErpStats::default());
+    let erp = Receiver::start().await?;
+    erp.forget_requests();
+    erp.set_responder(erp::responder(erp_stats.clone()));
+    let shop_api = Receiver::start().await?;
+    shop_api.forget_requests();
+    shop_api.set_default(Reply::status(200).body(r#"{"inventory_level":{"updated":true}}"#));
+
+    let text = DEMO_TOML
+        .replace("{listen}", &addr.to_string())
+        .replace("{erp_url}", &erp.url())
+        .replace("{shop_url}", &shop_api.url());
+    let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
+    let data_dir = config.server.data_dir.clone();
+    let app = App::build(config)?;
+    let state = app.state().clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run(listener, shutdown.clone()));
+
+    print_banner(&base, &erp, &shop_api, &data_dir);
+
+    let sims = CancellationToken::new();
+    let shop_stats = Arc::new(shop::ShopStats::default());
+    let shop_task = tokio::spawn(shop::run(
+        format!("{base}/in/shop-orders"),
+        shop_stats.clone(),
+        sims.clone(),
+    ));
+    let stock_task = tokio::spawn(erp::push_stock(
+        format!("{base}/api/v1/routes/erp-stock/messages"),
+        sims.clone(),
+    ));
+
+    let started = Instant::now();
+    let stop_after = async {
+        match seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop_after);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut server = server;
+    let mut server_done = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let stats = state.store.stats().await.unwrap_or_default();
+                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats));
+            }
+            r = tokio::signal::ctrl_c() => {
+                r.context("cannot listen for Ctrl-C")?;
+                println!("\nCtrl-C: stopping.");
+                break;
+            }
+            _ = &mut stop_after => break,
+            r = &mut server => {
+                server_done = Some(r);
+                break;
+            }
+        }
+    }
+
+    sims.cancel();
+    let _ = tokio::join!(shop_task, stock_task);
+    let stats = state.store.stats().await.unwrap_or_default();
+    let dead = dead_sample(&state.store).await;
+    shutdown.cancel();
+    let served = match server_done {
+        Some(r) => r,
+        None => server.await,
+    };
+    erp.stop();
+    shop_api.stop();
+    print_final(
+        started.elapsed(),
+        &stats,
+        &shop_stats,
+        &erp_stats,
+        &dead,
+        &base,
+    );
+    drop(state);
+    let shown = dir.path().display().to_string();
+    dir.close()
+        .with_context(|| format!("cannot remove the demo data directory {shown}"))?;
+    println!("Removed the demo data directory {shown}.");
+    served.context("the ferry task panicked")??;
+    Ok(())
+}
+
+fn print_banner(base: &str, erp: &Receiver, shop_api: &Receiver, data_dir: &Path) {
+    println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
+    println!(
+        "the ERP sends stock levels back through ferry's API. Built-in config: ferry::sim::demo::DEMO_TOML."
+    );
+    println!();
+    println!("  ferry listener   {base}");
+    println!(
+        "  shop webhooks    POST {base}/in/shop-orders  (Standard Webhooks, secret {SHOP_WEBHOOK_SECRET})"
+    );
+    println!(
+        "  ERP API          curl -s -X POST {base}/api/v1/routes/erp-stock/messages -H 'Authorization: Bearer {ERP_CLIENT_KEY}' -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' -d '{{\"sku\":\"TEA-EARL-250\",\"available\":12}}'"
+    );
+    println!(
+        "  admin API        curl -s -H 'Authorization: Bearer {ADMIN_TOKEN}' '{base}/admin/api/v1/messages?state=dead'"
+    );
+    println!("  metrics          {base}/metrics");
+    println!(
+        "  simulated ERP    {}/api/sales-orders  (slow, 429 Retry-After: 2, 503, 422 for unknown SKUs)",
+        erp.url()
+    );
+    println!(
+        "  simulated shop   {}/admin/api/2024-07/inventory_levels/set.json  (answers 200)",
+        shop_api.url()
+    );
+    println!(
+        "  data             {}  (SQLite in a temporary directory, removed at exit)",
+        data_dir.display()
+    );
+    println!();
+    println!(
+        "Stop with Ctrl-C. Every second: the shop-orders route's messages by state, then the stock route."
+    );
+}
+
+fn route<'a>(stats: &'a [RouteStats], name: &str) -> Option<&'a RouteStats> {
+    stats.iter().find(|s| s.route == name)
+}
+
+fn total(s: &RouteStats) -> u64 {
+    s.queued + s.delivering + s.retrying + s.delivered + s.dead + s.discarded
+}
+
+fn summary_line(
+    elapsed: Duration,
+    stats: &[RouteStats],
+    shop: &shop::ShopStats,
+    erp: &erp::ErpStats,
+) -> String {
+    let empty = RouteStats::default();
+    let o = route(stats, "shop-orders").unwrap_or(&empty);
+    let st = route(stats, "erp-stock").unwrap_or(&empty);
+    format!(
+        "[{:>4}s] orders: received {:>4}  delivered {:>4}  queued {:>2}  retrying {:>2}  dead {:>3}  duplicates absorbed {:>3} | stock: {}/{} delivered | ERP answered: {}",
+        elapsed.as_secs(),
+        total(o),
+        o.delivered,
+        o.queued + o.delivering,
+        o.retrying,
+        o.dead,
+        shop.duplicates_absorbed(),
+        st.delivered,
+        total(st),
+        erp.describe(),
+    )
+}
+
+/// A few dead messages with ferry's explanation, read before the store closes.
+async fn dead_sample(store: &Store) -> Vec<(String, String)> {
+    let filter = MessageFilter {
+        state: Some(State::Dead),
+        limit: Some(3),
+        ..Default::default()
+    };
+    store
+        .list(&filter)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.id, m.last_explanation.unwrap_or_default()))
+        .collect()
+}
+
+fn print_final(
+    elapsed: Duration,
+    stats: &[RouteStats],
+    shop: &shop::ShopStats,
+    erp: &erp::ErpStats,
+    dead: &[(String, String)],
+    base: &str,
+) {
+    let empty = RouteStats::default();
+    let o = route(stats, "shop-orders").unwrap_or(&empty);
+    let st = route(stats, "erp-stock").unwrap_or(&empty);
+    println!();
+    println!("Final, after {} s:", elapsed.as_secs());
+    println!(
+        "  shop sent        {} order webhooks, {} of them a second time (same webhook-id); ferry refused {}",
+        shop.sent(),
+        shop.resent(),
+        shop.refused()
+    );
+    println!(
+        "  shop-orders      received {}, delivered {}, still pending {} (retrying {}), dead {}, duplicates absorbed {}",
+        total(o),
+        o.delivered,
+        o.pending(),
+        o.retrying,
+        o.dead,
+        shop.duplicates_absorbed()
+    );
+    println!(
+        "  erp-stock        received {}, delivered {}",
+        total(st),
+        st.delivered
+    );
+    println!("  ERP answered     {}", erp.describe());
+    if !dead.is_empty() {
+        println!("  why messages died (latest {}):", dead.len());
+        for (id, why) in dead {
+            println!("    {id}  {why}");
+        }
+    }
+    println!(
+        "  While a demo runs, every dead message and its attempts: curl -s -H 'Authorization: Bearer {ADMIN_TOKEN}' '{base}/admin/api/v1/messages?state=dead'"
+    );
+}
