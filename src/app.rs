@@ -25,8 +25,11 @@ use crate::problem::Problem;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
-/// How often the janitor refreshes gauges, prunes keys and checkpoints.
+/// How often the janitor refreshes gauges and prunes keys.
 const JANITOR_EVERY: Duration = Duration::from_secs(2);
+/// How often the WAL is copied back: often enough that the backfill keeps up
+/// with the writer and the WAL can restart from its beginning.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -165,13 +168,21 @@ async fn metrics(State(app): State<AppState>) -> Response {
 
 /// Periodic upkeep: queue-depth gauges, expired keys, WAL checkpoints.
 async fn janitor(app: AppState, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(JANITOR_EVERY);
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_upkeep = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
+        if let Err(e) = app.store.maintain().await {
+            tracing::warn!(error = %e, "Store maintenance (checkpoint) failed.");
+        }
+        if last_upkeep.elapsed() < JANITOR_EVERY {
+            continue;
+        }
+        last_upkeep = std::time::Instant::now();
         match app.store.stats().await {
             Ok(stats) => {
                 for s in stats {
@@ -182,9 +193,6 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
         }
         if let Err(e) = app.store.prune(app.clock.now_ms()).await {
             tracing::warn!(error = %e, "Pruning expired keys failed.");
-        }
-        if let Err(e) = app.store.maintain().await {
-            tracing::warn!(error = %e, "Store maintenance (checkpoint) failed.");
         }
     }
 }

@@ -21,17 +21,31 @@ print(json.dumps({"standard": sw, "stripe": "t=%d,v1=%s" % (ts, v1)}))
 #[tokio::test]
 async fn official_python_libraries_sign_what_ferry_accepts() {
     if std::env::var("FERRY_TEST_PYTHON_CLIENTS").as_deref() != Ok("1") {
-        eprintln!("skipped: set FERRY_TEST_PYTHON_CLIENTS=1 with `pip install standardwebhooks stripe`");
+        eprintln!(
+            "skipped: set FERRY_TEST_PYTHON_CLIENTS=1 with `pip install standardwebhooks stripe`"
+        );
         return;
     }
     let t = TestApp::spawn().await;
     let payload = r#"{"id":"evt_py_1","type":"order.created","amount":"12.50"}"#;
     let ts = t.now_s().to_string();
     let out = std::process::Command::new("python3")
-        .args(["-c", SIGN, WHSEC, "whsec_stripe_test_secret", "msg_py_1", &ts, payload])
+        .args([
+            "-c",
+            SIGN,
+            WHSEC,
+            "whsec_stripe_test_secret",
+            "msg_py_1",
+            &ts,
+            payload,
+        ])
         .output()
         .expect("python3");
-    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sigs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let standard = |body: &str| {
@@ -44,7 +58,13 @@ async fn official_python_libraries_sign_what_ferry_accepts() {
             .send()
     };
     assert_eq!(standard(payload).await.unwrap().status(), 202);
-    assert_eq!(standard(&payload.replace("12.50", "99.00")).await.unwrap().status(), 401);
+    assert_eq!(
+        standard(&payload.replace("12.50", "99.00"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     let stripe = |body: &str| {
         t.http
@@ -54,6 +74,12 @@ async fn official_python_libraries_sign_what_ferry_accepts() {
             .send()
     };
     assert_eq!(stripe(payload).await.unwrap().status(), 202);
-    assert_eq!(stripe(&payload.replace("12.50", "99.00")).await.unwrap().status(), 401);
+    assert_eq!(
+        stripe(&payload.replace("12.50", "99.00"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     assert_eq!(t.total_messages().await, 2);
 }

@@ -145,7 +145,7 @@ impl Receiver {
         self.lock().responder = Some(f);
     }
 
-    /// Stops keeping request bodies and headers (long benchmarks).
+    /// Stops keeping requests and per-key effects (long benchmarks).
     pub fn forget_requests(&self) {
         self.lock().keep_bodies = false;
     }
@@ -223,8 +223,11 @@ async fn handle(
         if let Some(k) = &key {
             if let Some(n) = s.in_flight.get_mut(k) {
                 *n -= 1;
+                if *n == 0 {
+                    s.in_flight.remove(k);
+                }
             }
-            if (200..300).contains(&reply.status) {
+            if s.keep_bodies && (200..300).contains(&reply.status) {
                 *s.effects.entry(k.clone()).or_default() += 1;
             }
         }

@@ -45,7 +45,8 @@ fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(conn)
 }

@@ -96,7 +96,7 @@ impl SqliteStore {
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state IN ('queued', 'retrying', 'delivering')",
+                "SELECT MIN(next_attempt_ms) FROM deliveries INDEXED BY deliveries_due WHERE state IN ('queued', 'retrying', 'delivering')",
                 [],
                 |r| r.get(0),
             )?)

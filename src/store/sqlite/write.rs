@@ -190,7 +190,8 @@ fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "UPDATE deliveries SET state = 'delivering', next_attempt_ms = ?2, updated_ms = ?1
-         WHERE id IN (SELECT id FROM deliveries WHERE state IN {PENDING} AND next_attempt_ms <= ?1
+         WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
+                      WHERE state IN {PENDING} AND next_attempt_ms <= ?1
                       ORDER BY next_attempt_ms, id LIMIT ?3)
          RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms"
     ))?;

@@ -1,8 +1,10 @@
 //! The SQLite store's single writer: one thread owns the write connection and
 //! commits whatever operations are queued in one transaction (group commit), so
 //! an fsync is shared by every accept that arrived while the previous one ran.
-//! Each operation runs inside its own savepoint, so one failing operation never
-//! leaks half its writes into the batch; replies go out only after COMMIT.
+//! Replies go out only after COMMIT. An operation that fails (an SQL error:
+//! disk full, I/O) rolls back the whole batch and every caller in it gets the
+//! error, so nothing half-written is ever committed or acked; a savepoint per
+//! operation would cost every write for a case that is rare and retryable.
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -14,8 +16,8 @@ const MAX_BATCH: usize = 1024;
 
 /// Sends the caller its result once the batch's fate is known.
 type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
-/// Runs against the connection inside the open transaction.
-type Op = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+/// Runs against the connection inside the open transaction; says whether it failed.
+type Op = Box<dyn FnOnce(&Connection) -> (Finish, bool) + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -39,33 +41,19 @@ impl Writer {
     {
         let (tx, rx) = oneshot::channel();
         let op: Op = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit| {
-                let _ = tx.send(match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Commit(e.to_owned())),
+            let result = f(conn);
+            let failed = result.is_err();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = tx.send(match (result, commit) {
+                    (Err(e), _) => Err(e),
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e.to_owned())),
                 });
-            })
+            });
+            (finish, failed)
         });
         self.ops.send(op).map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT op")?;
-    match f(conn) {
-        Ok(v) => {
-            conn.execute_batch("RELEASE op")?;
-            Ok(v)
-        }
-        Err(e) => {
-            conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
-            Err(e)
-        }
     }
 }
 
@@ -90,18 +78,21 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
             }
             continue;
         }
+        let mut failed = false;
         for op in batch.drain(..) {
-            finishers.push(op(&conn));
+            let (finish, op_failed) = op(&conn);
+            failed |= op_failed;
+            finishers.push(finish);
         }
-        let committed = conn.execute_batch("COMMIT");
-        let outcome = match &committed {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
-                Err(e.to_string())
-            }
+        let outcome: Result<(), String> = if failed {
+            Err("another operation in the same batch failed; the batch was rolled back".into())
+        } else {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };
+        if let Err(e) = &outcome {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
+        }
         for finish in finishers.drain(..) {
             finish(outcome.as_ref().map(|_| ()).map_err(|e| e.as_str()));
         }
@@ -113,7 +104,7 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
 /// savepoint that is rolled back.
 fn op_failed(op: Op, conn: &Connection) -> Finish {
     let _ = conn.execute_batch("SAVEPOINT dropped");
-    let finish = op(conn);
+    let (finish, _) = op(conn);
     let _ = conn.execute_batch("ROLLBACK TO dropped; RELEASE dropped");
     finish
 }
