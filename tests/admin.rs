@@ -17,13 +17,8 @@ async fn dead_messages(t: &TestApp, n: usize) -> Vec<String> {
     }
     t.drain().await;
     let list: Value = t
-        .admin(Method::GET, "/messages?state=dead")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, "/messages?state=dead", None)
+        .await;
     let ids: Vec<String> = list["messages"]
         .as_array()
         .unwrap()
@@ -60,13 +55,8 @@ async fn show_gives_the_attempt_timeline() {
     let t = TestApp::spawn().await;
     let id = dead_messages(&t, 1).await.remove(0);
     let m: Value = t
-        .admin(Method::GET, &format!("/messages/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, &format!("/messages/{id}"), None)
+        .await;
     assert_eq!(m["state"], "dead");
     assert_eq!(m["last_class"], "rejected");
     assert_eq!(m["attempts"][0]["response"]["status"], 422);
@@ -101,14 +91,7 @@ async fn a_manual_retry_redelivers_with_the_same_key_and_is_audited() {
         t.store.message(&id).await.unwrap().unwrap().summary.state,
         State::Delivered
     );
-    let audit: Value = t
-        .admin(Method::GET, "/audit")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = t.admin_json(Method::GET, "/audit", None).await;
     assert_eq!(audit["audit"][0]["action"], "retry");
     assert_eq!(audit["audit"][0]["target"], id.as_str());
     // A delivered message in flight cannot be retried twice at once; an unknown one is 404.
@@ -127,25 +110,21 @@ async fn bulk_retry_by_filter_with_a_dry_run_count() {
     let t = TestApp::spawn().await;
     dead_messages(&t, 3).await;
     let dry: Value = t
-        .admin(Method::POST, "/messages/retry")
-        .json(&json!({ "route": "orders", "class": "rejected", "dry_run": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(
+            Method::POST,
+            "/messages/retry",
+            Some(json!({ "route": "orders", "class": "rejected", "dry_run": true })),
+        )
+        .await;
     assert_eq!(dry["matched"], 3);
     assert_eq!(t.stats("orders").await.dead, 3, "a dry run changes nothing");
     let done: Value = t
-        .admin(Method::POST, "/messages/retry")
-        .json(&json!({ "route": "orders", "state": "dead" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(
+            Method::POST,
+            "/messages/retry",
+            Some(json!({ "route": "orders", "state": "dead" })),
+        )
+        .await;
     assert_eq!(done["requeued"], 3);
     t.drain().await;
     assert_eq!(t.stats("orders").await.delivered, 3);
@@ -189,14 +168,7 @@ async fn discard_needs_a_reason_and_stops_the_message() {
         .await
         .unwrap();
     assert_eq!(problem(again).await.0, 409);
-    let routes: Value = t
-        .admin(Method::GET, "/routes")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let routes: Value = t.admin_json(Method::GET, "/routes", None).await;
     assert_eq!(routes["routes"][0]["discarded"], 1);
 }
 
@@ -227,15 +199,7 @@ async fn health_readiness_and_metrics() {
     t.clock.advance(10_000);
     t.step().await;
     t.store.maintain().await.unwrap();
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     for want in [
         r#"ferry_received_total{route="orders"} 1"#,
         r#"ferry_retried_total{route="orders",class="server_error"} 1"#,

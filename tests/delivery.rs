@@ -189,15 +189,7 @@ async fn a_permanent_rejection_is_dead_at_once_with_the_reason() {
     assert!(!m.summary.last_hint.unwrap().is_empty());
     t.clock.advance(3_600_000);
     assert_eq!(t.step().await, Step::Idle, "never retried blindly");
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(r#"ferry_dead_total{route="orders",class="rejected"} 1"#),
         "{metrics}"
@@ -284,17 +276,7 @@ destination = { system = "gone", path = "/x" }
         ..Default::default()
     })
     .await;
-    let sig = ferry::ingest::verify::sign_standard_webhooks(WHSEC, "n1", t.now_s(), b"{}").unwrap();
-    let resp = t
-        .http
-        .post(format!("{}/in/to-gone", t.base))
-        .header("webhook-id", "n1")
-        .header("webhook-timestamp", t.now_s().to_string())
-        .header("webhook-signature", sig)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let resp = t.signed("to-gone", "n1", "{}", t.now_s(), WHSEC).await;
     assert_eq!(resp.status(), 202);
     t.step().await;
     let m = t.only_message().await;

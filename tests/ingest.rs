@@ -103,15 +103,7 @@ async fn a_duplicate_webhook_answers_200_and_stores_nothing() {
         assert_eq!(body["id"], first_id);
     }
     assert_eq!(t.total_messages().await, 1);
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(r#"ferry_duplicates_total{route="orders"} 3"#),
         "{metrics}"

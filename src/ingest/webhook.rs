@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
-use super::verify::{self, Inbound, VerifyError};
+use super::verify::{self, Inbound, Scheme, VerifyError};
 use super::{delivery_key, headers_json, read_body, require_json, unknown_route};
 use crate::app::AppState;
 use crate::config::{Dedupe, Source};
@@ -52,11 +52,15 @@ pub async fn receive(
         .map(|s| s.expose_secret().as_bytes())
         .collect();
     // HubSpot signs the URL it called; behind a proxy that is the public host.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let full_uri = format!("https://{host}{uri}");
+    let full_uri = if matches!(scheme, Scheme::HubspotV3) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("https://{host}{uri}")
+    } else {
+        String::new()
+    };
     let inbound = Inbound {
         method: method.as_str(),
         uri: &full_uri,

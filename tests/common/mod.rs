@@ -189,10 +189,22 @@ impl TestApp {
         ts: i64,
         secret: &str,
     ) -> reqwest::Response {
+        self.signed("orders", id, body, ts, secret).await
+    }
+
+    /// A Standard Webhooks request signed with `secret`, to any route.
+    pub async fn signed(
+        &self,
+        route: &str,
+        id: &str,
+        body: &str,
+        ts: i64,
+        secret: &str,
+    ) -> reqwest::Response {
         let sig =
             ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
         self.http
-            .post(format!("{}/in/orders", self.base))
+            .post(format!("{}/in/{route}", self.base))
             .header("webhook-id", id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", sig)
@@ -221,6 +233,32 @@ impl TestApp {
         self.http
             .request(method, format!("{}/admin/api/v1{path}", self.base))
             .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// An admin API call answered with JSON (any status).
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut req = self.admin(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap().json().await.unwrap()
     }
 
     /// One worker step on the manual clock.
