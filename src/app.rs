@@ -13,6 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -66,10 +67,14 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the SQLite store in the config's `data_dir` (exclusively: one
-    /// server per store), on the system clock.
-    pub fn build(config: Config) -> Result<App, AppError> {
-        let store = Store::open_sqlite_exclusive(&config.server.data_dir, Clock::System.now_ms())?;
+    /// Opens the configured store on the system clock: PostgreSQL when
+    /// `database_url` is set (shared with other instances), else SQLite in
+    /// `data_dir` (exclusively: one server per file).
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        let store = match &config.server.database_url {
+            Some(url) => Store::open_postgres(url.expose_secret()).await?,
+            None => Store::open_sqlite_exclusive(&config.server.data_dir, Clock::System.now_ms())?,
+        };
         App::with_parts(config, store, Clock::System)
     }
 
@@ -86,6 +91,7 @@ impl App {
             metrics.clone(),
             wake.clone(),
         ));
+        store.wake_on_remote_work(wake.clone());
         let state = Arc::new(Shared {
             config,
             store,

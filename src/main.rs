@@ -41,6 +41,11 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Create or upgrade the store's schema (serve does this too, at start).
+    Migrate {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+    },
     /// Validate a config file and report every problem with its location.
     CheckConfig {
         file: Option<PathBuf>,
@@ -152,12 +157,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            tracing::info!(addr = %listener.local_addr()?, data_dir = %config.server.data_dir.display(), "ferry is listening.");
-            let app = App::build(config)?;
+            let addr = listener.local_addr()?;
+            let app = App::build(config).await?;
+            let store = app.state().store.backend();
+            tracing::info!(%addr, store, "ferry is listening.");
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             app.run(listener, shutdown).await?;
             tracing::info!("ferry stopped.");
+            Ok(())
+        }
+        Command::Migrate { config } => {
+            let store = open_store(&config).await?;
+            store.ping().await?;
+            println!("ferry: the {} store's schema is up to date", store.backend());
             Ok(())
         }
         Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,
@@ -188,7 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         } => {
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             let filter = filter
                 .query()
                 .resolve(Clock::System.now_ms())
@@ -217,7 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Messages {
             command: MessagesCommand::Show { config, id },
         } => {
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             match store.message(&id).await? {
                 Some(m) => {
                     println!("{}", serde_json::to_string_pretty(&m)?);
@@ -233,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             actor,
         } => {
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             let now = Clock::System.now_ms();
             let sel = match id {
                 Some(id) => Selection::One(id),
@@ -265,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if reason.trim().is_empty() {
                 bail!("give a --reason");
             }
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             match store
                 .discard(&id, &actor, reason.trim(), Clock::System.now_ms())
                 .await?
@@ -297,9 +310,9 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
-fn open_store(config: &Path) -> anyhow::Result<Store> {
+async fn open_store(config: &Path) -> anyhow::Result<Store> {
     let config = load(config)?;
-    Ok(Store::open_sqlite(&config.server.data_dir)?)
+    Ok(Store::open(&config.server).await?)
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -1,6 +1,6 @@
 //! The store contract: one story that every backend must tell the same way.
-//! Runs on SQLite always; the PostgreSQL backend joins it with
-//! `FERRY_TEST_POSTGRES_URL` when that backend lands.
+//! Runs on SQLite always, and on PostgreSQL (a fresh schema per test) when
+//! `FERRY_TEST_POSTGRES_URL` is set, as `.ci/run` does.
 
 use bytes::Bytes;
 use ferry::deliver::retry::ErrorClass;
@@ -290,6 +290,57 @@ async fn story(store: Store) {
 async fn the_story_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     story(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+/// A fresh PostgreSQL schema, or `None` (and a note) when no server is given.
+async fn postgres(test: &str) -> Option<(Store, String, String)> {
+    let Ok(url) = std::env::var("FERRY_TEST_POSTGRES_URL") else {
+        eprintln!("{test}: FERRY_TEST_POSTGRES_URL is not set; skipped on PostgreSQL");
+        return None;
+    };
+    let (scoped, schema) = ferry::store::postgres::scratch_schema(&url, "ferry_contract")
+        .await
+        .unwrap();
+    Some((Store::open_postgres(&scoped).await.unwrap(), url, schema))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_story_on_postgres() {
+    let Some((store, url, schema)) = postgres("the_story_on_postgres").await else {
+        return;
+    };
+    story(store).await;
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claims_are_disjoint_across_instances() {
+    let Some((a, url, schema)) = postgres("postgres_claims_are_disjoint").await else {
+        return;
+    };
+    let scoped = format!("{url}?options=-csearch_path%3D{schema}");
+    let b = Store::open_postgres(&scoped).await.unwrap();
+    for i in 0..200 {
+        a.accept(msg(&format!("m{i:03}"), None)).await.unwrap();
+    }
+    // Two instances claim at the same moment, many times over.
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let (x, y) = tokio::join!(a.claim(T0, 30_000, 7), b.claim(T0, 30_000, 7));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        if x.is_empty() && y.is_empty() {
+            break;
+        }
+        for c in x.iter().chain(&y) {
+            assert!(seen.insert(c.delivery_id), "claimed twice: {}", c.message_id);
+        }
+    }
+    assert_eq!(seen.len(), 200);
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

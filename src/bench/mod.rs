@@ -246,7 +246,7 @@ async fn ferry_phase(
         .replace("{max_body}", &format!("{max_body_kib}KiB"));
     let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
     let config = parse_config(&text, "bench", dir.path(), &lookup)?;
-    let app = App::build(config)?;
+    let app = App::build(config).await?;
     let store = app.state().store.clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn({

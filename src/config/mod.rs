@@ -36,6 +36,9 @@ pub struct Config {
 pub struct Server {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite (`server.database_url`, or the
+    /// `FERRY_DATABASE_URL` environment variable, which wins).
+    pub database_url: Option<SecretString>,
     /// Bearer token for `/admin/api`; `None` leaves the admin API closed (403).
     pub admin_token: Option<SecretString>,
     /// Deliveries in flight at once across all systems.

@@ -24,6 +24,7 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<String>,
     pub data_dir: Option<String>,
+    pub database_url: Option<String>,
     pub admin_token: Option<RawSecretSource>,
     pub workers: Option<usize>,
     pub log_format: Option<String>,

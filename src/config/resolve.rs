@@ -77,6 +77,9 @@ impl Ctx<'_> {
     }
 }
 
+/// The environment variable that selects PostgreSQL over the config file.
+pub const DATABASE_URL_ENV: &str = "FERRY_DATABASE_URL";
+
 pub fn resolve(
     raw: RawConfig,
     base_dir: &Path,
@@ -171,8 +174,21 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
     if workers == 0 {
         cx.problem("server.workers", "must be at least 1");
     }
+    let database_url = (cx.env)(DATABASE_URL_ENV)
+        .map(|url| (DATABASE_URL_ENV.to_owned(), url))
+        .or_else(|| s.database_url.clone().map(|url| ("server.database_url".to_owned(), url)));
+    let database_url = database_url.and_then(|(loc, url)| {
+        match crate::store::postgres::parse_url(&url) {
+            Ok(_) => Some(SecretString::from(url)),
+            Err(e) => {
+                cx.problem(loc, format!("not a usable PostgreSQL URL: {e}"));
+                None
+            }
+        }
+    });
     Server {
         listen,
+        database_url,
         data_dir: cx
             .base_dir
             .join(s.data_dir.as_deref().unwrap_or("ferry-data")),

@@ -5,11 +5,13 @@
 //! CLI read (`list`, `message`, `stats`) and act (`retry`, `discard`) through the
 //! same methods; the janitor `prune`s expired keys.
 //!
-//! The store is an enum over its backends, each a file of plain SQL. PostgreSQL
-//! (scale-out) joins SQLite as a second variant; every method keeps one meaning
-//! across backends, defended by the contract test in `tests/store_contract.rs`.
+//! The store is an enum over its backends, each a folder of plain SQL: SQLite
+//! (embedded, the default) and PostgreSQL (scale-out: many instances, one
+//! database). Every method keeps one meaning across backends, defended by the
+//! contract test in `tests/store_contract.rs`.
 
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
@@ -36,12 +38,29 @@ pub enum StoreError {
     Task(#[from] tokio::task::JoinError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no PostgreSQL connection: {0}")]
+    Pool(String),
+    #[error("database_url: {0}")]
+    Config(String),
 }
 
 /// One durable store; cheap to clone (handles are shared).
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Calls the same method on whichever backend this store is.
+macro_rules! on_backend {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
@@ -58,13 +77,42 @@ impl Store {
         )?))
     }
 
+    /// The store a config names, for a command that runs beside a server (the
+    /// CLI): PostgreSQL, or SQLite without the server's lock. Runs migrations.
+    pub async fn open(server: &crate::config::Server) -> Result<Store, StoreError> {
+        use secrecy::ExposeSecret;
+        match &server.database_url {
+            Some(url) => Store::open_postgres(url.expose_secret()).await,
+            None => Store::open_sqlite(&server.data_dir),
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Connects to PostgreSQL and runs its migrations (`database_url`).
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(postgres::PgStore::open(url).await?))
+    }
+
+    /// Has `wake` signalled whenever work becomes due on another instance
+    /// (PostgreSQL `LISTEN`); a single SQLite server wakes its own workers.
+    pub fn wake_on_remote_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        if let Store::Postgres(s) = self {
+            s.listen(wake);
+        }
+    }
+
     /// Commits a new message with its dedupe key, idempotency record and
     /// delivery row in one transaction (group-committed, fsynced); returns only
     /// once durable.
     pub async fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.accept(msg).await,
-        }
+        on_backend!(self, s => s.accept(msg).await)
     }
 
     /// Leases up to `limit` due deliveries until `now_ms + lease_ms`.
@@ -74,36 +122,26 @@ impl Store {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.claim(now_ms, lease_ms, limit).await,
-        }
+        on_backend!(self, s => s.claim(now_ms, lease_ms, limit).await)
     }
 
     /// Records one attempt and moves the delivery on (delivered, retrying, dead).
     /// Returns false when the lease had already been lost (the record is dropped).
     pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.record(rec).await,
-        }
+        on_backend!(self, s => s.record(rec).await)
     }
 
     /// The earliest `next_attempt_ms` of any pending delivery.
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.next_due().await,
-        }
+        on_backend!(self, s => s.next_due().await)
     }
 
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list(filter).await,
-        }
+        on_backend!(self, s => s.list(filter).await)
     }
 
     pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.message(id).await,
-        }
+        on_backend!(self, s => s.message(id).await)
     }
 
     /// Requeues the matching deliveries now, with a fresh retry budget and the
@@ -115,9 +153,7 @@ impl Store {
         now_ms: i64,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.retry(sel, actor, now_ms, dry_run).await,
-        }
+        on_backend!(self, s => s.retry(sel, actor, now_ms, dry_run).await)
     }
 
     /// Stops a message for good, with the operator's reason.
@@ -128,42 +164,34 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<Discarded, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.discard(id, actor, reason, now_ms).await,
-        }
+        on_backend!(self, s => s.discard(id, actor, reason, now_ms).await)
     }
 
     /// Message counts per route and state.
     pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.stats().await,
-        }
+        on_backend!(self, s => s.stats().await)
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.audit_log(limit).await,
-        }
+        on_backend!(self, s => s.audit_log(limit).await)
     }
 
     /// Deletes dedupe and idempotency keys whose window has passed.
     pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.prune(now_ms).await,
-        }
+        on_backend!(self, s => s.prune(now_ms).await)
     }
 
     /// Readiness: the store answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.ping().await,
-        }
+        on_backend!(self, s => s.ping().await)
     }
 
-    /// Background upkeep that must stay off the write path (WAL checkpoints).
+    /// Background upkeep that must stay off the write path (SQLite's WAL
+    /// checkpoints; PostgreSQL does its own).
     pub async fn maintain(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.checkpoint().await,
+            Store::Postgres(_) => Ok(()),
         }
     }
 }

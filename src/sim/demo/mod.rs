@@ -143,7 +143,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         .replace("{shop_url}", &shop_api.url());
     let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
     let data_dir = config.server.data_dir.clone();
-    let app = App::build(config)?;
+    let app = App::build(config).await?;
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(listener, shutdown.clone()));

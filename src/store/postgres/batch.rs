@@ -1,0 +1,262 @@
+//! Group commit on PostgreSQL: accepts queue up here and go to the database in
+//! one transaction per batch, one pipelined statement per message, so a batch
+//! costs about one round trip and one WAL flush. Up to [`COMMITTERS`]
+//! transactions run at once; while they do, the queue grows into the next
+//! batch. Replies go out only after COMMIT.
+//!
+//! Batches are sorted by key so that two instances take key locks in the same
+//! order; a deadlock or serialization failure that happens anyway is retried
+//! with the whole batch, which is why a batch is data, not closures.
+
+use deadpool_postgres::Pool;
+use futures_util::future::try_join_all;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_util::sync::CancellationToken;
+
+use super::WORK_CHANNEL;
+use crate::store::{Accepted, NewMessage, StoreError, StoredResponse};
+
+const MAX_BATCH: usize = 512;
+const COMMITTERS: usize = 4;
+/// Tries per batch when PostgreSQL picks it as a deadlock victim.
+const TRIES: usize = 3;
+
+pub struct Pending {
+    pub msg: NewMessage,
+    pub reply: oneshot::Sender<Result<Accepted, StoreError>>,
+}
+
+/// One statement per message: take the dedupe key (or an expired one), then
+/// the idempotency key, and only if both were won insert the message and its
+/// delivery. It returns whether it won and what the keys point at.
+const ACCEPT: &str = "
+WITH d AS (
+    INSERT INTO dedupe (route, key, message_id, expires_ms)
+    SELECT $2::text, $9::text, $1::text, $10::bigint WHERE $9::text IS NOT NULL
+    ON CONFLICT (route, key) DO UPDATE
+        SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
+        WHERE dedupe.expires_ms <= $4::bigint
+    RETURNING 1
+), dd AS (
+    SELECT ($9::text IS NULL OR EXISTS (SELECT 1 FROM d)) AS won
+), i AS (
+    INSERT INTO idempotency (client, key, fingerprint, status, body, expires_ms)
+    SELECT $11::text, $12::text, $13::bytea, $14::integer, $15::bytea, $16::bigint
+    FROM dd WHERE dd.won AND $12::text IS NOT NULL
+    ON CONFLICT (client, key) DO UPDATE
+        SET fingerprint = excluded.fingerprint, status = excluded.status,
+            body = excluded.body, expires_ms = excluded.expires_ms
+        WHERE idempotency.expires_ms <= $4::bigint
+    RETURNING 1
+), ok AS (
+    SELECT dd.won AND ($12::text IS NULL OR EXISTS (SELECT 1 FROM i)) AS won FROM dd
+), m AS (
+    INSERT INTO messages (id, route, received_ms, event_id, headers, body)
+    SELECT $1::text, $2::text, $4::bigint, $5::text, $6::text, $7::bytea FROM ok WHERE ok.won
+    RETURNING id
+), x AS (
+    INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
+                            budget_start_ms, next_attempt_ms, updated_ms)
+    SELECT m.id, $2::text, $3::text, 'queued', $8::text, $4::bigint, $4::bigint, $4::bigint, $4::bigint
+    FROM m
+)
+SELECT ok.won, dd.won,
+       (SELECT message_id FROM dedupe WHERE route = $2::text AND key = $9::text),
+       (SELECT fingerprint FROM idempotency WHERE client = $11::text AND key = $12::text),
+       (SELECT status FROM idempotency WHERE client = $11::text AND key = $12::text),
+       (SELECT body FROM idempotency WHERE client = $11::text AND key = $12::text)
+FROM ok, dd";
+
+/// What a key lookup after COMMIT answers, for a key another instance held
+/// while this batch's statement took its snapshot.
+const DEDUPE_OWNER: &str = "SELECT message_id FROM dedupe WHERE route = $1 AND key = $2";
+const IDEMPOTENCY_RECORD: &str =
+    "SELECT fingerprint, status, body FROM idempotency WHERE client = $1 AND key = $2";
+
+/// Forms batches from the queue until `stop`.
+pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: CancellationToken) {
+    let committers = Arc::new(Semaphore::new(COMMITTERS));
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => match p { Some(p) => p, None => return },
+            _ = stop.cancelled() => return,
+        };
+        let Ok(permit) = committers.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            commit(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Commits one batch and answers every caller in it.
+async fn commit(pool: &Pool, mut batch: Vec<Pending>) {
+    batch.sort_by(|a, b| key_order(&a.msg).cmp(&key_order(&b.msg)));
+    let msgs: Vec<&NewMessage> = batch.iter().map(|p| &p.msg).collect();
+    let mut outcome = attempt(pool, &msgs).await;
+    for _ in 1..TRIES {
+        match &outcome {
+            Err(StoreError::Postgres(e)) if retryable(e) => outcome = attempt(pool, &msgs).await,
+            _ => break,
+        }
+    }
+    match outcome {
+        Ok(results) => {
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.reply.send(Ok(r));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
+            let why = e.to_string();
+            for p in batch {
+                let _ = p.reply.send(Err(StoreError::Commit(why.clone())));
+            }
+        }
+    }
+}
+
+fn key_order(m: &NewMessage) -> (Option<(&str, &str)>, Option<(&str, &str)>) {
+    (
+        m.dedupe.as_ref().map(|d| (m.route.as_str(), d.key.as_str())),
+        m.idempotency
+            .as_ref()
+            .map(|i| (i.client.as_str(), i.key.as_str())),
+    )
+}
+
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    )
+}
+
+/// A row of [`ACCEPT`].
+struct Row {
+    won: bool,
+    dedupe_won: bool,
+    owner: Option<String>,
+    fingerprint: Option<Vec<u8>>,
+    status: Option<i32>,
+    body: Option<Vec<u8>>,
+}
+
+async fn attempt(pool: &Pool, msgs: &[&NewMessage]) -> Result<Vec<Accepted>, StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let tx = client.transaction().await?;
+    let stmt = tx.prepare_cached(ACCEPT).await?;
+    let rows = try_join_all(msgs.iter().map(|m| {
+        let d = m.dedupe.as_ref();
+        let i = m.idempotency.as_ref();
+        let status = i.map(|i| i32::from(i.response.status));
+        let stmt = &stmt;
+        let tx = &tx;
+        async move {
+            let r = tx
+                .query_one(
+                    stmt,
+                    &[
+                        &m.id,
+                        &m.route,
+                        &m.system,
+                        &m.received_ms,
+                        &m.event_id,
+                        &m.headers,
+                        &&m.body[..],
+                        &m.delivery_key,
+                        &d.map(|d| d.key.as_str()),
+                        &d.map(|d| d.expires_ms),
+                        &i.map(|i| i.client.as_str()),
+                        &i.map(|i| i.key.as_str()),
+                        &i.map(|i| i.fingerprint.as_slice()),
+                        &status,
+                        &i.map(|i| i.response.body.as_slice()),
+                        &i.map(|i| i.expires_ms),
+                    ],
+                )
+                .await?;
+            Ok::<Row, tokio_postgres::Error>(Row {
+                won: r.get(0),
+                dedupe_won: r.get(1),
+                owner: r.get(2),
+                fingerprint: r.get(3),
+                status: r.get(4),
+                body: r.get(5),
+            })
+        }
+    }))
+    .await?;
+    if rows.iter().any(|r| r.won) {
+        tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
+            .await?;
+    }
+    tx.commit().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (m, row) in msgs.iter().zip(rows) {
+        out.push(verdict(&client, m, row).await?);
+    }
+    Ok(out)
+}
+
+/// Turns a statement's row into the caller's answer, looking a key up again
+/// when a transaction that committed after our snapshot held it.
+async fn verdict(
+    client: &deadpool_postgres::Object,
+    m: &NewMessage,
+    row: Row,
+) -> Result<Accepted, StoreError> {
+    if row.won {
+        return Ok(Accepted::New);
+    }
+    if !row.dedupe_won {
+        let d = m
+            .dedupe
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("lost a dedupe key the message did not have".into()))?;
+        let original = match row.owner {
+            Some(o) => o,
+            None => client
+                .query_one(DEDUPE_OWNER, &[&m.route, &d.key])
+                .await?
+                .get(0),
+        };
+        return Ok(Accepted::Duplicate { original });
+    }
+    let i = m
+        .idempotency
+        .as_ref()
+        .ok_or_else(|| StoreError::Corrupt("lost an idempotency key the message did not have".into()))?;
+    let (fingerprint, status, body): (Vec<u8>, i32, Vec<u8>) = match (row.fingerprint, row.status, row.body) {
+        (Some(f), Some(s), Some(b)) => (f, s, b),
+        _ => {
+            let r = client
+                .query_one(IDEMPOTENCY_RECORD, &[&i.client, &i.key])
+                .await?;
+            (r.get(0), r.get(1), r.get(2))
+        }
+    };
+    Ok(if fingerprint == i.fingerprint {
+        Accepted::Replay(StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        })
+    } else {
+        Accepted::KeyReused
+    })
+}

@@ -1,0 +1,228 @@
+//! The PostgreSQL backend, for scale-out: any number of `ferry serve` instances
+//! share one database. Accepts are group-committed by a batcher per instance
+//! (`batch.rs`: one pipelined transaction per batch, 2xx only after COMMIT);
+//! uniqueness of dedupe and idempotency keys is the primary keys' job, so two
+//! instances that receive the same webhook at the same moment still make one
+//! message. Workers claim with `FOR UPDATE SKIP LOCKED` and a lease
+//! (`write.rs`); every commit that makes work due sends `NOTIFY ferry_work`,
+//! and each instance `LISTEN`s so its idle workers wake at once (`listen`).
+
+mod batch;
+mod read;
+mod write;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::StoreError;
+
+const SCHEMA_VERSION: i32 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+/// The channel every instance listens on for new or re-queued work.
+const WORK_CHANNEL: &str = "ferry_work";
+/// Connections per instance: committers, workers' claims and records, admin reads.
+const POOL_SIZE: usize = 16;
+
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    accepts: mpsc::UnboundedSender<batch::Pending>,
+    /// Stops the batcher and the listener when the last handle goes.
+    stop: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Checks a `postgres://` URL without connecting: what `check-config` reports.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err("sslmode=require: TLS to PostgreSQL is not supported yet; \
+                    run ferry next to the database (sslmode=disable or prefer)"
+            .into());
+    }
+    if config.get_dbname().is_none() {
+        return Err("the URL names no database (postgres://user@host/DATABASE)".into());
+    }
+    Ok(config)
+}
+
+impl PgStore {
+    /// Connects, runs the migrations (serialised across instances by an
+    /// advisory lock) and starts this instance's accept batcher.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        let config = parse_url(url).map_err(StoreError::Config)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        migrate(&pool).await?;
+        let stop = CancellationToken::new();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(batch::run(pool.clone(), rx, stop.clone()));
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                accepts: tx,
+                stop,
+            }),
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Wakes `wake` whenever any instance commits due work, until the store is
+    /// dropped. A lost connection is re-made after a second; meanwhile the
+    /// workers' own idle poll keeps them going.
+    pub fn listen(&self, wake: Arc<Notify>) {
+        let config = self.inner.config.clone();
+        let stop = self.inner.stop.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                if let Err(e) = listen_once(&config, &wake, &stop).await {
+                    tracing::warn!(error = %e, "Lost the PostgreSQL notification connection; reconnecting in a second.");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        });
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    wake: &Notify,
+    stop: &CancellationToken,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let sql = format!("LISTEN {WORK_CHANNEL}");
+    let listen = client.batch_execute(&sql);
+    tokio::pin!(listen);
+    let mut listening = false;
+    loop {
+        tokio::select! {
+            done = &mut listen, if !listening => {
+                done?;
+                listening = true;
+                // Work may have been committed while we were not listening.
+                wake.notify_one();
+            }
+            m = messages.next() => match m {
+                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}
+
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(hashtext('ferry-migrate'));
+         CREATE TABLE IF NOT EXISTS ferry_schema (version INTEGER NOT NULL);",
+    )
+    .await?;
+    let version: Option<i32> = tx
+        .query_opt("SELECT max(version) FROM ferry_schema", &[])
+        .await?
+        .and_then(|r| r.get(0));
+    match version {
+        None => {
+            tx.batch_execute(SCHEMA).await?;
+            tx.execute(
+                "INSERT INTO ferry_schema (version) VALUES ($1)",
+                &[&SCHEMA_VERSION],
+            )
+            .await?;
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {other} is newer than this ferry ({SCHEMA_VERSION}); upgrade ferry"
+            )));
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A fresh, empty schema in the database `url` names, for a test or a bench
+/// run that must not see anyone else's rows; returns the URL that selects it
+/// (as `search_path`) and its name, for [`drop_scratch_schema`].
+pub async fn scratch_schema(url: &str, prefix: &str) -> Result<(String, String), StoreError> {
+    let config = parse_url(url).map_err(StoreError::Config)?;
+    let name = format!(
+        "{prefix}_{}",
+        uuid::Uuid::now_v7().simple().to_string().get(20..).unwrap_or("0")
+    );
+    let (client, connection) = config.connect(NoTls).await?;
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+        .await?;
+    drop(client);
+    let _ = conn.await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok((format!("{url}{sep}options=-csearch_path%3D{name}"), name))
+}
+
+/// Drops a schema made by [`scratch_schema`], with everything in it.
+pub async fn drop_scratch_schema(url: &str, name: &str) -> Result<(), StoreError> {
+    let config = parse_url(url).map_err(StoreError::Config)?;
+    let (client, connection) = config.connect(NoTls).await?;
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+        .await?;
+    drop(client);
+    let _ = conn.await;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The PostgreSQL store's reads for operators and workers: lists by filter, one
+//! message with its attempt timeline, counts per route and state, the audit
+//! log. The same queries as SQLite's, with PostgreSQL's placeholders.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::PgStore;
+use crate::deliver::retry::ErrorClass;
+use crate::store::*;
+
+pub(super) type Param = Box<dyn ToSql + Sync + Send>;
+
+pub(super) fn params(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// SQL condition over `deliveries` for a filter, numbering its placeholders
+/// after the first `offset`.
+pub(super) fn where_clause(f: &MessageFilter, offset: usize) -> (String, Vec<Param>) {
+    let mut parts = vec!["1 = 1".to_owned()];
+    let mut args: Vec<Param> = Vec::new();
+    let mut push = |sql: &str, arg: Param, args: &mut Vec<Param>| {
+        args.push(arg);
+        parts.push(sql.replace('?', &format!("${}", offset + args.len())));
+    };
+    if let Some(s) = f.state {
+        push("state = ?", Box::new(s.as_str()), &mut args);
+    }
+    if let Some(r) = &f.route {
+        push("route = ?", Box::new(r.clone()), &mut args);
+    }
+    if let Some(c) = f.class {
+        push("last_class = ?", Box::new(c.as_str()), &mut args);
+    }
+    if let Some(t) = f.since_ms {
+        push("received_ms >= ?", Box::new(t), &mut args);
+    }
+    if let Some(t) = f.until_ms {
+        push("received_ms < ?", Box::new(t), &mut args);
+    }
+    if let Some(b) = &f.before {
+        push(
+            "id < (SELECT id FROM deliveries WHERE message_id = ?)",
+            Box::new(b.clone()),
+            &mut args,
+        );
+    }
+    (parts.join(" AND "), args)
+}
+
+const SUMMARY_COLUMNS: &str = "d.message_id, d.route, d.system, d.state, d.received_ms, m.event_id,
+    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint";
+
+fn summary(r: &Row) -> MessageSummary {
+    let state = State::parse(r.get(3)).unwrap_or(State::Dead);
+    let class: Option<&str> = r.get(8);
+    MessageSummary {
+        id: r.get(0),
+        route: r.get(1),
+        system: r.get(2),
+        state,
+        received_ms: r.get(4),
+        event_id: r.get(5),
+        attempts: r.get::<_, i32>(6) as u32,
+        next_attempt_ms: matches!(state, State::Queued | State::Retrying).then(|| r.get(7)),
+        last_class: class.and_then(ErrorClass::parse),
+        last_explanation: r.get(9),
+        last_hint: r.get(10),
+    }
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl PgStore {
+    pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
+        let (clause, mut args) = where_clause(filter, 0);
+        args.push(Box::new(i64::from(filter.limit.unwrap_or(50).clamp(1, 1000))));
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM (SELECT * FROM deliveries WHERE {clause} ORDER BY id DESC LIMIT ${}) d
+             JOIN messages m ON m.id = d.message_id ORDER BY d.id DESC",
+            args.len()
+        );
+        let rows = self.client().await?.query(&sql, &params(&args)).await?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id
+                     FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.message_id = $1"
+                ),
+                &[&id],
+            )
+            .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let delivery_id: i64 = r.get(15);
+        let headers: &str = r.get(12);
+        let body: &[u8] = r.get(13);
+        let rows = client
+            .query(
+                "SELECT started_ms, duration_ms, request, response, class, explanation, hint, outcome
+                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
+                &[&delivery_id],
+            )
+            .await?;
+        let mut attempts = Vec::with_capacity(rows.len());
+        for (i, a) in rows.iter().enumerate() {
+            let response: Option<&str> = a.get(3);
+            let class: Option<&str> = a.get(4);
+            attempts.push(AttemptView {
+                n: i as u32 + 1,
+                started_ms: a.get(0),
+                duration_ms: a.get(1),
+                request: serde_json::from_str(a.get(2)).map_err(json_err)?,
+                response: response
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(json_err)?,
+                class: class.and_then(ErrorClass::parse),
+                explanation: a.get(5),
+                hint: a.get(6),
+                outcome: a.get(7),
+            });
+        }
+        Ok(Some(MessageDetail {
+            summary: summary(&r),
+            delivery_key: r.get(11),
+            headers: serde_json::from_str(headers).unwrap_or(serde_json::Value::Null),
+            body: String::from_utf8_lossy(body).into_owned(),
+            discard_reason: r.get(14),
+            attempts,
+        }))
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state IN ('queued', 'retrying', 'delivering')",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT route, state, COUNT(*) FROM deliveries GROUP BY route, state ORDER BY route",
+                &[],
+            )
+            .await?;
+        let mut out: Vec<RouteStats> = Vec::new();
+        for r in &rows {
+            let route: String = r.get(0);
+            let n: i64 = r.get(2);
+            if out.last().is_none_or(|s| s.route != route) {
+                out.push(RouteStats {
+                    route,
+                    ..Default::default()
+                });
+            }
+            if let (Some(s), Some(st)) = (out.last_mut(), State::parse(r.get(1))) {
+                s.add(st, n as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at_ms: r.get(0),
+                actor: r.get(1),
+                action: r.get(2),
+                target: r.get(3),
+                detail: r.get(4),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,248 @@
+//! The PostgreSQL store's writes other than accepts: claim and record (deliver),
+//! retry and discard (operators), prune (janitor). Claims lease rows with
+//! `FOR UPDATE SKIP LOCKED`, so workers of every instance take disjoint work;
+//! a record applies only while its lease still holds.
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio_postgres::types::ToSql;
+
+use super::{PgStore, WORK_CHANNEL, batch};
+use crate::store::*;
+
+const CLAIM: &str = "
+UPDATE deliveries d SET state = 'delivering', next_attempt_ms = $2, updated_ms = $1
+FROM (SELECT id FROM deliveries
+      WHERE state IN ('queued', 'retrying', 'delivering') AND next_attempt_ms <= $1
+      ORDER BY next_attempt_ms, id LIMIT $3
+      FOR UPDATE SKIP LOCKED) c, messages m
+WHERE d.id = c.id AND m.id = d.message_id
+RETURNING d.id, d.message_id, d.route, d.system, d.delivery_key, d.attempts,
+          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body";
+
+/// Moves a leased delivery on and appends its attempt, in one statement.
+const RECORD: &str = "
+WITH u AS (
+    UPDATE deliveries SET state = $3, next_attempt_ms = COALESCE($4, next_attempt_ms),
+        attempts = attempts + $5,
+        rate_limited_streak = CASE WHEN $6 THEN rate_limited_streak + 1 ELSE 0 END,
+        auth_streak = CASE WHEN $7 THEN auth_streak + 1 ELSE 0 END,
+        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11
+    WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2
+    RETURNING id
+)
+INSERT INTO attempts (delivery_id, started_ms, duration_ms, request, response, class, explanation, hint, outcome)
+SELECT u.id, $12, $13, $14, $15, $8, $16, $17, $3 FROM u";
+
+impl PgStore {
+    pub async fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .accepts
+            .send(batch::Pending { msg, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub async fn claim(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let lease_until = now_ms + lease_ms;
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(CLAIM).await?;
+        let rows = client
+            .query(&stmt, &[&now_ms, &lease_until, &(limit as i64)])
+            .await?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                delivery_id: r.get(0),
+                message_id: r.get(1),
+                route: r.get(2),
+                system: r.get(3),
+                delivery_key: r.get(4),
+                attempts: r.get::<_, i32>(5) as u32,
+                rate_limited_streak: r.get::<_, i32>(6) as u32,
+                auth_streak: r.get::<_, i32>(7) as u32,
+                budget_start_ms: r.get(8),
+                body: Bytes::from(r.get::<_, Vec<u8>>(9)),
+                lease_until,
+            })
+            .collect();
+        claimed.sort_by_key(|d| d.delivery_id);
+        Ok(claimed)
+    }
+
+    pub async fn record(&self, r: AttemptRecord) -> Result<bool, StoreError> {
+        let (state, next_ms, budget, rl, auth) = match r.next {
+            Next::Delivered => ("delivered", None, 1i32, false, false),
+            Next::Dead => ("dead", None, 1, false, false),
+            Next::Retry {
+                at_ms,
+                counts_against_budget,
+                rate_limited,
+                auth,
+            } => (
+                "retrying",
+                Some(at_ms),
+                i32::from(counts_against_budget),
+                rate_limited,
+                auth,
+            ),
+        };
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let request = serde_json::to_string(&r.request).map_err(corrupt)?;
+        let response = r
+            .response
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(corrupt)?;
+        let class = r.class.map(|c| c.as_str());
+        let failed = r.class.is_some();
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(RECORD).await?;
+        let n = client
+            .execute(
+                &stmt,
+                &[
+                    &r.delivery_id,
+                    &r.lease_until,
+                    &state,
+                    &next_ms,
+                    &budget,
+                    &rl,
+                    &auth,
+                    &class,
+                    &failed.then_some(r.explanation.as_str()),
+                    &failed.then_some(r.hint.as_str()),
+                    &(r.started_ms + r.duration_ms),
+                    &r.started_ms,
+                    &r.duration_ms,
+                    &request,
+                    &response,
+                    &r.explanation,
+                    &r.hint,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn retry(
+        &self,
+        sel: Selection,
+        actor: &str,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let (clause, args) = match &sel {
+            Selection::One(id) => (
+                "message_id = $1 AND state IN ('dead', 'retrying', 'discarded', 'delivered')"
+                    .to_owned(),
+                vec![Box::new(id.clone()) as Box<dyn ToSql + Sync + Send>],
+            ),
+            Selection::Filter(f) => {
+                let mut f = f.clone();
+                f.state.get_or_insert(State::Dead);
+                if f.state
+                    .is_some_and(|s| matches!(s, State::Queued | State::Delivering))
+                {
+                    return Ok(0);
+                }
+                super::read::where_clause(&f, 0)
+            }
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                &format!("SELECT id FROM deliveries WHERE {clause} FOR UPDATE"),
+                &super::read::params(&args),
+            )
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        if dry_run || ids.is_empty() {
+            return Ok(ids.len() as u64);
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
+               attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
+             WHERE id = ANY($1)",
+            &[&ids, &now_ms],
+        )
+        .await?;
+        let target = match &sel {
+            Selection::One(id) => id.clone(),
+            Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
+        };
+        let detail = format!("{} message(s) requeued", ids.len());
+        audit(&tx, now_ms, actor, "retry", &target, &detail).await?;
+        tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
+            .await?;
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    pub async fn discard(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Discarded, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let state: Option<String> = tx
+            .query_opt(
+                "SELECT state FROM deliveries WHERE message_id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await?
+            .map(|r| r.get(0));
+        match state.as_deref().and_then(State::parse) {
+            None => return Ok(Discarded::NotFound),
+            Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
+            Some(_) => {}
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 'discarded', discard_reason = $2, updated_ms = $3 WHERE message_id = $1",
+            &[&id, &reason, &now_ms],
+        )
+        .await?;
+        audit(&tx, now_ms, actor, "discard", id, reason).await?;
+        tx.commit().await?;
+        Ok(Discarded::Done)
+    }
+
+    pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+        let client = self.client().await?;
+        Ok(Pruned {
+            dedupe_keys: client
+                .execute("DELETE FROM dedupe WHERE expires_ms <= $1", &[&now_ms])
+                .await?,
+            idempotency_keys: client
+                .execute("DELETE FROM idempotency WHERE expires_ms <= $1", &[&now_ms])
+                .await?,
+        })
+    }
+}
+
+async fn audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        &[&at_ms, &actor, &action, &target, &detail],
+    )
+    .await?;
+    Ok(())
+}
