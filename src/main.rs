@@ -170,7 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { config } => {
             let store = open_store(&config).await?;
             store.ping().await?;
-            println!("ferry: the {} store's schema is up to date", store.backend());
+            println!(
+                "ferry: the {} store's schema is up to date",
+                store.backend()
+            );
             Ok(())
         }
         Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,

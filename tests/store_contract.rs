@@ -334,7 +334,11 @@ async fn postgres_claims_are_disjoint_across_instances() {
             break;
         }
         for c in x.iter().chain(&y) {
-            assert!(seen.insert(c.delivery_id), "claimed twice: {}", c.message_id);
+            assert!(
+                seen.insert(c.delivery_id),
+                "claimed twice: {}",
+                c.message_id
+            );
         }
     }
     assert_eq!(seen.len(), 200);

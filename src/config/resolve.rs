@@ -176,16 +176,19 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
     }
     let database_url = (cx.env)(DATABASE_URL_ENV)
         .map(|url| (DATABASE_URL_ENV.to_owned(), url))
-        .or_else(|| s.database_url.clone().map(|url| ("server.database_url".to_owned(), url)));
-    let database_url = database_url.and_then(|(loc, url)| {
-        match crate::store::postgres::parse_url(&url) {
+        .or_else(|| {
+            s.database_url
+                .clone()
+                .map(|url| ("server.database_url".to_owned(), url))
+        });
+    let database_url =
+        database_url.and_then(|(loc, url)| match crate::store::postgres::parse_url(&url) {
             Ok(_) => Some(SecretString::from(url)),
             Err(e) => {
                 cx.problem(loc, format!("not a usable PostgreSQL URL: {e}"));
                 None
             }
-        }
-    });
+        });
     Server {
         listen,
         database_url,

@@ -1,5 +1,6 @@
 //! Test furniture: `TestApp` starts the real ferry app on port 0 with a fresh
-//! SQLite store in a temp dir and a scriptable downstream (`Receiver`).
+//! SQLite store in a temp dir (or a given store, such as a PostgreSQL schema
+//! shared by several instances) and a scriptable downstream (`Receiver`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -42,6 +43,49 @@ pub struct Options {
     pub extra: String,
     /// Retry block of the `erp` system.
     pub retry: String,
+    /// A store to use instead of a fresh SQLite one (several instances).
+    pub store: Option<Store>,
+    /// A downstream to use instead of a fresh one (several instances).
+    pub receiver: Option<Receiver>,
+}
+
+/// A fresh schema on the PostgreSQL server of `FERRY_TEST_POSTGRES_URL`, or
+/// `None` (with a note) when that is not set.
+pub struct PgScratch {
+    /// The URL that selects the scratch schema.
+    pub url: String,
+    server_url: String,
+    schema: String,
+}
+
+impl PgScratch {
+    pub async fn new(test: &str) -> Option<PgScratch> {
+        let Ok(server_url) = std::env::var("FERRY_TEST_POSTGRES_URL") else {
+            eprintln!("{test}: FERRY_TEST_POSTGRES_URL is not set; skipped");
+            return None;
+        };
+        let (url, schema) = ferry::store::postgres::scratch_schema(&server_url, "ferry_test")
+            .await
+            .expect("a scratch schema");
+        Some(PgScratch {
+            url,
+            server_url,
+            schema,
+        })
+    }
+
+    /// One instance's connection to the shared schema.
+    pub async fn store(&self) -> Store {
+        Store::open_postgres(&self.url)
+            .await
+            .expect("PostgreSQL store")
+    }
+
+    pub async fn drop(self) {
+        ferry::store::postgres::drop_scratch_schema(&self.server_url, &self.schema)
+            .await
+            .expect("drop the scratch schema");
+    }
 }
 
 impl Default for Options {
@@ -52,6 +96,8 @@ impl Default for Options {
             retry:
                 r#"{ max_attempts = 5, initial_delay = "1s", max_delay = "1m", max_age = "1h" }"#
                     .into(),
+            store: None,
+            receiver: None,
         }
     }
 }
@@ -130,7 +176,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> TestApp {
-        let receiver = Receiver::start().await.expect("receiver");
+        let receiver = match opts.receiver.clone() {
+            Some(r) => r,
+            None => Receiver::start().await.expect("receiver"),
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         let env = secrets();
         let lookup = move |k: &str| env.get(k).cloned();
@@ -146,7 +195,10 @@ impl TestApp {
         } else {
             Clock::manual(T0)
         };
-        let store = Store::open_sqlite(&config.server.data_dir).expect("store");
+        let store = match opts.store.clone() {
+            Some(s) => s,
+            None => Store::open_sqlite(&config.server.data_dir).expect("store"),
+        };
         let app = App::with_parts(config, store.clone(), clock.clone()).expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

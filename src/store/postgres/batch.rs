@@ -128,9 +128,14 @@ async fn commit(pool: &Pool, mut batch: Vec<Pending>) {
     }
 }
 
-fn key_order(m: &NewMessage) -> (Option<(&str, &str)>, Option<(&str, &str)>) {
+/// A key's scope and value (route or client, then the key).
+type Key<'a> = Option<(&'a str, &'a str)>;
+
+fn key_order(m: &NewMessage) -> (Key<'_>, Key<'_>) {
     (
-        m.dedupe.as_ref().map(|d| (m.route.as_str(), d.key.as_str())),
+        m.dedupe
+            .as_ref()
+            .map(|d| (m.route.as_str(), d.key.as_str())),
         m.idempotency
             .as_ref()
             .map(|i| (i.client.as_str(), i.key.as_str())),
@@ -225,10 +230,9 @@ async fn verdict(
         return Ok(Accepted::New);
     }
     if !row.dedupe_won {
-        let d = m
-            .dedupe
-            .as_ref()
-            .ok_or_else(|| StoreError::Corrupt("lost a dedupe key the message did not have".into()))?;
+        let d = m.dedupe.as_ref().ok_or_else(|| {
+            StoreError::Corrupt("lost a dedupe key the message did not have".into())
+        })?;
         let original = match row.owner {
             Some(o) => o,
             None => client
@@ -238,19 +242,19 @@ async fn verdict(
         };
         return Ok(Accepted::Duplicate { original });
     }
-    let i = m
-        .idempotency
-        .as_ref()
-        .ok_or_else(|| StoreError::Corrupt("lost an idempotency key the message did not have".into()))?;
-    let (fingerprint, status, body): (Vec<u8>, i32, Vec<u8>) = match (row.fingerprint, row.status, row.body) {
-        (Some(f), Some(s), Some(b)) => (f, s, b),
-        _ => {
-            let r = client
-                .query_one(IDEMPOTENCY_RECORD, &[&i.client, &i.key])
-                .await?;
-            (r.get(0), r.get(1), r.get(2))
-        }
-    };
+    let i = m.idempotency.as_ref().ok_or_else(|| {
+        StoreError::Corrupt("lost an idempotency key the message did not have".into())
+    })?;
+    let (fingerprint, status, body): (Vec<u8>, i32, Vec<u8>) =
+        match (row.fingerprint, row.status, row.body) {
+            (Some(f), Some(s), Some(b)) => (f, s, b),
+            _ => {
+                let r = client
+                    .query_one(IDEMPOTENCY_RECORD, &[&i.client, &i.key])
+                    .await?;
+                (r.get(0), r.get(1), r.get(2))
+            }
+        };
     Ok(if fingerprint == i.fingerprint {
         Accepted::Replay(StoredResponse {
             status: u16::try_from(status).unwrap_or(500),

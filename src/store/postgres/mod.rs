@@ -201,7 +201,11 @@ pub async fn scratch_schema(url: &str, prefix: &str) -> Result<(String, String),
     let config = parse_url(url).map_err(StoreError::Config)?;
     let name = format!(
         "{prefix}_{}",
-        uuid::Uuid::now_v7().simple().to_string().get(20..).unwrap_or("0")
+        uuid::Uuid::now_v7()
+            .simple()
+            .to_string()
+            .get(20..)
+            .unwrap_or("0")
     );
     let (client, connection) = config.connect(NoTls).await?;
     let conn = tokio::spawn(connection);

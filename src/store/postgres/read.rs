@@ -79,7 +79,9 @@ fn json_err(e: serde_json::Error) -> StoreError {
 impl PgStore {
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
         let (clause, mut args) = where_clause(filter, 0);
-        args.push(Box::new(i64::from(filter.limit.unwrap_or(50).clamp(1, 1000))));
+        args.push(Box::new(i64::from(
+            filter.limit.unwrap_or(50).clamp(1, 1000),
+        )));
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM (SELECT * FROM deliveries WHERE {clause} ORDER BY id DESC LIMIT ${}) d
              JOIN messages m ON m.id = d.message_id ORDER BY d.id DESC",

@@ -1,0 +1,154 @@
+//! Scale-out on PostgreSQL: several ferry instances share one database (a
+//! fresh schema per test). Uniqueness lives in the database, so two instances
+//! that receive the same webhook, or the same `Idempotency-Key`, at the same
+//! moment still make one message. Skipped without `FERRY_TEST_POSTGRES_URL`.
+
+mod common;
+
+use common::*;
+
+/// Two instances on one scratch schema, sharing one downstream.
+async fn two_instances(test: &str) -> Option<(PgScratch, TestApp, TestApp)> {
+    let pg = PgScratch::new(test).await?;
+    let a = TestApp::spawn_with(Options {
+        store: Some(pg.store().await),
+        ..Options::default()
+    })
+    .await;
+    let b = TestApp::spawn_with(Options {
+        store: Some(pg.store().await),
+        receiver: Some(a.receiver.clone()),
+        ..Options::default()
+    })
+    .await;
+    Some((pg, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_webhook_sent_to_two_instances_makes_one_message() {
+    let Some((pg, a, b)) = two_instances("same_webhook_two_instances").await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (http, base) = match i % 2 {
+            0 => (a.http.clone(), a.base.clone()),
+            _ => (b.http.clone(), b.base.clone()),
+        };
+        let ts = a.now_s();
+        tasks.push(tokio::spawn(async move {
+            let body = r#"{"order":1}"#;
+            let sig = ferry::ingest::verify::sign_standard_webhooks(
+                WHSEC,
+                "evt_same",
+                ts,
+                body.as_bytes(),
+            )
+            .unwrap();
+            http.post(format!("{base}/in/orders"))
+                .header("webhook-id", "evt_same")
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        99,
+        "{statuses:?}"
+    );
+    assert_eq!(a.total_messages().await, 1);
+    assert_eq!(b.total_messages().await, 1);
+    let dupes = |m: String| m.contains("ferry_duplicates_total{route=\"orders\"}");
+    assert!(
+        dupes(a.metrics().await) && dupes(b.metrics().await),
+        "both absorbed duplicates"
+    );
+    pg.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_to_two_instances_executes_once() {
+    let Some((pg, a, b)) = two_instances("idempotency_two_instances").await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (http, base) = match i % 2 {
+            0 => (a.http.clone(), a.base.clone()),
+            _ => (b.http.clone(), b.base.clone()),
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{base}/api/v1/routes/stock/messages"))
+                .bearer_auth(ERP_KEY)
+                .header("idempotency-key", "shared-key")
+                .body(r#"{"sku":"B","qty":9}"#)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            (status, replayed, r.bytes().await.unwrap())
+        }));
+    }
+    let (mut fresh, mut replays, mut conflicts) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (202, false, body) => fresh.push(body),
+            (202, true, body) => replays.push(body),
+            (409, _, _) => conflicts += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(fresh.len(), 1, "exactly one request executes");
+    assert_eq!(fresh.len() + replays.len() + conflicts, 50);
+    assert!(
+        replays.iter().all(|r| *r == fresh[0]),
+        "replays are byte-identical"
+    );
+    assert_eq!(a.total_messages().await, 1);
+
+    // The same key with another body is refused on either instance.
+    for t in [&a, &b] {
+        let r = t
+            .api(Some("shared-key"), ERP_KEY, r#"{"sku":"B","qty":10}"#)
+            .await;
+        assert_eq!(r.status(), 422);
+    }
+    pg.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_accepted_on_one_instance_is_delivered_by_another() {
+    let Some((pg, a, b)) = two_instances("deliver_elsewhere").await else {
+        return;
+    };
+    for i in 0..20 {
+        let r = a
+            .webhook(&format!("evt_{i}"), &format!(r#"{{"n":{i}}}"#))
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    // Only b's workers run; a's accepted messages are b's work too.
+    assert_eq!(b.drain().await, 20);
+    assert_eq!(a.receiver.count(), 20);
+    assert_eq!(a.stats("orders").await.delivered, 20);
+    assert_eq!(a.drain().await, 0, "nothing is left for a");
+    pg.drop().await;
+}
