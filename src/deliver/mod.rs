@@ -71,6 +71,9 @@ pub struct Deliverer {
     claim_chunk: usize,
 }
 
+/// What a lease adds to twice the slowest attempt: room to record the verdict.
+const LEASE_MARGIN_MS: i64 = 5_000;
+
 impl Deliverer {
     pub fn new(
         store: Store,
@@ -87,7 +90,9 @@ impl Deliverer {
             .map(|s| s.timeout + s.connect_timeout)
             .max()
             .unwrap_or_default();
-        let lease_ms = (slowest.as_millis() as i64) * 2 + 30_000;
+        // Twice the slowest attempt, plus time to record its verdict. A shorter
+        // lease hands a dead instance's work to the others sooner.
+        let lease_ms = (slowest.as_millis() as i64) * 2 + LEASE_MARGIN_MS;
         Deliverer {
             per_system: config
                 .systems

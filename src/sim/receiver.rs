@@ -181,6 +181,39 @@ impl Receiver {
     }
 }
 
+/// One request in flight for an idempotency key, for `max_overlap`.
+struct InFlight {
+    receiver: Receiver,
+    key: String,
+}
+
+impl InFlight {
+    fn enter(receiver: &Receiver, key: String) -> InFlight {
+        let mut s = receiver.lock();
+        let n = s.in_flight.entry(key.clone()).or_default();
+        *n += 1;
+        let n = *n;
+        s.max_overlap = s.max_overlap.max(n);
+        drop(s);
+        InFlight {
+            receiver: receiver.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut s = self.receiver.lock();
+        if let Some(n) = s.in_flight.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                s.in_flight.remove(&self.key);
+            }
+        }
+    }
+}
+
 async fn handle(
     State(r): State<Receiver>,
     method: Method,
@@ -196,14 +229,11 @@ async fn handle(
         status: 0,
     };
     let key = seen.idempotency_key().map(str::to_owned);
+    // Counts this request in flight until it is answered or its sender hangs
+    // up (hyper then drops this future mid-delay).
+    let _in_flight = key.clone().map(|k| InFlight::enter(&r, k));
     let reply = {
         let mut s = r.lock();
-        if let Some(k) = &key {
-            let n = s.in_flight.entry(k.clone()).or_default();
-            *n += 1;
-            let n = *n;
-            s.max_overlap = s.max_overlap.max(n);
-        }
         match (s.queue.pop_front(), &s.responder) {
             (Some(reply), _) => reply,
             (None, Some(f)) => f(&seen),
@@ -220,16 +250,11 @@ async fn handle(
     {
         let mut s = r.lock();
         s.count += 1;
-        if let Some(k) = &key {
-            if let Some(n) = s.in_flight.get_mut(k) {
-                *n -= 1;
-                if *n == 0 {
-                    s.in_flight.remove(k);
-                }
-            }
-            if s.keep_bodies && (200..300).contains(&reply.status) {
-                *s.effects.entry(k.clone()).or_default() += 1;
-            }
+        if let Some(k) = &key
+            && s.keep_bodies
+            && (200..300).contains(&reply.status)
+        {
+            *s.effects.entry(k.clone()).or_default() += 1;
         }
         if s.keep_bodies {
             s.received.push(seen.clone());
