@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deliver::Wake;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -14,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -49,7 +49,7 @@ pub struct Shared {
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers after a commit.
-    pub wake: Arc<Notify>,
+    pub wake: Wake,
     pub in_flight: InFlight,
 }
 
@@ -81,7 +81,7 @@ impl App {
     pub fn with_parts(config: Config, store: Store, clock: Clock) -> Result<App, AppError> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new());
-        let wake = Arc::new(Notify::new());
+        let wake = Wake::default();
         let connector = Connector::new(&config)?;
         let deliverer = Arc::new(Deliverer::new(
             store.clone(),

@@ -3,6 +3,7 @@
 //! `FERRY_TEST_POSTGRES_URL` is set, as `.ci/run` does.
 
 use bytes::Bytes;
+use ferry::deliver::pace::Rate;
 use ferry::deliver::retry::ErrorClass;
 use ferry::store::*;
 
@@ -97,16 +98,16 @@ async fn story(store: Store) {
     assert_eq!(store.stats().await.unwrap()[0].queued, 4);
 
     // claim: due work in order, leased
-    let claimed = store.claim(T0 + 1_000, 30_000, 2).await.unwrap();
+    let claimed = store.claim("erp", T0 + 1_000, 30_000, 2).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].message_id, "m1");
     assert_eq!(&claimed[0].body[..], br#"{"id":"m1"}"#);
     assert_eq!(claimed[0].delivery_key, "ferry-m1");
-    let rest = store.claim(T0 + 1_000, 30_000, 10).await.unwrap();
+    let rest = store.claim("erp", T0 + 1_000, 30_000, 10).await.unwrap();
     assert_eq!(rest.len(), 2, "leased work is not claimed twice");
     assert!(
         store
-            .claim(T0 + 2_000, 30_000, 10)
+            .claim("erp", T0 + 2_000, 30_000, 10)
             .await
             .unwrap()
             .is_empty()
@@ -140,11 +141,11 @@ async fn story(store: Store) {
             .unwrap(),
         "a lost lease cannot record"
     );
-    assert_eq!(store.next_due().await.unwrap(), Some(T0 + 5_000));
+    assert_eq!(store.next_due("erp").await.unwrap(), Some(T0 + 5_000));
 
     // an abandoned lease (a crashed worker) comes back after it expires
     let abandoned = &rest[1];
-    let due = store.claim(T0 + 30_999, 30_000, 10).await.unwrap();
+    let due = store.claim("erp", T0 + 30_999, 30_000, 10).await.unwrap();
     assert_eq!(
         due.len(),
         1,
@@ -158,7 +159,7 @@ async fn story(store: Store) {
             .await
             .unwrap()
     );
-    let reclaimed = store.claim(T0 + 31_000, 30_000, 10).await.unwrap();
+    let reclaimed = store.claim("erp", T0 + 31_000, 30_000, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].message_id, abandoned.message_id);
     assert!(
@@ -250,7 +251,7 @@ async fn story(store: Store) {
             .unwrap(),
         2
     );
-    let again = store.claim(T0 + 40_000, 30_000, 10).await.unwrap();
+    let again = store.claim("erp", T0 + 40_000, 30_000, 10).await.unwrap();
     assert_eq!(again.len(), 2);
     assert!(
         again
@@ -282,6 +283,62 @@ async fn story(store: Store) {
             idempotency_keys: 1
         }
     );
+    // each system's queue is its own; a delivery handed back is not an attempt
+    let mut crm = msg("c1", None);
+    crm.system = "crm".into();
+    crm.received_ms = T0 + 50_000;
+    assert_eq!(store.accept(crm).await.unwrap(), Accepted::New);
+    assert!(
+        store
+            .claim("erp", T0 + 60_000, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due("crm").await.unwrap(), Some(T0 + 50_000));
+    let c = store.claim("crm", T0 + 60_000, 30_000, 10).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert!(
+        store
+            .defer(c[0].delivery_id, c[0].lease_until, T0 + 70_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .defer(c[0].delivery_id, c[0].lease_until, T0 + 70_000)
+            .await
+            .unwrap(),
+        "a handed-back lease is void"
+    );
+    assert!(
+        store
+            .claim("crm", T0 + 69_999, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let c = store.claim("crm", T0 + 70_000, 30_000, 10).await.unwrap();
+    assert_eq!((c.len(), c[0].attempts), (1, 0));
+    let detail = store.message("c1").await.unwrap().unwrap();
+    assert!(detail.attempts.is_empty(), "no attempt was recorded");
+
+    // request budgets: reservations are spaced by the interval, per key
+    let rate = Rate::new(10.0, 1);
+    let g = store.reserve("crm", T0, rate, 5, 1_000).await.unwrap();
+    assert_eq!(g.count, 5);
+    assert_eq!(g.send_at_us(4), (T0 + 400) * 1000);
+    let g = store.reserve("crm", T0, rate, 20, 1_000).await.unwrap();
+    assert_eq!(g.count, 6, "slots at 0.5 s ... 1.0 s fit the horizon");
+    assert_eq!(g.send_at_us(0), (T0 + 500) * 1000);
+    let g = store.reserve("crm", T0 + 10, rate, 1, 0).await.unwrap();
+    assert_eq!((g.count, g.next_us), (0, (T0 + 1_100) * 1000));
+    assert_eq!(
+        store.reserve("erp", T0, rate, 1, 0).await.unwrap().count,
+        1,
+        "keys are separate"
+    );
+
     store.ping().await.unwrap();
     store.maintain().await.unwrap();
 }
@@ -328,7 +385,7 @@ async fn postgres_claims_are_disjoint_across_instances() {
     // Two instances claim at the same moment, many times over.
     let mut seen = std::collections::HashSet::new();
     loop {
-        let (x, y) = tokio::join!(a.claim(T0, 30_000, 7), b.claim(T0, 30_000, 7));
+        let (x, y) = tokio::join!(a.claim("erp", T0, 30_000, 7), b.claim("erp", T0, 30_000, 7));
         let (x, y) = (x.unwrap(), y.unwrap());
         if x.is_empty() && y.is_empty() {
             break;
@@ -356,7 +413,7 @@ async fn sqlite_survives_a_reopen() {
     }
     let store = Store::open_sqlite(dir.path()).unwrap();
     assert_eq!(
-        store.claim(T0, 1_000, 10).await.unwrap()[0].message_id,
+        store.claim("erp", T0, 1_000, 10).await.unwrap()[0].message_id,
         "kept"
     );
 }

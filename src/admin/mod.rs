@@ -175,7 +175,7 @@ async fn retry_one(
             ),
         });
     }
-    app.wake.notify_one();
+    app.wake.notify();
     Ok(Json(json!({ "requeued": n })))
 }
 
@@ -201,7 +201,7 @@ async fn retry_many(
     if body.dry_run {
         return Ok(Json(json!({ "matched": n, "dry_run": true })));
     }
-    app.wake.notify_one();
+    app.wake.notify();
     Ok(Json(json!({ "requeued": n })))
 }
 

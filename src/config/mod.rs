@@ -78,6 +78,10 @@ pub struct System {
     pub retry: RetryPolicy,
     /// Deliveries in flight at once toward this system.
     pub max_concurrency: usize,
+    /// Requests per second and burst (`rate_limit.per_second`, `burst`),
+    /// shared by every worker of every instance; `None` leaves only the
+    /// concurrency cap.
+    pub rate: Option<crate::deliver::pace::Rate>,
 }
 
 /// How ferry authenticates toward a system.

@@ -350,6 +350,13 @@ fn system(
         connect_timeout,
         retry,
         max_concurrency: max_concurrency.max(1),
+        rate: s.rate_limit.as_ref().and_then(|r| {
+            let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
+            Some(crate::deliver::pace::Rate::new(
+                per_second,
+                r.burst.unwrap_or(1).max(1),
+            ))
+        }),
     })
 }
 

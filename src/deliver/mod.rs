@@ -1,30 +1,61 @@
-//! Deliver: the workers. A worker claims due deliveries from the store (a
-//! lease, so a crashed worker's work comes back), and takes each through named
-//! stages: prepare (transform) → send (`connect`) → decide (`retry`) → record
-//! (store). The loop sleeps only when a claim comes back empty, until new work
-//! is signalled or the next retry is due; tests call [`Deliverer::run_once`]
-//! directly to drain the queue deterministically.
+//! Deliver: the workers. Each system has its own worker loop, so a slow or
+//! failing platform never holds up another's deliveries. A loop claims its
+//! system's due deliveries from the store (a lease, so a crashed worker's work
+//! comes back), reserves their send times against the system's request budget
+//! (`pace`, shared by every instance), and takes each through the named
+//! stages of `attempt`: prepare → wait for its time → send → decide
+//! (`retry`) → record. A loop sleeps only when its claim comes back empty,
+//! until new work is signalled ([`Wake`]) or its next retry is due; tests call
+//! [`Deliverer::run_once`] to drain the queue deterministically.
 
+mod attempt;
+pub mod pace;
 pub mod retry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::connect::{Connector, Sent};
-use crate::store::{AttemptRecord, Claimed, Next, RequestLog, ResponseLog, Store};
+use crate::config::{Config, System};
+use crate::connect::Connector;
+use crate::store::{Claimed, RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
-use crate::transform::Transform;
-use retry::{History, Outcome, Verdict};
 
-/// Longest a worker sleeps before looking at the queue again on its own.
+/// Longest a worker loop sleeps before looking at the queue again on its own.
 const IDLE_POLL_MS: i64 = 1_000;
+/// How far ahead a loop reserves send times (and so how long a claimed
+/// delivery may wait for its time under its lease).
+const PACE_HORIZON_MS: i64 = 1_000;
+/// What a lease adds to twice the slowest attempt: room to record the verdict.
+const LEASE_MARGIN_MS: i64 = 5_000;
+/// Most deliveries one claim takes.
+const MAX_CLAIM: usize = 256;
+
+/// Tells idle worker loops that work may be due. Every loop sees every
+/// signal, and a signal sent while a loop is busy is not lost.
+#[derive(Clone)]
+pub struct Wake(Arc<watch::Sender<u64>>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
 
 /// What an attempt put on the wire and got back, for the attempt log.
 struct Observed {
@@ -64,15 +95,16 @@ pub struct Deliverer {
     slots: Arc<Semaphore>,
     /// Per-system caps (`rate_limit.max_concurrency`).
     per_system: HashMap<String, Arc<Semaphore>>,
-    /// Signalled by ingest after a commit, so idle workers wake at once.
-    pub wake: Arc<Notify>,
+    wake: Wake,
     lease_ms: i64,
-    /// Fewest free slots worth a claim (a quarter of `server.workers`).
-    claim_chunk: usize,
 }
 
-/// What a lease adds to twice the slowest attempt: room to record the verdict.
-const LEASE_MARGIN_MS: i64 = 5_000;
+/// Claimed deliveries with the send times their budget granted.
+struct Paced {
+    go: Vec<(Claimed, i64)>,
+    /// When the budget has room again (microseconds), if it is a budget.
+    budget_next_us: Option<i64>,
+}
 
 impl Deliverer {
     pub fn new(
@@ -81,7 +113,7 @@ impl Deliverer {
         connector: Connector,
         clock: Clock,
         metrics: Arc<Metrics>,
-        wake: Arc<Notify>,
+        wake: Wake,
     ) -> Deliverer {
         // A lease must outlive the slowest attempt, or a live send is re-claimed.
         let slowest = config
@@ -90,9 +122,7 @@ impl Deliverer {
             .map(|s| s.timeout + s.connect_timeout)
             .max()
             .unwrap_or_default();
-        // Twice the slowest attempt, plus time to record its verdict. A shorter
-        // lease hands a dead instance's work to the others sooner.
-        let lease_ms = (slowest.as_millis() as i64) * 2 + LEASE_MARGIN_MS;
+        let lease_ms = (slowest.as_millis() as i64) * 2 + PACE_HORIZON_MS + LEASE_MARGIN_MS;
         Deliverer {
             per_system: config
                 .systems
@@ -100,7 +130,6 @@ impl Deliverer {
                 .map(|(k, s)| (k.clone(), Arc::new(Semaphore::new(s.max_concurrency))))
                 .collect(),
             slots: Arc::new(Semaphore::new(config.server.workers)),
-            claim_chunk: (config.server.workers / 4).max(1),
             store,
             config,
             connector,
@@ -111,241 +140,188 @@ impl Deliverer {
         }
     }
 
-    /// Claims what is due now, delivers it all, and returns when every attempt
-    /// is recorded.
+    /// Claims what is due now toward every system, delivers it all (at the
+    /// times the budgets grant), and returns when every attempt is recorded.
     pub async fn run_once(self: &Arc<Self>) -> Result<Step, crate::store::StoreError> {
-        let claimed = self
-            .store
-            .claim(
-                self.clock.now_ms(),
-                self.lease_ms,
-                self.config.server.workers,
-            )
-            .await?;
-        if claimed.is_empty() {
-            return Ok(Step::Idle);
-        }
-        let n = claimed.len();
         let tasks = TaskTracker::new();
-        for d in claimed {
-            let me = self.clone();
-            tasks.spawn(async move { me.deliver(d).await });
+        let mut n = 0;
+        for system in self.config.systems.values() {
+            let now = self.clock.now_ms();
+            let claimed = self
+                .store
+                .claim(&system.name, now, self.lease_ms, self.config.server.workers)
+                .await?;
+            if claimed.is_empty() {
+                continue;
+            }
+            let paced = self.pace(system, now, claimed).await;
+            n += paced.go.len();
+            for (d, at) in paced.go {
+                let me = self.clone();
+                tasks.spawn(async move { me.deliver(d, at).await });
+            }
         }
         tasks.close();
         tasks.wait().await;
-        Ok(Step::Worked(n))
+        Ok(if n == 0 { Step::Idle } else { Step::Worked(n) })
     }
 
-    /// The worker loop: runs until `shutdown`, then lets in-flight attempts finish.
+    /// The worker loops, one per system: run until `shutdown`, then let
+    /// in-flight attempts finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let tasks = TaskTracker::new();
+        let attempts = TaskTracker::new();
+        let loops = TaskTracker::new();
+        for system in self.config.systems.values() {
+            let me = self.clone();
+            let (system, shutdown, attempts) = (system.clone(), shutdown.clone(), attempts.clone());
+            loops.spawn(async move { me.run_system(&system, shutdown, attempts).await });
+        }
+        loops.close();
+        loops.wait().await;
+        attempts.close();
+        attempts.wait().await;
+    }
+
+    async fn run_system(
+        self: Arc<Self>,
+        system: &System,
+        shutdown: CancellationToken,
+        attempts: TaskTracker,
+    ) {
+        let Some(permits) = self.per_system.get(&system.name).cloned() else {
+            return;
+        };
+        // Claim in chunks: under load, waiting for a quarter of the permits
+        // turns one claim per finished delivery into one per chunk.
+        let chunk = (system.max_concurrency / 4).max(1);
+        let mut wake = self.wake.subscribe();
+        // The budget's theoretical arrival time as of this loop's last
+        // reservation: claims are sized by it, so a spent budget is not
+        // claimed only to be handed back.
+        let mut tat_estimate: Option<i64> = None;
         while !shutdown.is_cancelled() {
-            // Claim in chunks: under load, waiting for a quarter of the slots
-            // turns one claim per finished delivery into one per chunk.
-            let free = self.slots.available_permits();
-            if free < self.claim_chunk {
+            let free = permits.available_permits();
+            if free < chunk {
                 tokio::select! {
-                    _ = self.slots.acquire_many(self.claim_chunk as u32) => {}
+                    p = permits.acquire_many(chunk as u32) => drop(p),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
             }
             let now = self.clock.now_ms();
-            let claimed = match self.store.claim(now, self.lease_ms, free.min(256)).await {
+            let room = match system.rate {
+                Some(rate) => {
+                    let (_, g) = pace::reserve(
+                        tat_estimate,
+                        now * 1000,
+                        rate,
+                        u32::MAX,
+                        PACE_HORIZON_MS * 1000,
+                    );
+                    if g.count == 0 {
+                        // By this loop's last look the budget is spent: sleep
+                        // until its next slot is within the horizon.
+                        let wait = (g.next_us / 1000 - PACE_HORIZON_MS - now).max(1);
+                        if sleep_or_stop(wait, &shutdown).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    g.count as usize
+                }
+                None => usize::MAX,
+            };
+            wake.borrow_and_update();
+            let limit = free.min(room).min(MAX_CLAIM);
+            let claimed = match self
+                .store
+                .claim(&system.name, now, self.lease_ms, limit)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(error = %e, "Claiming deliveries failed; retrying in a second.");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::error!(system = %system.name, error = %e, "Claiming deliveries failed; retrying in a second.");
+                    if sleep_or_stop(1_000, &shutdown).await {
+                        break;
+                    }
                     continue;
                 }
             };
             if claimed.is_empty() {
-                let due = self.store.next_due().await.ok().flatten();
+                let due = self.store.next_due(&system.name).await.ok().flatten();
                 let wait = due.map_or(IDLE_POLL_MS, |t| (t - now).clamp(1, IDLE_POLL_MS));
                 tokio::select! {
-                    _ = self.wake.notified() => {}
+                    _ = wake.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
             }
-            for d in claimed {
-                let Ok(permit) = self.slots.clone().acquire_owned().await else {
+            let paced = self.pace(system, now, claimed).await;
+            if let (Some(next), Some(rate)) = (paced.budget_next_us, system.rate) {
+                tat_estimate = Some(next + rate.tolerance_us);
+            }
+            for (d, at) in paced.go {
+                let (Ok(permit), Ok(slot)) = (
+                    permits.clone().acquire_owned().await,
+                    self.slots.clone().acquire_owned().await,
+                ) else {
                     break;
                 };
                 let me = self.clone();
-                tasks.spawn(async move {
-                    me.deliver(d).await;
-                    drop(permit);
+                attempts.spawn(async move {
+                    me.deliver(d, at).await;
+                    drop((permit, slot));
                 });
             }
         }
-        tasks.close();
-        tasks.wait().await;
     }
 
-    /// One delivery attempt through all its stages.
-    async fn deliver(&self, d: Claimed) {
-        let started_ms = self.clock.now_ms();
-        let route = self.config.routes.get(&d.route);
-        let system = self.config.systems.get(&d.system);
-        let (Some(route), Some(system)) = (route, system) else {
-            let why = format!(
-                "route {} or system {} is no longer in the configuration",
-                d.route, d.system
-            );
-            self.finish(
-                &d,
-                Observed::nothing_sent(started_ms),
-                Outcome::Config(&why),
-                None,
-            )
-            .await;
-            return;
+    /// Reserves send times for claimed deliveries against the system's
+    /// budget; what does not fit goes back to the queue, due when the budget
+    /// has room (not an attempt: nothing was sent).
+    async fn pace(&self, system: &System, now_ms: i64, claimed: Vec<Claimed>) -> Paced {
+        let Some(rate) = system.rate else {
+            return Paced {
+                go: claimed.into_iter().map(|d| (d, now_ms)).collect(),
+                budget_next_us: None,
+            };
         };
-        // prepare
-        let body = match Transform::Passthrough.apply(&d.body) {
-            Ok(b) => b,
+        let want = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+        let (grant, due_ms) = match self
+            .store
+            .reserve(&system.name, now_ms, rate, want, PACE_HORIZON_MS)
+            .await
+        {
+            Ok(g) => (Some(g), (g.next_us + 999) / 1000),
             Err(e) => {
-                let why = e.to_string();
-                self.finish(
-                    &d,
-                    Observed::nothing_sent(started_ms),
-                    Outcome::Mapping(&why),
-                    None,
-                )
-                .await;
-                return;
+                tracing::error!(system = %system.name, error = %e, "Reserving request budget failed; the claimed deliveries wait a second.");
+                (None, now_ms + 1_000)
             }
         };
-        // send, within the system's own concurrency
-        let sem = self.per_system.get(&d.system).cloned();
-        let _permit = match &sem {
-            Some(s) => s.acquire().await.ok(),
-            None => None,
-        };
-        let attempt = self
-            .connector
-            .send(system, &route.destination, body, &d.delivery_key)
-            .await;
-        let credential = system.auth.credential();
-        let mut observed = Observed {
-            started_ms,
-            duration_ms: attempt.duration_ms,
-            request: attempt.request,
-            response: None,
-        };
-        let outcome = match &attempt.sent {
-            Sent::Response {
-                status,
-                headers,
-                log,
-            } => {
-                if let (401 | 403, Some(c)) = (status, credential) {
-                    // Pick up a rotated secret before the one retry an auth failure gets.
-                    self.connector.credentials.refresh(c);
-                }
-                observed.response = Some(log.clone());
-                Outcome::Response {
-                    status: *status,
-                    headers,
-                    body_excerpt: &log.body_excerpt,
+        let count = grant.map_or(0, |g| g.count as usize);
+        let mut go = Vec::with_capacity(count);
+        for (i, d) in claimed.into_iter().enumerate() {
+            match grant {
+                Some(g) if i < count => go.push((d, g.send_at_us(i as u32) / 1000)),
+                _ => {
+                    if let Err(e) = self.store.defer(d.delivery_id, d.lease_until, due_ms).await {
+                        tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
+                    }
                 }
             }
-            Sent::Network(e) => Outcome::Network(e),
-            Sent::Timeout => Outcome::Timeout,
-        };
-        self.finish(&d, observed, outcome, credential).await;
+        }
+        Paced {
+            go,
+            budget_next_us: grant.map(|g| g.next_us),
+        }
     }
+}
 
-    /// decide + record.
-    async fn finish(
-        &self,
-        d: &Claimed,
-        observed: Observed,
-        outcome: Outcome<'_>,
-        credential: Option<&str>,
-    ) {
-        let policy = self
-            .config
-            .systems
-            .get(&d.system)
-            .map(|s| s.retry.clone())
-            .unwrap_or_default();
-        let history = History {
-            attempts: d.attempts,
-            consecutive_rate_limited: d.rate_limited_streak,
-            consecutive_auth: d.auth_streak,
-            first_received_ms: d.budget_start_ms,
-        };
-        let now = self.clock.now_ms();
-        let verdict = retry::decide(
-            &outcome,
-            &policy,
-            &history,
-            &d.system,
-            credential,
-            now,
-            &mut rand::rng(),
-        );
-        let (next, why) = match verdict {
-            Verdict::Delivered => (Next::Delivered, None),
-            Verdict::Retry {
-                at_ms,
-                counts_against_budget,
-                why,
-            } => (
-                Next::Retry {
-                    at_ms,
-                    counts_against_budget,
-                    rate_limited: why.class == retry::ErrorClass::RateLimited,
-                    auth: why.class == retry::ErrorClass::Auth,
-                },
-                Some(why),
-            ),
-            Verdict::Dead { why } => (Next::Dead, Some(why)),
-        };
-        let mut request = observed.request;
-        if next == Next::Delivered {
-            // The message body is stored already; a delivered attempt need not repeat it.
-            request.body_excerpt.clear();
-        }
-        let rec = AttemptRecord {
-            delivery_id: d.delivery_id,
-            lease_until: d.lease_until,
-            started_ms: observed.started_ms,
-            duration_ms: observed.duration_ms,
-            request,
-            response: observed.response,
-            class: why.as_ref().map(|w| w.class),
-            explanation: why
-                .as_ref()
-                .map_or_else(|| "delivered".to_owned(), |w| w.explanation.clone()),
-            hint: why.as_ref().map_or_else(String::new, |w| w.hint.clone()),
-            next,
-        };
-        match self.store.record(rec).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(message = %d.message_id, "Lost the lease before recording; another worker owns this delivery now.");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(message = %d.message_id, error = %e, "Recording an attempt failed; the lease will expire and the delivery will be retried.");
-                return;
-            }
-        }
-        match (next, why) {
-            (Next::Delivered, _) => self.metrics.delivered(&d.route),
-            (Next::Retry { at_ms, .. }, Some(why)) => {
-                self.metrics.retried(&d.route, why.class.as_str());
-                tracing::warn!(message = %d.message_id, route = %d.route, class = why.class.as_str(), retry_in_ms = at_ms - now, "{}", why.explanation);
-            }
-            (_, why) => {
-                let class = why.as_ref().map_or("unknown", |w| w.class.as_str());
-                self.metrics.dead(&d.route, class);
-                tracing::error!(message = %d.message_id, route = %d.route, class, "Message is dead: {}", why.map(|w| w.explanation).unwrap_or_default());
-            }
-        }
+/// Sleeps `ms`; true when `shutdown` came first.
+async fn sleep_or_stop(ms: i64, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)) => false,
+        _ = shutdown.cancelled() => true,
     }
 }

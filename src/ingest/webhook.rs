@@ -108,7 +108,7 @@ pub async fn receive(
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
             app.metrics.received(&route_name);
-            app.wake.notify_one();
+            app.wake.notify();
             Ok(ack(StatusCode::ACCEPTED, &id, "accepted"))
         }
         Ok(Accepted::Duplicate { original }) => {

@@ -102,7 +102,7 @@ impl Store {
 
     /// Has `wake` signalled whenever work becomes due on another instance
     /// (PostgreSQL `LISTEN`); a single SQLite server wakes its own workers.
-    pub fn wake_on_remote_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+    pub fn wake_on_remote_work(&self, wake: crate::deliver::Wake) {
         if let Store::Postgres(s) = self {
             s.listen(wake);
         }
@@ -115,14 +115,40 @@ impl Store {
         on_backend!(self, s => s.accept(msg).await)
     }
 
-    /// Leases up to `limit` due deliveries until `now_ms + lease_ms`.
+    /// Leases up to `limit` due deliveries toward `system` until
+    /// `now_ms + lease_ms`, oldest due first.
     pub async fn claim(
         &self,
+        system: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
-        on_backend!(self, s => s.claim(now_ms, lease_ms, limit).await)
+        on_backend!(self, s => s.claim(system, now_ms, lease_ms, limit).await)
+    }
+
+    /// Hands a leased delivery back unattempted, due at `due_ms` (its send
+    /// time did not fit the request budget). False when the lease was lost.
+    pub async fn defer(
+        &self,
+        delivery_id: i64,
+        lease_until: i64,
+        due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.defer(delivery_id, lease_until, due_ms).await)
+    }
+
+    /// Reserves send times for up to `want` requests against the budget
+    /// `key` (see `deliver::pace`), atomically across every instance.
+    pub async fn reserve(
+        &self,
+        key: &str,
+        now_ms: i64,
+        rate: crate::deliver::pace::Rate,
+        want: u32,
+        horizon_ms: i64,
+    ) -> Result<crate::deliver::pace::Grant, StoreError> {
+        on_backend!(self, s => s.reserve(key, now_ms * 1000, rate, want, horizon_ms * 1000).await)
     }
 
     /// Records one attempt and moves the delivery on (delivered, retrying, dead).
@@ -131,9 +157,9 @@ impl Store {
         on_backend!(self, s => s.record(rec).await)
     }
 
-    /// The earliest `next_attempt_ms` of any pending delivery.
-    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        on_backend!(self, s => s.next_due().await)
+    /// The earliest `next_attempt_ms` of any pending delivery toward `system`.
+    pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, s => s.next_due(system).await)
     }
 
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
 
-const SCHEMA_VERSION: i32 = 1;
-const SCHEMA: &str = include_str!("schema.sql");
+/// Schema versions in order; `ferry_schema` records the last one applied.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("v2.sql")];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";
 /// Connections per instance: committers, workers' claims and records, admin reads.
@@ -112,7 +112,7 @@ impl PgStore {
     /// Wakes `wake` whenever any instance commits due work, until the store is
     /// dropped. A lost connection is re-made after a second; meanwhile the
     /// workers' own idle poll keeps them going.
-    pub fn listen(&self, wake: Arc<Notify>) {
+    pub fn listen(&self, wake: crate::deliver::Wake) {
         let config = self.inner.config.clone();
         let stop = self.inner.stop.clone();
         tokio::spawn(async move {
@@ -131,7 +131,7 @@ impl PgStore {
 
 async fn listen_once(
     config: &tokio_postgres::Config,
-    wake: &Notify,
+    wake: &crate::deliver::Wake,
     stop: &CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
@@ -146,10 +146,10 @@ async fn listen_once(
                 done?;
                 listening = true;
                 // Work may have been committed while we were not listening.
-                wake.notify_one();
+                wake.notify();
             }
             m = messages.next() => match m {
-                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(AsyncMessage::Notification(_))) => wake.notify(),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
@@ -174,21 +174,20 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         .query_opt("SELECT max(version) FROM ferry_schema", &[])
         .await?
         .and_then(|r| r.get(0));
-    match version {
-        None => {
-            tx.batch_execute(SCHEMA).await?;
-            tx.execute(
-                "INSERT INTO ferry_schema (version) VALUES ($1)",
-                &[&SCHEMA_VERSION],
-            )
-            .await?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(other) => {
-            return Err(StoreError::Corrupt(format!(
-                "database schema version {other} is newer than this ferry ({SCHEMA_VERSION}); upgrade ferry"
-            )));
-        }
+    let version = version.unwrap_or(0);
+    let latest = MIGRATIONS.len() as i32;
+    if version > latest {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this ferry ({latest}); upgrade ferry"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO ferry_schema (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -144,13 +144,14 @@ impl PgStore {
         }))
     }
 
-    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+    pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
         let row = self
             .client()
             .await?
             .query_one(
-                "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state IN ('queued', 'retrying', 'delivering')",
-                &[],
+                "SELECT MIN(next_attempt_ms) FROM deliveries
+                 WHERE system = $1 AND state IN ('queued', 'retrying', 'delivering')",
+                &[&system],
             )
             .await?;
         Ok(row.get(0))

@@ -8,17 +8,24 @@ use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, WORK_CHANNEL, batch};
+use crate::deliver::pace::{self, Grant, Rate};
 use crate::store::*;
 
 const CLAIM: &str = "
 UPDATE deliveries d SET state = 'delivering', next_attempt_ms = $2, updated_ms = $1
 FROM (SELECT id FROM deliveries
-      WHERE state IN ('queued', 'retrying', 'delivering') AND next_attempt_ms <= $1
+      WHERE state IN ('queued', 'retrying', 'delivering') AND system = $4 AND next_attempt_ms <= $1
       ORDER BY next_attempt_ms, id LIMIT $3
       FOR UPDATE SKIP LOCKED) c, messages m
 WHERE d.id = c.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.route, d.system, d.delivery_key, d.attempts,
           d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body";
+
+/// Back to waiting, unattempted: `queued` unless an attempt already failed.
+const DEFER: &str = "UPDATE deliveries
+    SET state = CASE WHEN attempts = 0 AND last_class IS NULL THEN 'queued' ELSE 'retrying' END,
+        next_attempt_ms = $3, updated_ms = $3
+    WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2";
 
 /// Moves a leased delivery on and appends its attempt, in one statement.
 const RECORD: &str = "
@@ -46,6 +53,7 @@ impl PgStore {
 
     pub async fn claim(
         &self,
+        system: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
@@ -54,7 +62,7 @@ impl PgStore {
         let client = self.client().await?;
         let stmt = client.prepare_cached(CLAIM).await?;
         let rows = client
-            .query(&stmt, &[&now_ms, &lease_until, &(limit as i64)])
+            .query(&stmt, &[&now_ms, &lease_until, &(limit as i64), &system])
             .await?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
@@ -74,6 +82,56 @@ impl PgStore {
             .collect();
         claimed.sort_by_key(|d| d.delivery_id);
         Ok(claimed)
+    }
+
+    pub async fn defer(
+        &self,
+        delivery_id: i64,
+        lease_until: i64,
+        due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(DEFER, &[&delivery_id, &lease_until, &due_ms])
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The budget is a row that every instance updates under its lock, so
+    /// reservations from all instances are spaced as one.
+    pub async fn reserve(
+        &self,
+        key: &str,
+        now_us: i64,
+        rate: Rate,
+        want: u32,
+        horizon_us: i64,
+    ) -> Result<Grant, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO rate_limits (key, tat_us) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &now_us],
+        )
+        .await?;
+        let tat: i64 = tx
+            .query_one(
+                "SELECT tat_us FROM rate_limits WHERE key = $1 FOR UPDATE",
+                &[&key],
+            )
+            .await?
+            .get(0);
+        let (new_tat, grant) = pace::reserve(Some(tat), now_us, rate, want, horizon_us);
+        if new_tat != tat {
+            tx.execute(
+                "UPDATE rate_limits SET tat_us = $2 WHERE key = $1",
+                &[&key, &new_tat],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(grant)
     }
 
     pub async fn record(&self, r: AttemptRecord) -> Result<bool, StoreError> {

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 use writer::Writer;
 
-const SCHEMA_VERSION: i64 = 1;
-const SCHEMA: &str = include_str!("schema.sql");
+/// Schema versions in order; the database's `user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("v2.sql")];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -31,6 +31,8 @@ struct Inner {
     /// Idle read connections; a `std` mutex because it is held only to push or
     /// pop, never across an await.
     readers: Mutex<Vec<Connection>>,
+    /// Request budgets' theoretical arrival times (`deliver::pace`).
+    budgets: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// WAL length (in 4 KiB frames, so 32 MiB) past which a checkpoint restarts it.
@@ -100,6 +102,7 @@ impl SqliteStore {
                 _lock: None,
                 path,
                 readers: Mutex::new(Vec::new()),
+                budgets: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -172,16 +175,17 @@ fn lock_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    match version {
-        0 => {
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))?;
-            Ok(())
-        }
-        SCHEMA_VERSION => Ok(()),
-        other => Err(StoreError::Corrupt(format!(
-            "database schema version {other} is newer than this ferry ({SCHEMA_VERSION}); upgrade ferry"
-        ))),
+    let latest = MIGRATIONS.len() as i64;
+    if version > latest {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this ferry ({latest}); upgrade ferry"
+        )));
     }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
 }

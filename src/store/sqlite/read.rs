@@ -93,11 +93,13 @@ impl SqliteStore {
         self.read(move |c| message(c, &id)).await
     }
 
-    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.read(|c| {
+    pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
+        let system = system.to_owned();
+        self.read(move |c| {
             Ok(c.query_row(
-                "SELECT MIN(next_attempt_ms) FROM deliveries INDEXED BY deliveries_due WHERE state IN ('queued', 'retrying', 'delivering')",
-                [],
+                "SELECT MIN(next_attempt_ms) FROM deliveries INDEXED BY deliveries_due
+                 WHERE system = ? AND state IN ('queued', 'retrying', 'delivering')",
+                [system],
                 |r| r.get(0),
             )?)
         })

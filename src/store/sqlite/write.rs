@@ -6,9 +6,16 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
+use crate::deliver::pace::{self, Grant, Rate};
 use crate::store::*;
 
 const PENDING: &str = "('queued', 'retrying', 'delivering')";
+
+/// Back to waiting, unattempted: `queued` unless an attempt already failed.
+const DEFER: &str = "UPDATE deliveries
+    SET state = CASE WHEN attempts = 0 AND last_class IS NULL THEN 'queued' ELSE 'retrying' END,
+        next_attempt_ms = ?3, updated_ms = ?3
+    WHERE id = ?1 AND state = 'delivering' AND next_attempt_ms = ?2";
 
 impl SqliteStore {
     pub async fn accept(&self, m: NewMessage) -> Result<Accepted, StoreError> {
@@ -17,14 +24,48 @@ impl SqliteStore {
 
     pub async fn claim(
         &self,
+        system: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
+        let system = system.to_owned();
         self.inner
             .writer
-            .write(move |c| claim(c, now_ms, now_ms + lease_ms, limit))
+            .write(move |c| claim(c, &system, now_ms, now_ms + lease_ms, limit))
             .await
+    }
+
+    pub async fn defer(
+        &self,
+        delivery_id: i64,
+        lease_until: i64,
+        due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .writer
+            .write(move |c| {
+                Ok(c.prepare_cached(DEFER)?
+                    .execute(params![delivery_id, lease_until, due_ms])?
+                    == 1)
+            })
+            .await
+    }
+
+    /// The budget lives in memory: one SQLite file has one server.
+    pub async fn reserve(
+        &self,
+        key: &str,
+        now_us: i64,
+        rate: Rate,
+        want: u32,
+        horizon_us: i64,
+    ) -> Result<Grant, StoreError> {
+        let mut budgets = self.inner.budgets.lock().expect("budgets poisoned");
+        let tat = budgets.get(key).copied();
+        let (tat, grant) = pace::reserve(tat, now_us, rate, want, horizon_us);
+        budgets.insert(key.to_owned(), tat);
+        Ok(grant)
     }
 
     pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
@@ -184,6 +225,7 @@ fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
 
 fn claim(
     c: &Connection,
+    system: &str,
     now_ms: i64,
     lease_until: i64,
     limit: usize,
@@ -191,12 +233,12 @@ fn claim(
     let mut stmt = c.prepare_cached(&format!(
         "UPDATE deliveries SET state = 'delivering', next_attempt_ms = ?2, updated_ms = ?1
          WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
-                      WHERE state IN {PENDING} AND next_attempt_ms <= ?1
+                      WHERE state IN {PENDING} AND system = ?4 AND next_attempt_ms <= ?1
                       ORDER BY next_attempt_ms, id LIMIT ?3)
          RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms"
     ))?;
     let mut claimed: Vec<Claimed> = stmt
-        .query_map(params![now_ms, lease_until, limit as i64], |r| {
+        .query_map(params![now_ms, lease_until, limit as i64, system], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
                 message_id: r.get(1)?,

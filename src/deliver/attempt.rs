@@ -1,0 +1,177 @@
+//! One attempt, through the named stages of the flow: prepare (transform) →
+//! wait for its send time (pace) → send (`connect`) → decide (`retry`) →
+//! record (store), with the metrics and logs an operator reads.
+
+use super::retry::{self, History, Outcome, Verdict};
+use super::{Deliverer, Observed};
+use crate::connect::Sent;
+use crate::store::{AttemptRecord, Claimed, Next};
+use crate::transform::Transform;
+
+impl Deliverer {
+    /// One delivery attempt through all its stages.
+    pub(super) async fn deliver(&self, d: Claimed, send_at_ms: i64) {
+        let started_ms = self.clock.now_ms();
+        let route = self.config.routes.get(&d.route);
+        let system = self.config.systems.get(&d.system);
+        let (Some(route), Some(system)) = (route, system) else {
+            let why = format!(
+                "route {} or system {} is no longer in the configuration",
+                d.route, d.system
+            );
+            self.finish(
+                &d,
+                Observed::nothing_sent(started_ms),
+                Outcome::Config(&why),
+                None,
+            )
+            .await;
+            return;
+        };
+        // prepare
+        let body = match Transform::Passthrough.apply(&d.body) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = e.to_string();
+                self.finish(
+                    &d,
+                    Observed::nothing_sent(started_ms),
+                    Outcome::Mapping(&why),
+                    None,
+                )
+                .await;
+                return;
+            }
+        };
+        // wait for the send time the request budget granted
+        let wait_ms = send_at_ms - self.clock.now_ms();
+        if wait_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
+        }
+        // send (the caller holds this system's concurrency permit)
+        let started_ms = self.clock.now_ms();
+        let attempt = self
+            .connector
+            .send(system, &route.destination, body, &d.delivery_key)
+            .await;
+        let credential = system.auth.credential();
+        let mut observed = Observed {
+            started_ms,
+            duration_ms: attempt.duration_ms,
+            request: attempt.request,
+            response: None,
+        };
+        let outcome = match &attempt.sent {
+            Sent::Response {
+                status,
+                headers,
+                log,
+            } => {
+                if let (401 | 403, Some(c)) = (status, credential) {
+                    // Pick up a rotated secret before the one retry an auth failure gets.
+                    self.connector.credentials.refresh(c);
+                }
+                observed.response = Some(log.clone());
+                Outcome::Response {
+                    status: *status,
+                    headers,
+                    body_excerpt: &log.body_excerpt,
+                }
+            }
+            Sent::Network(e) => Outcome::Network(e),
+            Sent::Timeout => Outcome::Timeout,
+        };
+        self.finish(&d, observed, outcome, credential).await;
+    }
+
+    /// decide + record.
+    pub(super) async fn finish(
+        &self,
+        d: &Claimed,
+        observed: Observed,
+        outcome: Outcome<'_>,
+        credential: Option<&str>,
+    ) {
+        let policy = self
+            .config
+            .systems
+            .get(&d.system)
+            .map(|s| s.retry.clone())
+            .unwrap_or_default();
+        let history = History {
+            attempts: d.attempts,
+            consecutive_rate_limited: d.rate_limited_streak,
+            consecutive_auth: d.auth_streak,
+            first_received_ms: d.budget_start_ms,
+        };
+        let now = self.clock.now_ms();
+        let verdict = retry::decide(
+            &outcome,
+            &policy,
+            &history,
+            &d.system,
+            credential,
+            now,
+            &mut rand::rng(),
+        );
+        let (next, why) = match verdict {
+            Verdict::Delivered => (Next::Delivered, None),
+            Verdict::Retry {
+                at_ms,
+                counts_against_budget,
+                why,
+            } => (
+                Next::Retry {
+                    at_ms,
+                    counts_against_budget,
+                    rate_limited: why.class == retry::ErrorClass::RateLimited,
+                    auth: why.class == retry::ErrorClass::Auth,
+                },
+                Some(why),
+            ),
+            Verdict::Dead { why } => (Next::Dead, Some(why)),
+        };
+        let mut request = observed.request;
+        if next == Next::Delivered {
+            // The message body is stored already; a delivered attempt need not repeat it.
+            request.body_excerpt.clear();
+        }
+        let rec = AttemptRecord {
+            delivery_id: d.delivery_id,
+            lease_until: d.lease_until,
+            started_ms: observed.started_ms,
+            duration_ms: observed.duration_ms,
+            request,
+            response: observed.response,
+            class: why.as_ref().map(|w| w.class),
+            explanation: why
+                .as_ref()
+                .map_or_else(|| "delivered".to_owned(), |w| w.explanation.clone()),
+            hint: why.as_ref().map_or_else(String::new, |w| w.hint.clone()),
+            next,
+        };
+        match self.store.record(rec).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(message = %d.message_id, "Lost the lease before recording; another worker owns this delivery now.");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(message = %d.message_id, error = %e, "Recording an attempt failed; the lease will expire and the delivery will be retried.");
+                return;
+            }
+        }
+        match (next, why) {
+            (Next::Delivered, _) => self.metrics.delivered(&d.route),
+            (Next::Retry { at_ms, .. }, Some(why)) => {
+                self.metrics.retried(&d.route, why.class.as_str());
+                tracing::warn!(message = %d.message_id, route = %d.route, class = why.class.as_str(), retry_in_ms = at_ms - now, "{}", why.explanation);
+            }
+            (_, why) => {
+                let class = why.as_ref().map_or("unknown", |w| w.class.as_str());
+                self.metrics.dead(&d.route, class);
+                tracing::error!(message = %d.message_id, route = %d.route, class, "Message is dead: {}", why.map(|w| w.explanation).unwrap_or_default());
+            }
+        }
+    }
+}
