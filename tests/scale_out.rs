@@ -152,3 +152,75 @@ async fn work_accepted_on_one_instance_is_delivered_by_another() {
     assert_eq!(a.drain().await, 0, "nothing is left for a");
     pg.drop().await;
 }
+
+/// A destination's budget holds across instances: three instances with
+/// their workers running share one request budget of R requests/s, and the
+/// receiver never sees more than R (+5%).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_one_request_budget() {
+    const R: f64 = 20.0;
+    const N: usize = 80;
+    let Some(pg) = PgScratch::new("three_instances_share_one_request_budget").await else {
+        return;
+    };
+    let opts = |store, receiver| Options {
+        workers: true,
+        store: Some(store),
+        receiver,
+        erp: format!("rate_limit = {{ per_second = {R}, burst = 1 }}"),
+        ..Options::default()
+    };
+    let a = TestApp::spawn_with(opts(pg.store().await, None)).await;
+    let mut arrivals = a.receiver.subscribe();
+    let b = TestApp::spawn_with(opts(pg.store().await, Some(a.receiver.clone()))).await;
+    let c = TestApp::spawn_with(opts(pg.store().await, Some(a.receiver.clone()))).await;
+    for i in 0..N {
+        let t = [&a, &b, &c][i % 3];
+        let r = t
+            .webhook(&format!("evt_{i}"), &format!(r#"{{"n":{i}}}"#))
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let mut at = Vec::with_capacity(N);
+    while at.len() < N {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(30), arrivals.recv()).await;
+        at.push(
+            got.expect("deliveries stalled")
+                .expect("receiver stopped")
+                .at,
+        );
+    }
+    at.sort();
+    let span = at[N - 1].duration_since(at[0]).as_secs_f64();
+    let rate = (N - 1) as f64 / span;
+    let busiest = at
+        .iter()
+        .map(|t0| {
+            at.iter()
+                .filter(|t| **t >= *t0 && t.duration_since(*t0).as_secs_f64() < 1.0)
+                .count()
+        })
+        .max()
+        .unwrap();
+    eprintln!(
+        "{N} deliveries in {span:.2} s: {rate:.1}/s against a budget of {R}/s; busiest second {busiest}"
+    );
+    assert!(rate <= R * 1.05, "{rate:.1} requests/s exceeds {R}/s");
+    assert!(
+        busiest as f64 <= (R * 1.05).ceil(),
+        "{busiest} requests in one second"
+    );
+    // The last verdicts are recorded just after the receiver answered.
+    for _ in 0..200 {
+        if a.stats("orders").await.delivered == N as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(a.stats("orders").await.delivered, N as u64);
+    assert_eq!(a.receiver.count(), N as u64, "nothing was sent twice");
+    for t in [&a, &b, &c] {
+        t.shutdown.cancel();
+    }
+    pg.drop().await;
+}

@@ -57,6 +57,8 @@ pub struct Received {
     pub body: Bytes,
     /// The status it answered.
     pub status: u16,
+    /// When the request arrived (before any scripted delay).
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -222,6 +224,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mut seen = Received {
+        at: std::time::Instant::now(),
         method,
         path: uri.path().to_owned(),
         headers,

@@ -43,6 +43,8 @@ pub struct Options {
     pub extra: String,
     /// Retry block of the `erp` system.
     pub retry: String,
+    /// More lines for the `erp` system (a `rate_limit`, say).
+    pub erp: String,
     /// A store to use instead of a fresh SQLite one (several instances).
     pub store: Option<Store>,
     /// A downstream to use instead of a fresh one (several instances).
@@ -98,6 +100,7 @@ impl Default for Options {
                     .into(),
             store: None,
             receiver: None,
+            erp: String::new(),
         }
     }
 }
@@ -143,6 +146,7 @@ base_url = "{receiver}/api"
 auth = {{ kind = "bearer", credential = "erp_token" }}
 timeout = "2s"
 retry = {retry}
+{erp}
 
 [routes.orders]
 source = {{ kind = "webhook", scheme = "standard-webhooks", credentials = ["whsec", "whsec_old"], max_body = "4KiB" }}
@@ -166,6 +170,7 @@ destination = {{ system = "erp", method = "PUT", path = "/stock" }}
 {extra}
 "#,
         retry = opts.retry,
+        erp = opts.erp,
         extra = opts.extra
     )
 }
