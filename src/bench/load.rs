@@ -57,7 +57,9 @@ impl BodyTemplate {
 
 /// Where the generator sends, and how it signs.
 pub struct Target {
-    pub addr: SocketAddr,
+    /// Servers to spread the connections over (connection i goes to
+    /// `addrs[i % len]`, as a round-robin load balancer would).
+    pub addrs: Vec<SocketAddr>,
     pub path: &'static str,
     /// The route's `whsec_` secret (a bare server ignores the signature).
     pub secret: String,
@@ -138,12 +140,13 @@ async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
 async fn sender(target: Arc<Target>, conn: usize, deadline: Instant) -> Load {
     let mut load = Load::default();
     let uri: Uri = target.path.parse().expect("a valid request path");
-    let host = HeaderValue::from_str(&target.addr.to_string()).expect("an address is a valid host");
+    let addr = target.addrs[conn % target.addrs.len()];
+    let host = HeaderValue::from_str(&addr.to_string()).expect("an address is a valid host");
     let json = HeaderValue::from_static("application/json");
     let mut id = String::with_capacity(ID_LEN);
     let mut seq: u64 = 0;
     'connect: while Instant::now() < deadline {
-        let Some(mut http) = connect(target.addr).await else {
+        let Some(mut http) = connect(addr).await else {
             load.transport_errors += 1;
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::sim::demo::{init_quiet_logs, parse_config};
 use crate::sim::receiver::Receiver;
+use crate::store::postgres::{drop_scratch_schema, scratch_schema};
 use load::{BodyTemplate, Load, Target};
 
 /// How long the sink may take to receive every accepted message.
@@ -67,13 +68,23 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Keep ferry's temporary data directory (its path is printed).
+    /// Keep ferry's temporary data directory or PostgreSQL schema (printed).
     #[arg(long)]
     pub keep: bool,
+    /// Run ferry on PostgreSQL (a scratch schema in this database, dropped
+    /// afterwards) instead of SQLite.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// ferry instances sharing the store, the load spread over them
+    /// round-robin (more than one needs --database-url).
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
 }
 
 /// Phase 2's figures beyond the load generator's.
 struct Delivery {
+    /// What --keep kept: a data directory or a PostgreSQL schema.
+    kept: Option<String>,
     /// Messages in state `delivered` after the drain.
     delivered: u64,
     /// Requests the sink answered (more than `delivered` means a redelivery).
@@ -84,7 +95,6 @@ struct Delivery {
     queued_at_ingest_end: u64,
     /// Still queued or retrying once ferry stopped after the drain.
     backlog: u64,
-    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Delivery {
@@ -94,8 +104,11 @@ impl Delivery {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.connections == 0 || args.seconds == 0 {
-        bail!("--connections and --seconds must be at least 1");
+    if args.connections == 0 || args.seconds == 0 || args.instances == 0 {
+        bail!("--connections, --seconds and --instances must be at least 1");
+    }
+    if args.instances > 1 && args.database_url.is_none() {
+        bail!("--instances above 1 needs --database-url: one SQLite file serves one instance");
     }
     init_quiet_logs();
     let phase = Duration::from_secs(args.seconds);
@@ -161,6 +174,8 @@ impl Report {
             "backlog": d.backlog,
             "errors": ingest.non_2xx + ingest.transport_errors + combined.non_2xx + combined.transport_errors,
             "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "store": if args.database_url.is_some() { "postgres" } else { "sqlite" },
+            "instances": args.instances,
             "connections": args.connections,
             "seconds": args.seconds,
             "body_bytes": self.body_bytes,
@@ -181,9 +196,9 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-fn target(addr: std::net::SocketAddr, path: &'static str, body_bytes: usize) -> Arc<Target> {
+fn target(addrs: Vec<std::net::SocketAddr>, path: &'static str, body_bytes: usize) -> Arc<Target> {
     Arc::new(Target {
-        addr,
+        addrs,
         path,
         secret: SECRET.to_owned(),
         body: BodyTemplate::new(body_bytes),
@@ -209,7 +224,7 @@ async fn bare_phase(args: &BenchArgs, phase: Duration) -> anyhow::Result<Load> {
             .await
     });
     let (_, load) = load::run(
-        target(addr, "/in/x", args.body_bytes),
+        target(vec![addr], "/in/x", args.body_bytes),
         args.connections,
         phase,
     )
@@ -235,85 +250,112 @@ async fn ferry_phase(
         .prefix("ferry-bench-")
         .tempdir()
         .context("cannot create a temporary data directory")?;
+    let schema = match &args.database_url {
+        Some(url) => Some(
+            scratch_schema(url, "ferry_bench")
+                .await
+                .context("cannot make a scratch schema for the bench")?,
+        ),
+        None => None,
+    };
     let sink = Receiver::start().await?;
     sink.forget_requests();
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let max_body_kib = (args.body_bytes / 1024 + 1).max(1024);
-    let text = BENCH_TOML
-        .replace("{listen}", &addr.to_string())
-        .replace("{sink_url}", &sink.url())
-        .replace("{max_body}", &format!("{max_body_kib}KiB"));
     let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
-    let config = parse_config(&text, "bench", dir.path(), &lookup)?;
-    let app = App::build(config).await?;
-    let store = app.state().store.clone();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn({
+    let (mut addrs, mut servers, mut store) = (Vec::new(), Vec::new(), None);
+    for _ in 0..args.instances {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut text = BENCH_TOML
+            .replace("{listen}", &addr.to_string())
+            .replace("{sink_url}", &sink.url())
+            .replace("{max_body}", &format!("{max_body_kib}KiB"));
+        if let Some((url, _)) = &schema {
+            text = text.replace(
+                "[credentials]",
+                &format!("database_url = \"{url}\"\n\n[credentials]"),
+            );
+        }
+        let config = parse_config(&text, "bench", dir.path(), &lookup)?;
+        let app = App::build(config).await?;
+        store.get_or_insert_with(|| app.state().store.clone());
         let shutdown = shutdown.clone();
-        async move {
+        servers.push(tokio::spawn(async move {
             match deliver {
                 true => app.run(listener, shutdown).await,
                 false => app.serve(listener, shutdown).await,
             }
-        }
-    });
+        }));
+        addrs.push(addr);
+    }
+    let store = store.context("no ferry instance started")?;
 
     let (started, load) = load::run(
-        target(addr, "/in/bench", args.body_bytes),
+        target(addrs, "/in/bench", args.body_bytes),
         args.connections,
         phase,
     )
     .await;
-    if !deliver {
-        shutdown.cancel();
-        server
-            .await
-            .context("ferry panicked")?
-            .context("ferry failed")?;
-        sink.stop();
-        return Ok((load, None));
-    }
-    let at_end = sink.count();
-    let queued_at_ingest_end = load.ok.saturating_sub(at_end);
-    if queued_at_ingest_end > 0 {
-        eprintln!("draining: {queued_at_ingest_end} accepted messages not yet at the sink...");
-    }
-    let (mut seen, mut last_delivery) = (at_end, Instant::now());
-    let give_up = Instant::now() + DRAIN_LIMIT;
-    while seen < load.ok && Instant::now() < give_up {
-        tokio::time::sleep(DRAIN_POLL).await;
-        let n = sink.count();
-        if n != seen {
-            (seen, last_delivery) = (n, Instant::now());
+    let (mut seen, mut last_delivery, mut queued_at_ingest_end) = (0, Instant::now(), 0);
+    if deliver {
+        let at_end = sink.count();
+        queued_at_ingest_end = load.ok.saturating_sub(at_end);
+        if queued_at_ingest_end > 0 {
+            eprintln!("draining: {queued_at_ingest_end} accepted messages not yet at the sink...");
+        }
+        seen = at_end;
+        let give_up = Instant::now() + DRAIN_LIMIT;
+        while seen < load.ok && Instant::now() < give_up {
+            tokio::time::sleep(DRAIN_POLL).await;
+            let n = sink.count();
+            if n != seen {
+                (seen, last_delivery) = (n, Instant::now());
+            }
         }
     }
     // Stopping lets in-flight attempts finish and be recorded, so an answered
     // delivery is not counted as pending below.
     shutdown.cancel();
-    server
-        .await
-        .context("ferry panicked")?
-        .context("ferry failed")?;
-    let stats = store
-        .stats()
-        .await
-        .context("cannot read the queue's state")?;
+    for server in servers {
+        server
+            .await
+            .context("ferry panicked")?
+            .context("ferry failed")?;
+    }
     sink.stop();
-    let data_dir = if args.keep {
-        Some(dir.keep())
-    } else {
-        dir.close()
-            .context("cannot remove the bench's data directory")?;
-        None
+    let stats = match deliver {
+        true => store
+            .stats()
+            .await
+            .context("cannot read the queue's state")?,
+        false => Vec::new(),
     };
+    drop(store);
+    let kept = match (args.keep, schema) {
+        (true, Some((_, name))) => Some(format!("PostgreSQL schema {name}")),
+        (true, None) => Some(dir.keep().display().to_string()),
+        (false, schema) => {
+            if let (Some((_, name)), Some(url)) = (schema, &args.database_url) {
+                drop_scratch_schema(url, &name)
+                    .await
+                    .context("cannot drop the bench's schema")?;
+            }
+            dir.close()
+                .context("cannot remove the bench's data directory")?;
+            None
+        }
+    };
+    if !deliver {
+        return Ok((load, None));
+    }
     let delivery = Delivery {
+        kept,
         delivered: stats.iter().map(|s| s.delivered).sum(),
         sink_received: seen,
         span: last_delivery.duration_since(started),
         queued_at_ingest_end,
         backlog: stats.iter().map(|s| s.pending()).sum(),
-        data_dir,
     };
     Ok((load, Some(delivery)))
 }
@@ -332,8 +374,18 @@ fn print_table(args: &BenchArgs, r: &Report) {
     let (bare, ingest, combined, d) = (&r.bare, &r.ingest, &r.combined, &r.delivery);
     let (body_bytes, ratio, peak_rss_mb) = (r.body_bytes, r.ratio(), r.peak_rss_mb);
     println!(
-        "ferry bench: {} connections, {} s per phase, {body_bytes}-byte bodies",
-        args.connections, args.seconds
+        "ferry bench: {} on {}, {} connections, {} s per phase, {body_bytes}-byte bodies",
+        match args.instances {
+            1 => "one instance".to_owned(),
+            n => format!("{n} instances"),
+        },
+        if args.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        args.connections,
+        args.seconds
     );
     println!(
         "(one process: the load generator signs every request the Standard Webhooks way in every phase; ferry answers 202 only after COMMIT)"
@@ -386,7 +438,7 @@ fn print_table(args: &BenchArgs, r: &Report) {
     println!(
         "  peak RSS               {peak_rss_mb:.1} MB   (whole process: servers, load generator, sink)"
     );
-    if let Some(dir) = &d.data_dir {
-        println!("  data directory         {} (kept)", dir.display());
+    if let Some(kept) = &d.kept {
+        println!("  kept                   {kept}");
     }
 }
