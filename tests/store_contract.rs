@@ -417,3 +417,45 @@ async fn sqlite_survives_a_reopen() {
         "kept"
     );
 }
+
+/// Accepts of one key racing each other (one group commit, or several):
+/// one wins, every other names it.
+async fn racing_accepts(store: Store) {
+    let mut msgs: Vec<NewMessage> = (0..40)
+        .map(|i| msg(&format!("r{i:02}"), Some("burst")))
+        .collect();
+    msgs.extend((0..10).map(|i| msg(&format!("u{i:02}"), Some(&format!("own{i}")))));
+    let results = futures_util::future::join_all(msgs.into_iter().map(|m| store.accept(m))).await;
+    let results: Vec<Accepted> = results.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<usize> = (0..40).filter(|i| results[*i] == Accepted::New).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let original = format!("r{:02}", winners[0]);
+    for r in &results[..40] {
+        assert!(
+            *r == Accepted::New
+                || *r
+                    == Accepted::Duplicate {
+                        original: original.clone()
+                    }
+        );
+    }
+    assert!(results[40..].iter().all(|r| *r == Accepted::New));
+    assert_eq!(store.stats().await.unwrap()[0].queued, 11);
+}
+
+#[tokio::test]
+async fn racing_accepts_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    racing_accepts(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_accepts_on_postgres() {
+    let Some((store, url, schema)) = postgres("racing_accepts_on_postgres").await else {
+        return;
+    };
+    racing_accepts(store).await;
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}

@@ -1,12 +1,17 @@
 //! Group commit on PostgreSQL: accepts queue up here and go to the database in
-//! one transaction per batch, one pipelined statement per message, so a batch
-//! costs about one round trip and one WAL flush. Up to [`COMMITTERS`]
+//! one transaction per batch, so a batch costs about one round trip and one
+//! WAL flush. Messages without an idempotency key (webhooks) go in one
+//! statement over arrays; the others in one pipelined statement each, since
+//! their answer depends on a stored response. Up to [`COMMITTERS`]
 //! transactions run at once; while they do, the queue grows into the next
 //! batch. Replies go out only after COMMIT.
 //!
 //! Batches are sorted by key so that two instances take key locks in the same
 //! order; a deadlock or serialization failure that happens anyway is retried
 //! with the whole batch, which is why a batch is data, not closures.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Pool;
 use futures_util::future::try_join_all;
@@ -68,6 +73,38 @@ SELECT ok.won, dd.won,
        (SELECT status FROM idempotency WHERE client = $11::text AND key = $12::text),
        (SELECT body FROM idempotency WHERE client = $11::text AND key = $12::text)
 FROM ok, dd";
+
+/// The webhook path: every message of the batch (keys unique within it) in
+/// one statement; returns the ids that won their dedupe key.
+const BULK_ACCEPT: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bigint[])
+        AS t(id, route, system, received_ms, event_id, headers, body, delivery_key, dkey, dexp)
+), d AS (
+    INSERT INTO dedupe (route, key, message_id, expires_ms)
+    SELECT route, dkey, id, dexp FROM input WHERE dkey IS NOT NULL
+    ON CONFLICT (route, key) DO UPDATE
+        SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
+        WHERE dedupe.expires_ms <= $11
+    RETURNING message_id
+), won AS (
+    SELECT * FROM input WHERE dkey IS NULL OR id IN (SELECT message_id FROM d)
+), m AS (
+    INSERT INTO messages (id, route, received_ms, event_id, headers, body)
+    SELECT id, route, received_ms, event_id, headers, body FROM won
+), x AS (
+    INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
+                            budget_start_ms, next_attempt_ms, updated_ms)
+    SELECT id, route, system, 'queued', delivery_key, received_ms, received_ms, received_ms, received_ms
+    FROM won
+)
+SELECT id FROM won";
+
+/// Who holds each of these dedupe keys (a new statement: it sees keys that
+/// other instances committed while our batch waited on them).
+const OWNERS: &str = "SELECT d.route, d.key, d.message_id FROM dedupe d
+    JOIN unnest($1::text[], $2::text[]) AS k(route, key) ON d.route = k.route AND d.key = k.key";
 
 /// What a key lookup after COMMIT answers, for a key another instance held
 /// while this batch's statement took its snapshot.
@@ -165,8 +202,13 @@ async fn attempt(pool: &Pool, msgs: &[&NewMessage]) -> Result<Vec<Accepted>, Sto
         .await
         .map_err(|e| StoreError::Pool(e.to_string()))?;
     let tx = client.transaction().await?;
+    let (bulk, single): (Vec<usize>, Vec<usize>) =
+        (0..msgs.len()).partition(|&i| msgs[i].idempotency.is_none());
+    let mut out: Vec<Option<Accepted>> = vec![None; msgs.len()];
+    let bulk_won = accept_bulk(&tx, msgs, &bulk, &mut out).await?;
     let stmt = tx.prepare_cached(ACCEPT).await?;
-    let rows = try_join_all(msgs.iter().map(|m| {
+    let rows = try_join_all(single.iter().map(|&i| {
+        let m = msgs[i];
         let d = m.dedupe.as_ref();
         let i = m.idempotency.as_ref();
         let status = i.map(|i| i32::from(i.response.status));
@@ -207,16 +249,120 @@ async fn attempt(pool: &Pool, msgs: &[&NewMessage]) -> Result<Vec<Accepted>, Sto
         }
     }))
     .await?;
-    if rows.iter().any(|r| r.won) {
+    if bulk_won || rows.iter().any(|r| r.won) {
         tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
             .await?;
     }
     tx.commit().await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (m, row) in msgs.iter().zip(rows) {
-        out.push(verdict(&client, m, row).await?);
+    for (&i, row) in single.iter().zip(rows) {
+        out[i] = Some(verdict(&client, msgs[i], row).await?);
     }
-    Ok(out)
+    out.into_iter()
+        .map(|a| a.ok_or_else(|| StoreError::Corrupt("an accept got no answer".into())))
+        .collect()
+}
+
+/// Inserts the messages `idx` (no idempotency key) with [`BULK_ACCEPT`] and
+/// writes their answers into `out`; true when any was new. A key that
+/// appears twice in the batch goes in once: the later copies are
+/// duplicates of whoever holds it.
+async fn accept_bulk(
+    tx: &deadpool_postgres::Transaction<'_>,
+    msgs: &[&NewMessage],
+    idx: &[usize],
+    out: &mut [Option<Accepted>],
+) -> Result<bool, StoreError> {
+    if idx.is_empty() {
+        return Ok(false);
+    }
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut go = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let m = msgs[i];
+        match &m.dedupe {
+            Some(d) => match first.entry((m.route.as_str(), d.key.as_str())) {
+                Entry::Occupied(_) => {}
+                Entry::Vacant(v) => {
+                    v.insert(i);
+                    go.push(m);
+                }
+            },
+            None => go.push(m),
+        }
+    }
+    let col = |f: fn(&NewMessage) -> &str| go.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let now = go.iter().map(|m| m.received_ms).min().unwrap_or_default();
+    let stmt = tx.prepare_cached(BULK_ACCEPT).await?;
+    let won: HashSet<String> = tx
+        .query(
+            &stmt,
+            &[
+                &col(|m| &m.id),
+                &col(|m| &m.route),
+                &col(|m| &m.system),
+                &go.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
+                &go.iter().map(|m| m.event_id.as_deref()).collect::<Vec<_>>(),
+                &col(|m| &m.headers),
+                &go.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
+                &col(|m| &m.delivery_key),
+                &go.iter()
+                    .map(|m| m.dedupe.as_ref().map(|d| d.key.as_str()))
+                    .collect::<Vec<_>>(),
+                &go.iter()
+                    .map(|m| m.dedupe.as_ref().map(|d| d.expires_ms))
+                    .collect::<Vec<_>>(),
+                &now,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Keys lost to a message stored earlier (here or on another instance).
+    let lost: Vec<(&str, &str)> = first
+        .iter()
+        .filter(|(_, i)| !won.contains(&msgs[**i].id))
+        .map(|(k, _)| *k)
+        .collect();
+    let mut owners: HashMap<(String, String), String> = HashMap::new();
+    if !lost.is_empty() {
+        let routes: Vec<&str> = lost.iter().map(|k| k.0).collect();
+        let keys: Vec<&str> = lost.iter().map(|k| k.1).collect();
+        for r in tx.query(OWNERS, &[&routes, &keys]).await? {
+            owners.insert((r.get(0), r.get(1)), r.get(2));
+        }
+    }
+    let holder = |m: &NewMessage| -> Result<Accepted, StoreError> {
+        let key = m.dedupe.as_ref().map(|d| d.key.as_str());
+        let first_of_key = key.and_then(|k| first.get(&(m.route.as_str(), k)));
+        let (Some(key), Some(&first_of_key)) = (key, first_of_key) else {
+            return Err(StoreError::Corrupt(format!(
+                "message {} without a dedupe key was not stored",
+                m.id
+            )));
+        };
+        let first_id = &msgs[first_of_key].id;
+        let original = if won.contains(first_id) {
+            first_id.clone()
+        } else {
+            owners
+                .get(&(m.route.clone(), key.to_owned()))
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("dedupe key {key} lost, but no one holds it"))
+                })?
+        };
+        Ok(Accepted::Duplicate { original })
+    };
+    for &i in idx {
+        let m = msgs[i];
+        out[i] = Some(if won.contains(&m.id) {
+            Accepted::New
+        } else {
+            holder(m)?
+        });
+    }
+    Ok(!won.is_empty())
 }
 
 /// Turns a statement's row into the caller's answer, looking a key up again
