@@ -1,116 +1,78 @@
-//! Group commit on PostgreSQL: accepts queue up here and go to the database in
-//! one transaction per batch, so a batch costs about one round trip and one
-//! WAL flush. Messages without an idempotency key (webhooks) go in one
-//! statement over arrays; the others in one pipelined statement each, since
-//! their answer depends on a stored response. Up to [`COMMITTERS`]
-//! transactions run at once; while they do, the queue grows into the next
-//! batch. Replies go out only after COMMIT.
+//! Group commit on PostgreSQL: accepts (ingest) and attempt records (deliver)
+//! queue up here and go to the database in one transaction per batch, so a
+//! batch costs a few round trips and one WAL flush (`accept.rs` says how
+//! accepts are written). Up to [`COMMITTERS`] transactions run at once; while
+//! they do, the queue grows into the next batch. Replies go out only after
+//! COMMIT.
 //!
-//! Batches are sorted by key so that two instances take key locks in the same
+//! Accepts are sorted by key so that two instances take key locks in the same
 //! order; a deadlock or serialization failure that happens anyway is retried
 //! with the whole batch, which is why a batch is data, not closures.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-
-use deadpool_postgres::Pool;
-use futures_util::future::try_join_all;
 use std::sync::Arc;
+
+use deadpool_postgres::{Pool, Transaction};
+use futures_util::future::try_join_all;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_util::sync::CancellationToken;
 
-use super::WORK_CHANNEL;
-use crate::store::{Accepted, NewMessage, StoreError, StoredResponse};
+use super::{WORK_CHANNEL, accept};
+use crate::store::{Accepted, NewMessage, StoreError};
 
 const MAX_BATCH: usize = 512;
 const COMMITTERS: usize = 4;
 /// Tries per batch when PostgreSQL picks it as a deadlock victim.
 const TRIES: usize = 3;
 
-pub struct Pending {
-    pub msg: NewMessage,
-    pub reply: oneshot::Sender<Result<Accepted, StoreError>>,
+/// Moves a leased delivery on and appends its attempt, in one statement; no
+/// row when the lease was lost.
+const RECORD: &str = "
+WITH u AS (
+    UPDATE deliveries SET state = $3, next_attempt_ms = COALESCE($4, next_attempt_ms),
+        attempts = attempts + $5,
+        rate_limited_streak = CASE WHEN $6 THEN rate_limited_streak + 1 ELSE 0 END,
+        auth_streak = CASE WHEN $7 THEN auth_streak + 1 ELSE 0 END,
+        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11
+    WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2
+    RETURNING id
+)
+INSERT INTO attempts (delivery_id, started_ms, duration_ms, request, response, class, explanation, hint, outcome)
+SELECT u.id, $12, $13, $14, $15, $8, $16, $17, $3 FROM u
+RETURNING delivery_id";
+
+pub enum Pending {
+    Accept {
+        msg: NewMessage,
+        reply: oneshot::Sender<Result<Accepted, StoreError>>,
+    },
+    Record {
+        rec: RecordRow,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
-/// One statement per message: take the dedupe key (or an expired one), then
-/// the idempotency key, and only if both were won insert the message and its
-/// delivery. It returns whether it won and what the keys point at.
-const ACCEPT: &str = "
-WITH d AS (
-    INSERT INTO dedupe (route, key, message_id, expires_ms)
-    SELECT $2::text, $9::text, $1::text, $10::bigint WHERE $9::text IS NOT NULL
-    ON CONFLICT (route, key) DO UPDATE
-        SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
-        WHERE dedupe.expires_ms <= $4::bigint
-    RETURNING 1
-), dd AS (
-    SELECT ($9::text IS NULL OR EXISTS (SELECT 1 FROM d)) AS won
-), i AS (
-    INSERT INTO idempotency (client, key, fingerprint, status, body, expires_ms)
-    SELECT $11::text, $12::text, $13::bytea, $14::integer, $15::bytea, $16::bigint
-    FROM dd WHERE dd.won AND $12::text IS NOT NULL
-    ON CONFLICT (client, key) DO UPDATE
-        SET fingerprint = excluded.fingerprint, status = excluded.status,
-            body = excluded.body, expires_ms = excluded.expires_ms
-        WHERE idempotency.expires_ms <= $4::bigint
-    RETURNING 1
-), ok AS (
-    SELECT dd.won AND ($12::text IS NULL OR EXISTS (SELECT 1 FROM i)) AS won FROM dd
-), m AS (
-    INSERT INTO messages (id, route, received_ms, event_id, headers, body)
-    SELECT $1::text, $2::text, $4::bigint, $5::text, $6::text, $7::bytea FROM ok WHERE ok.won
-    RETURNING id
-), x AS (
-    INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms)
-    SELECT m.id, $2::text, $3::text, 'queued', $8::text, $4::bigint, $4::bigint, $4::bigint, $4::bigint
-    FROM m
-)
-SELECT ok.won, dd.won,
-       (SELECT message_id FROM dedupe WHERE route = $2::text AND key = $9::text),
-       (SELECT fingerprint FROM idempotency WHERE client = $11::text AND key = $12::text),
-       (SELECT status FROM idempotency WHERE client = $11::text AND key = $12::text),
-       (SELECT body FROM idempotency WHERE client = $11::text AND key = $12::text)
-FROM ok, dd";
-
-/// The webhook path: every message of the batch (keys unique within it) in
-/// one statement; returns the ids that won their dedupe key.
-const BULK_ACCEPT: &str = "
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                         $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bigint[])
-        AS t(id, route, system, received_ms, event_id, headers, body, delivery_key, dkey, dexp)
-), d AS (
-    INSERT INTO dedupe (route, key, message_id, expires_ms)
-    SELECT route, dkey, id, dexp FROM input WHERE dkey IS NOT NULL
-    ON CONFLICT (route, key) DO UPDATE
-        SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
-        WHERE dedupe.expires_ms <= $11
-    RETURNING message_id
-), won AS (
-    SELECT * FROM input WHERE dkey IS NULL OR id IN (SELECT message_id FROM d)
-), m AS (
-    INSERT INTO messages (id, route, received_ms, event_id, headers, body)
-    SELECT id, route, received_ms, event_id, headers, body FROM won
-), x AS (
-    INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms)
-    SELECT id, route, system, 'queued', delivery_key, received_ms, received_ms, received_ms, received_ms
-    FROM won
-)
-SELECT id FROM won";
-
-/// Who holds each of these dedupe keys (a new statement: it sees keys that
-/// other instances committed while our batch waited on them).
-const OWNERS: &str = "SELECT d.route, d.key, d.message_id FROM dedupe d
-    JOIN unnest($1::text[], $2::text[]) AS k(route, key) ON d.route = k.route AND d.key = k.key";
-
-/// What a key lookup after COMMIT answers, for a key another instance held
-/// while this batch's statement took its snapshot.
-const DEDUPE_OWNER: &str = "SELECT message_id FROM dedupe WHERE route = $1 AND key = $2";
-const IDEMPOTENCY_RECORD: &str =
-    "SELECT fingerprint, status, body FROM idempotency WHERE client = $1 AND key = $2";
+/// An attempt record as [`RECORD`]'s parameters.
+pub struct RecordRow {
+    pub delivery_id: i64,
+    pub lease_until: i64,
+    pub state: &'static str,
+    pub next_ms: Option<i64>,
+    pub budget: i32,
+    pub rate_limited: bool,
+    pub auth: bool,
+    pub class: Option<&'static str>,
+    /// Explanation and hint as the delivery's "last failure", if it failed.
+    pub last_explanation: Option<String>,
+    pub last_hint: Option<String>,
+    pub updated_ms: i64,
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub request: String,
+    pub response: Option<String>,
+    pub explanation: String,
+    pub hint: String,
+}
 
 /// Forms batches from the queue until `stop`.
 pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: CancellationToken) {
@@ -139,27 +101,44 @@ pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: Can
 }
 
 /// Commits one batch and answers every caller in it.
-async fn commit(pool: &Pool, mut batch: Vec<Pending>) {
-    batch.sort_by(|a, b| key_order(&a.msg).cmp(&key_order(&b.msg)));
-    let msgs: Vec<&NewMessage> = batch.iter().map(|p| &p.msg).collect();
-    let mut outcome = attempt(pool, &msgs).await;
+async fn commit(pool: &Pool, batch: Vec<Pending>) {
+    let mut accepts = Vec::new();
+    let mut records = Vec::new();
+    for p in batch {
+        match p {
+            Pending::Accept { msg, reply } => accepts.push((msg, reply)),
+            Pending::Record { rec, reply } => records.push((rec, reply)),
+        }
+    }
+    accepts.sort_by(|a, b| key_order(&a.0).cmp(&key_order(&b.0)));
+    let msgs: Vec<&NewMessage> = accepts.iter().map(|a| &a.0).collect();
+    let recs: Vec<&RecordRow> = records.iter().map(|r| &r.0).collect();
+    let mut outcome = attempt(pool, &msgs, &recs).await;
     for _ in 1..TRIES {
         match &outcome {
-            Err(StoreError::Postgres(e)) if retryable(e) => outcome = attempt(pool, &msgs).await,
+            Err(StoreError::Postgres(e)) if retryable(e) => {
+                outcome = attempt(pool, &msgs, &recs).await
+            }
             _ => break,
         }
     }
     match outcome {
-        Ok(results) => {
-            for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.reply.send(Ok(r));
+        Ok((accepted, recorded)) => {
+            for ((_, reply), a) in accepts.into_iter().zip(accepted) {
+                let _ = reply.send(Ok(a));
+            }
+            for ((_, reply), r) in records.into_iter().zip(recorded) {
+                let _ = reply.send(Ok(r));
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
             let why = e.to_string();
-            for p in batch {
-                let _ = p.reply.send(Err(StoreError::Commit(why.clone())));
+            for (_, reply) in accepts {
+                let _ = reply.send(Err(StoreError::Commit(why.clone())));
+            }
+            for (_, reply) in records {
+                let _ = reply.send(Err(StoreError::Commit(why.clone())));
             }
         }
     }
@@ -186,227 +165,60 @@ fn retryable(e: &tokio_postgres::Error) -> bool {
     )
 }
 
-/// A row of [`ACCEPT`].
-struct Row {
-    won: bool,
-    dedupe_won: bool,
-    owner: Option<String>,
-    fingerprint: Option<Vec<u8>>,
-    status: Option<i32>,
-    body: Option<Vec<u8>>,
-}
-
-async fn attempt(pool: &Pool, msgs: &[&NewMessage]) -> Result<Vec<Accepted>, StoreError> {
+async fn attempt(
+    pool: &Pool,
+    msgs: &[&NewMessage],
+    recs: &[&RecordRow],
+) -> Result<(Vec<Accepted>, Vec<bool>), StoreError> {
     let mut client = pool
         .get()
         .await
         .map_err(|e| StoreError::Pool(e.to_string()))?;
     let tx = client.transaction().await?;
-    let (bulk, single): (Vec<usize>, Vec<usize>) =
-        (0..msgs.len()).partition(|&i| msgs[i].idempotency.is_none());
-    let mut out: Vec<Option<Accepted>> = vec![None; msgs.len()];
-    let bulk_won = accept_bulk(&tx, msgs, &bulk, &mut out).await?;
-    let stmt = tx.prepare_cached(ACCEPT).await?;
-    let rows = try_join_all(single.iter().map(|&i| {
-        let m = msgs[i];
-        let d = m.dedupe.as_ref();
-        let i = m.idempotency.as_ref();
-        let status = i.map(|i| i32::from(i.response.status));
-        let stmt = &stmt;
-        let tx = &tx;
-        async move {
-            let r = tx
-                .query_one(
-                    stmt,
-                    &[
-                        &m.id,
-                        &m.route,
-                        &m.system,
-                        &m.received_ms,
-                        &m.event_id,
-                        &m.headers,
-                        &&m.body[..],
-                        &m.delivery_key,
-                        &d.map(|d| d.key.as_str()),
-                        &d.map(|d| d.expires_ms),
-                        &i.map(|i| i.client.as_str()),
-                        &i.map(|i| i.key.as_str()),
-                        &i.map(|i| i.fingerprint.as_slice()),
-                        &status,
-                        &i.map(|i| i.response.body.as_slice()),
-                        &i.map(|i| i.expires_ms),
-                    ],
-                )
-                .await?;
-            Ok::<Row, tokio_postgres::Error>(Row {
-                won: r.get(0),
-                dedupe_won: r.get(1),
-                owner: r.get(2),
-                fingerprint: r.get(3),
-                status: r.get(4),
-                body: r.get(5),
-            })
-        }
-    }))
-    .await?;
-    if bulk_won || rows.iter().any(|r| r.won) {
+    let staged = accept::stage(&tx, msgs).await?;
+    let recorded = record_all(&tx, recs).await?;
+    if staged.any_new {
         tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
             .await?;
     }
     tx.commit().await?;
-    for (&i, row) in single.iter().zip(rows) {
-        out[i] = Some(verdict(&client, msgs[i], row).await?);
-    }
-    out.into_iter()
-        .map(|a| a.ok_or_else(|| StoreError::Corrupt("an accept got no answer".into())))
-        .collect()
+    let accepted = accept::answers(&client, msgs, staged).await?;
+    Ok((accepted, recorded))
 }
 
-/// Inserts the messages `idx` (no idempotency key) with [`BULK_ACCEPT`] and
-/// writes their answers into `out`; true when any was new. A key that
-/// appears twice in the batch goes in once: the later copies are
-/// duplicates of whoever holds it.
-async fn accept_bulk(
-    tx: &deadpool_postgres::Transaction<'_>,
-    msgs: &[&NewMessage],
-    idx: &[usize],
-    out: &mut [Option<Accepted>],
-) -> Result<bool, StoreError> {
-    if idx.is_empty() {
-        return Ok(false);
+/// Every record of the batch, pipelined; true where the lease still held.
+async fn record_all(tx: &Transaction<'_>, recs: &[&RecordRow]) -> Result<Vec<bool>, StoreError> {
+    if recs.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut go = Vec::with_capacity(idx.len());
-    for &i in idx {
-        let m = msgs[i];
-        match &m.dedupe {
-            Some(d) => match first.entry((m.route.as_str(), d.key.as_str())) {
-                Entry::Occupied(_) => {}
-                Entry::Vacant(v) => {
-                    v.insert(i);
-                    go.push(m);
-                }
-            },
-            None => go.push(m),
-        }
-    }
-    let col = |f: fn(&NewMessage) -> &str| go.iter().map(|m| f(m)).collect::<Vec<_>>();
-    let now = go.iter().map(|m| m.received_ms).min().unwrap_or_default();
-    let stmt = tx.prepare_cached(BULK_ACCEPT).await?;
-    let won: HashSet<String> = tx
-        .query(
-            &stmt,
-            &[
-                &col(|m| &m.id),
-                &col(|m| &m.route),
-                &col(|m| &m.system),
-                &go.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
-                &go.iter().map(|m| m.event_id.as_deref()).collect::<Vec<_>>(),
-                &col(|m| &m.headers),
-                &go.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
-                &col(|m| &m.delivery_key),
-                &go.iter()
-                    .map(|m| m.dedupe.as_ref().map(|d| d.key.as_str()))
-                    .collect::<Vec<_>>(),
-                &go.iter()
-                    .map(|m| m.dedupe.as_ref().map(|d| d.expires_ms))
-                    .collect::<Vec<_>>(),
-                &now,
-            ],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    // Keys lost to a message stored earlier (here or on another instance).
-    let lost: Vec<(&str, &str)> = first
-        .iter()
-        .filter(|(_, i)| !won.contains(&msgs[**i].id))
-        .map(|(k, _)| *k)
-        .collect();
-    let mut owners: HashMap<(String, String), String> = HashMap::new();
-    if !lost.is_empty() {
-        let routes: Vec<&str> = lost.iter().map(|k| k.0).collect();
-        let keys: Vec<&str> = lost.iter().map(|k| k.1).collect();
-        for r in tx.query(OWNERS, &[&routes, &keys]).await? {
-            owners.insert((r.get(0), r.get(1)), r.get(2));
-        }
-    }
-    let holder = |m: &NewMessage| -> Result<Accepted, StoreError> {
-        let key = m.dedupe.as_ref().map(|d| d.key.as_str());
-        let first_of_key = key.and_then(|k| first.get(&(m.route.as_str(), k)));
-        let (Some(key), Some(&first_of_key)) = (key, first_of_key) else {
-            return Err(StoreError::Corrupt(format!(
-                "message {} without a dedupe key was not stored",
-                m.id
-            )));
-        };
-        let first_id = &msgs[first_of_key].id;
-        let original = if won.contains(first_id) {
-            first_id.clone()
-        } else {
-            owners
-                .get(&(m.route.clone(), key.to_owned()))
-                .cloned()
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("dedupe key {key} lost, but no one holds it"))
-                })?
-        };
-        Ok(Accepted::Duplicate { original })
-    };
-    for &i in idx {
-        let m = msgs[i];
-        out[i] = Some(if won.contains(&m.id) {
-            Accepted::New
-        } else {
-            holder(m)?
-        });
-    }
-    Ok(!won.is_empty())
-}
-
-/// Turns a statement's row into the caller's answer, looking a key up again
-/// when a transaction that committed after our snapshot held it.
-async fn verdict(
-    client: &deadpool_postgres::Object,
-    m: &NewMessage,
-    row: Row,
-) -> Result<Accepted, StoreError> {
-    if row.won {
-        return Ok(Accepted::New);
-    }
-    if !row.dedupe_won {
-        let d = m.dedupe.as_ref().ok_or_else(|| {
-            StoreError::Corrupt("lost a dedupe key the message did not have".into())
-        })?;
-        let original = match row.owner {
-            Some(o) => o,
-            None => client
-                .query_one(DEDUPE_OWNER, &[&m.route, &d.key])
-                .await?
-                .get(0),
-        };
-        return Ok(Accepted::Duplicate { original });
-    }
-    let i = m.idempotency.as_ref().ok_or_else(|| {
-        StoreError::Corrupt("lost an idempotency key the message did not have".into())
-    })?;
-    let (fingerprint, status, body): (Vec<u8>, i32, Vec<u8>) =
-        match (row.fingerprint, row.status, row.body) {
-            (Some(f), Some(s), Some(b)) => (f, s, b),
-            _ => {
-                let r = client
-                    .query_one(IDEMPOTENCY_RECORD, &[&i.client, &i.key])
-                    .await?;
-                (r.get(0), r.get(1), r.get(2))
-            }
-        };
-    Ok(if fingerprint == i.fingerprint {
-        Accepted::Replay(StoredResponse {
-            status: u16::try_from(status).unwrap_or(500),
-            body,
-        })
-    } else {
-        Accepted::KeyReused
-    })
+    let stmt = tx.prepare_cached(RECORD).await?;
+    let stmt = &stmt;
+    Ok(try_join_all(recs.iter().map(|r| async move {
+        let n = tx
+            .execute(
+                stmt,
+                &[
+                    &r.delivery_id,
+                    &r.lease_until,
+                    &r.state,
+                    &r.next_ms,
+                    &r.budget,
+                    &r.rate_limited,
+                    &r.auth,
+                    &r.class,
+                    &r.last_explanation,
+                    &r.last_hint,
+                    &r.updated_ms,
+                    &r.started_ms,
+                    &r.duration_ms,
+                    &r.request,
+                    &r.response,
+                    &r.explanation,
+                    &r.hint,
+                ],
+            )
+            .await?;
+        Ok::<bool, tokio_postgres::Error>(n == 1)
+    }))
+    .await?)
 }

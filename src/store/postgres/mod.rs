@@ -7,6 +7,7 @@
 //! (`write.rs`); every commit that makes work due sends `NOTIFY ferry_work`,
 //! and each instance `LISTEN`s so its idle workers wake at once (`listen`).
 
+mod accept;
 mod batch;
 mod read;
 mod write;
@@ -38,7 +39,8 @@ pub struct PgStore {
 struct Inner {
     pool: Pool,
     config: tokio_postgres::Config,
-    accepts: mpsc::UnboundedSender<batch::Pending>,
+    /// The group-commit queue (accepts and attempt records).
+    batch: mpsc::UnboundedSender<batch::Pending>,
     /// Stops the batcher and the listener when the last handle goes.
     stop: CancellationToken,
 }
@@ -90,7 +92,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 config,
-                accepts: tx,
+                batch: tx,
                 stop,
             }),
         })

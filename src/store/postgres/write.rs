@@ -27,26 +27,12 @@ const DEFER: &str = "UPDATE deliveries
         next_attempt_ms = $3, updated_ms = $3
     WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2";
 
-/// Moves a leased delivery on and appends its attempt, in one statement.
-const RECORD: &str = "
-WITH u AS (
-    UPDATE deliveries SET state = $3, next_attempt_ms = COALESCE($4, next_attempt_ms),
-        attempts = attempts + $5,
-        rate_limited_streak = CASE WHEN $6 THEN rate_limited_streak + 1 ELSE 0 END,
-        auth_streak = CASE WHEN $7 THEN auth_streak + 1 ELSE 0 END,
-        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11
-    WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2
-    RETURNING id
-)
-INSERT INTO attempts (delivery_id, started_ms, duration_ms, request, response, class, explanation, hint, outcome)
-SELECT u.id, $12, $13, $14, $15, $8, $16, $17, $3 FROM u";
-
 impl PgStore {
     pub async fn accept(&self, msg: NewMessage) -> Result<Accepted, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.inner
-            .accepts
-            .send(batch::Pending { msg, reply })
+            .batch
+            .send(batch::Pending::Accept { msg, reply })
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
@@ -134,8 +120,9 @@ impl PgStore {
         Ok(grant)
     }
 
+    /// Joins the next group commit (with accepts and other records).
     pub async fn record(&self, r: AttemptRecord) -> Result<bool, StoreError> {
-        let (state, next_ms, budget, rl, auth) = match r.next {
+        let (state, next_ms, budget, rate_limited, auth) = match r.next {
             Next::Delivered => ("delivered", None, 1i32, false, false),
             Next::Dead => ("dead", None, 1, false, false),
             Next::Retry {
@@ -152,42 +139,37 @@ impl PgStore {
             ),
         };
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-        let request = serde_json::to_string(&r.request).map_err(corrupt)?;
-        let response = r
-            .response
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(corrupt)?;
-        let class = r.class.map(|c| c.as_str());
         let failed = r.class.is_some();
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(RECORD).await?;
-        let n = client
-            .execute(
-                &stmt,
-                &[
-                    &r.delivery_id,
-                    &r.lease_until,
-                    &state,
-                    &next_ms,
-                    &budget,
-                    &rl,
-                    &auth,
-                    &class,
-                    &failed.then_some(r.explanation.as_str()),
-                    &failed.then_some(r.hint.as_str()),
-                    &(r.started_ms + r.duration_ms),
-                    &r.started_ms,
-                    &r.duration_ms,
-                    &request,
-                    &response,
-                    &r.explanation,
-                    &r.hint,
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        let rec = batch::RecordRow {
+            delivery_id: r.delivery_id,
+            lease_until: r.lease_until,
+            state,
+            next_ms,
+            budget,
+            rate_limited,
+            auth,
+            class: r.class.map(|c| c.as_str()),
+            last_explanation: failed.then(|| r.explanation.clone()),
+            last_hint: failed.then(|| r.hint.clone()),
+            updated_ms: r.started_ms + r.duration_ms,
+            started_ms: r.started_ms,
+            duration_ms: r.duration_ms,
+            request: serde_json::to_string(&r.request).map_err(corrupt)?,
+            response: r
+                .response
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(corrupt)?,
+            explanation: r.explanation,
+            hint: r.hint,
+        };
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .batch
+            .send(batch::Pending::Record { rec, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     pub async fn retry(
