@@ -10,7 +10,14 @@ use crate::transform::Transform;
 
 impl Deliverer {
     /// One delivery attempt through all its stages.
-    pub(super) async fn deliver(&self, d: Claimed, send_at_ms: i64) {
+    /// `permit` is a place toward the system: it is given back as soon as
+    /// the request is answered, before the verdict is recorded.
+    pub(super) async fn deliver(
+        &self,
+        d: Claimed,
+        send_at_ms: i64,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let started_ms = self.clock.now_ms();
         let route = self.config.routes.get(&d.route);
         let system = self.config.systems.get(&d.system);
@@ -48,12 +55,13 @@ impl Deliverer {
         if wait_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
         }
-        // send (the caller holds this system's concurrency permit)
+        // send (within the system's concurrency permit)
         let started_ms = self.clock.now_ms();
         let attempt = self
             .connector
             .send(system, &route.destination, body, &d.delivery_key)
             .await;
+        drop(permit);
         let credential = system.auth.credential();
         let mut observed = Observed {
             started_ms,

@@ -158,7 +158,7 @@ impl Deliverer {
             n += paced.go.len();
             for (d, at) in paced.go {
                 let me = self.clone();
-                tasks.spawn(async move { me.deliver(d, at).await });
+                tasks.spawn(async move { me.deliver(d, at, None).await });
             }
         }
         tasks.close();
@@ -270,8 +270,8 @@ impl Deliverer {
                 };
                 let me = self.clone();
                 attempts.spawn(async move {
-                    me.deliver(d, at).await;
-                    drop((permit, slot));
+                    me.deliver(d, at, Some(permit)).await;
+                    drop(slot);
                 });
             }
         }
