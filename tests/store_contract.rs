@@ -459,3 +459,31 @@ async fn racing_accepts_on_postgres() {
         .await
         .unwrap();
 }
+
+/// A commit on one PostgreSQL instance wakes the others' workers through
+/// LISTEN/NOTIFY (their own poll is not involved: only the signal is watched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_commits_wake_other_instances() {
+    let Some((a, url, schema)) = postgres("postgres_commits_wake_other_instances").await else {
+        return;
+    };
+    let scoped = format!("{url}?options=-csearch_path%3D{schema}");
+    let b = Store::open_postgres(&scoped).await.unwrap();
+    let wake = ferry::deliver::Wake::default();
+    let mut signals = wake.subscribe();
+    b.wake_on_remote_work(wake);
+    let limit = std::time::Duration::from_secs(10);
+    // The listener signals once when it starts listening (work may be due).
+    tokio::time::timeout(limit, signals.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    a.accept(msg("woke", None)).await.unwrap();
+    tokio::time::timeout(limit, signals.changed())
+        .await
+        .expect("no NOTIFY reached the other instance")
+        .unwrap();
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}
