@@ -189,10 +189,12 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
             continue;
         }
         last_upkeep = std::time::Instant::now();
-        match app.store.stats().await {
-            Ok(stats) => {
-                for s in stats {
-                    app.metrics.set_queue_depth(&s.route, s.pending());
+        match app.store.queue_depth().await {
+            Ok(depths) => {
+                let config = app.config();
+                for route in config.routes.keys() {
+                    let depth = depths.iter().find(|(r, _)| r == route).map_or(0, |d| d.1);
+                    app.metrics.set_queue_depth(route, depth);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),

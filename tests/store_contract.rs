@@ -339,6 +339,11 @@ async fn story(store: Store) {
         "keys are separate"
     );
 
+    // queue depth counts only what is still owed an attempt
+    let depth = store.queue_depth().await.unwrap();
+    let pending = store.stats().await.unwrap()[0].pending();
+    assert_eq!(depth, vec![("orders".to_owned(), pending)]);
+
     store.ping().await.unwrap();
     store.maintain().await.unwrap();
 }

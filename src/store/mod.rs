@@ -198,6 +198,12 @@ impl Store {
         on_backend!(self, s => s.stats().await)
     }
 
+    /// Deliveries still owed an attempt, per route (routes with none left
+    /// out). Reads only pending rows, however long the history.
+    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        on_backend!(self, s => s.queue_depth().await)
+    }
+
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         on_backend!(self, s => s.audit_log(limit).await)
     }

@@ -183,6 +183,22 @@ impl PgStore {
         Ok(out)
     }
 
+    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT route, COUNT(*) FROM deliveries
+                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = self
             .client()

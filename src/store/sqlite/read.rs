@@ -127,6 +127,18 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT route, COUNT(*) FROM deliveries INDEXED BY deliveries_due
+                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare(
