@@ -189,18 +189,24 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
             continue;
         }
         last_upkeep = std::time::Instant::now();
-        match app.store.queue_depth().await {
-            Ok(depths) => {
-                let config = app.config();
-                for route in config.routes.keys() {
-                    let depth = depths.iter().find(|(r, _)| r == route).map_or(0, |d| d.1);
-                    app.metrics.set_queue_depth(route, depth);
-                }
+        upkeep(&app).await;
+    }
+}
+
+/// The janitor's slower round: queue-depth gauges (every configured route,
+/// 0 once drained) and expired dedupe and idempotency keys.
+pub async fn upkeep(app: &Shared) {
+    match app.store.queue_depth().await {
+        Ok(depths) => {
+            let config = app.config();
+            for route in config.routes.keys() {
+                let depth = depths.iter().find(|(r, _)| r == route).map_or(0, |d| d.1);
+                app.metrics.set_queue_depth(route, depth);
             }
-            Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),
         }
-        if let Err(e) = app.store.prune(app.clock.now_ms()).await {
-            tracing::warn!(error = %e, "Pruning expired keys failed.");
-        }
+        Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),
+    }
+    if let Err(e) = app.store.prune(app.clock.now_ms()).await {
+        tracing::warn!(error = %e, "Pruning expired keys failed.");
     }
 }

@@ -195,12 +195,20 @@ async fn health_readiness_and_metrics() {
     );
     t.receiver.push([Reply::status(503)]);
     t.webhook("evt_m", "{}").await;
+    ferry::app::upkeep(&t.app).await;
+    let depth = r#"ferry_queue_depth{route="orders"}"#;
+    assert!(
+        t.metrics().await.contains(&format!("{depth} 1")),
+        "one message queued"
+    );
     t.step().await;
     t.clock.advance(10_000);
     t.step().await;
     t.store.maintain().await.unwrap();
+    ferry::app::upkeep(&t.app).await;
     let metrics = t.metrics().await;
     for want in [
+        &format!("{depth} 0") as &str,
         r#"ferry_received_total{route="orders"} 1"#,
         r#"ferry_retried_total{route="orders",class="server_error"} 1"#,
         r#"ferry_delivered_total{route="orders"} 1"#,
