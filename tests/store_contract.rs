@@ -492,3 +492,27 @@ async fn postgres_commits_wake_other_instances() {
         .await
         .unwrap();
 }
+
+/// One message PostgreSQL refuses (a NUL in a text column) fails alone: the
+/// others committed in the same group still succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_one_refused_message_does_not_fail_its_batch() {
+    let Some((store, url, schema)) = postgres("postgres_one_refused_message").await else {
+        return;
+    };
+    let mut msgs: Vec<NewMessage> = (0..20)
+        .map(|i| msg(&format!("ok{i:02}"), Some(&format!("k{i}"))))
+        .collect();
+    msgs.insert(7, msg("bad", Some("nul\0key")));
+    let results = futures_util::future::join_all(msgs.into_iter().map(|m| store.accept(m))).await;
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            7 => assert!(r.is_err(), "the refused message is not acked"),
+            _ => assert_eq!(r.as_ref().unwrap(), &Accepted::New),
+        }
+    }
+    assert_eq!(store.stats().await.unwrap()[0].queued, 20);
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}

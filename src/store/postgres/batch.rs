@@ -100,8 +100,44 @@ pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: Can
     }
 }
 
-/// Commits one batch and answers every caller in it.
+/// Commits one batch and answers every caller in it. When the batch fails
+/// for a reason other than a lock conflict (one message PostgreSQL refuses,
+/// say a NUL character in a text column), each item is committed on its own,
+/// so only the bad one gets the error and the others are not held hostage.
 async fn commit(pool: &Pool, batch: Vec<Pending>) {
+    let single = batch.len() == 1;
+    let Err((batch, e)) = commit_together(pool, batch).await else {
+        return;
+    };
+    if single {
+        tracing::error!(error = %e, "A commit failed; its caller gets an error and nothing was acked.");
+        return fail(batch, &e);
+    }
+    tracing::warn!(error = %e, "A group commit failed; committing its items one by one.");
+    for p in batch {
+        if let Err((p, e)) = commit_together(pool, vec![p]).await {
+            tracing::error!(error = %e, "A commit failed; its caller gets an error and nothing was acked.");
+            fail(p, &e);
+        }
+    }
+}
+
+fn fail(batch: Vec<Pending>, e: &StoreError) {
+    let why = e.to_string();
+    for p in batch {
+        match p {
+            Pending::Accept { reply, .. } => drop(reply.send(Err(StoreError::Commit(why.clone())))),
+            Pending::Record { reply, .. } => drop(reply.send(Err(StoreError::Commit(why.clone())))),
+        }
+    }
+}
+
+/// Commits the items in one transaction (retrying lock conflicts) and answers
+/// them; on failure hands them back unanswered.
+async fn commit_together(
+    pool: &Pool,
+    batch: Vec<Pending>,
+) -> Result<(), (Vec<Pending>, StoreError)> {
     let mut accepts = Vec::new();
     let mut records = Vec::new();
     for p in batch {
@@ -130,16 +166,19 @@ async fn commit(pool: &Pool, batch: Vec<Pending>) {
             for ((_, reply), r) in records.into_iter().zip(recorded) {
                 let _ = reply.send(Ok(r));
             }
+            Ok(())
         }
         Err(e) => {
-            tracing::error!(error = %e, "A group commit failed; its callers get an error and nothing was acked.");
-            let why = e.to_string();
-            for (_, reply) in accepts {
-                let _ = reply.send(Err(StoreError::Commit(why.clone())));
-            }
-            for (_, reply) in records {
-                let _ = reply.send(Err(StoreError::Commit(why.clone())));
-            }
+            let back = accepts
+                .into_iter()
+                .map(|(msg, reply)| Pending::Accept { msg, reply })
+                .chain(
+                    records
+                        .into_iter()
+                        .map(|(rec, reply)| Pending::Record { rec, reply }),
+                )
+                .collect();
+            Err((back, e))
         }
     }
 }
