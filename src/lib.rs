@@ -8,8 +8,11 @@
 //! * [`config`]: `ferry.toml` + env → a validated [`config::Config`].
 //! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers, janitor.
 //! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
-//! * [`store`]: the durable queue: accept, claim, record, retry, discard, list, prune.
-//! * [`deliver`]: workers claiming due deliveries; `retry` classifies and schedules.
+//! * [`store`]: the durable queue on SQLite or PostgreSQL: accept, claim,
+//!   reserve, record, defer, retry, discard, list, prune.
+//! * [`deliver`]: one worker loop per system claiming its due deliveries;
+//!   `pace` spaces them within the system's budget, `retry` classifies and
+//!   schedules.
 //! * [`transform`]: body translation between claim and send.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
