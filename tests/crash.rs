@@ -6,47 +6,11 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use ferry::sim::receiver::{Receiver, Reply};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(cfg: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .envs(secrets())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ferry")
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("ferry did not come up");
-}
 
 /// Sends signed webhooks `from..to`, recording the ids that were acked.
 async fn send(
@@ -57,22 +21,7 @@ async fn send(
 ) {
     for i in ids {
         let id = format!("evt_{i:06}");
-        let body = format!(r#"{{"event":"{id}"}}"#);
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let sig =
-            ferry::ingest::verify::sign_standard_webhooks(WHSEC, &id, ts, body.as_bytes()).unwrap();
-        let resp = http
-            .post(format!("{base}/in/orders"))
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .body(body)
-            .send()
-            .await;
-        if resp.is_ok_and(|r| r.status().is_success()) {
+        if send_event(&http, &base, &id).await {
             acked.lock().unwrap().insert(id);
         }
     }
@@ -95,8 +44,8 @@ async fn sigkill_loses_no_acked_message() {
         .unwrap();
     let acked = Arc::new(Mutex::new(HashSet::new()));
 
-    let mut child = start(&cfg);
-    wait_healthy(&http, &base).await;
+    let mut child = start_ferry(&cfg);
+    wait_ready(&http, &base).await;
     // Eight senders, 300 webhooks each; kill ferry while they are mid-way.
     let senders: Vec<_> = (0..8)
         .map(|s| {
@@ -119,8 +68,8 @@ async fn sigkill_loses_no_acked_message() {
     }
     let acked_at_kill = acked.lock().unwrap().len();
 
-    let mut child = start(&cfg);
-    wait_healthy(&http, &base).await;
+    let mut child = start_ferry(&cfg);
+    wait_ready(&http, &base).await;
     // A second wave after the restart.
     send(http.clone(), base.clone(), 2400..2600, acked.clone()).await;
     let acked: HashSet<String> = acked.lock().unwrap().clone();

@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,63 +21,11 @@ const MESSAGES: usize = 10_000;
 const SENDERS: usize = 16;
 const INSTANCES: usize = 3;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(cfg: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .envs(secrets())
-        .env_remove("FERRY_DATABASE_URL")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ferry")
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    for _ in 0..400 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("ferry at {base} did not come up");
-}
-
 /// Sends webhook `id` to the instances in turn until one acks it (a load
 /// balancer retrying on another backend); gives up after a few rounds.
 async fn send_one(http: &reqwest::Client, bases: &[String], id: &str, first: usize) -> bool {
-    let body = format!(r#"{{"event":"{id}"}}"#);
     for attempt in 0..4 * bases.len() {
-        let base = &bases[(first + attempt) % bases.len()];
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let sig =
-            ferry::ingest::verify::sign_standard_webhooks(WHSEC, id, ts, body.as_bytes()).unwrap();
-        let resp = http
-            .post(format!("{base}/in/orders"))
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .body(body.clone())
-            .send()
-            .await;
-        if resp.is_ok_and(|r| r.status().is_success()) {
+        if send_event(http, &bases[(first + attempt) % bases.len()], id).await {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -119,9 +67,9 @@ async fn three_instances_survive_repeated_sigkill() {
         .build()
         .unwrap();
     let children: Arc<Mutex<Vec<Child>>> =
-        Arc::new(Mutex::new(cfgs.iter().map(|c| start(c)).collect()));
+        Arc::new(Mutex::new(cfgs.iter().map(|c| start_ferry(c)).collect()));
     for b in &bases {
-        wait_healthy(&http, b).await;
+        wait_ready(&http, b).await;
     }
 
     let acked = Arc::new(Mutex::new(HashSet::new()));
@@ -155,7 +103,7 @@ async fn three_instances_survive_repeated_sigkill() {
                 }
                 kills += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                children.lock().unwrap()[victim] = start(&cfgs[victim]);
+                children.lock().unwrap()[victim] = start_ferry(&cfgs[victim]);
             }
             kills
         })

@@ -154,6 +154,46 @@ pub enum Next {
     Dead,
 }
 
+/// How a verdict lands in a delivery row, the same on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Landing {
+    pub state: &'static str,
+    /// The next due time; `None` keeps the column as it is.
+    pub next_ms: Option<i64>,
+    /// Attempts to add to the budget count (0 or 1).
+    pub budget: i32,
+    pub rate_limited: bool,
+    pub auth: bool,
+}
+
+impl Next {
+    pub fn landing(self) -> Landing {
+        let done = |state| Landing {
+            state,
+            next_ms: None,
+            budget: 1,
+            rate_limited: false,
+            auth: false,
+        };
+        match self {
+            Next::Delivered => done("delivered"),
+            Next::Dead => done("dead"),
+            Next::Retry {
+                at_ms,
+                counts_against_budget,
+                rate_limited,
+                auth,
+            } => Landing {
+                state: "retrying",
+                next_ms: Some(at_ms),
+                budget: i32::from(counts_against_budget),
+                rate_limited,
+                auth,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: i64,

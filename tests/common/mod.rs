@@ -383,3 +383,62 @@ pub async fn problem(resp: reqwest::Response) -> (u16, serde_json::Value) {
     );
     (status, resp.json().await.unwrap())
 }
+
+/// A free TCP port on loopback (for a `ferry serve` process's config).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the real `ferry serve` binary on `cfg`, with the test secrets.
+pub fn start_ferry(cfg: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .envs(secrets())
+        .env_remove("FERRY_DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start ferry")
+}
+
+/// Waits until the ferry at `base` answers `/readyz` (its store is open).
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("ferry at {base} did not come up");
+}
+
+/// Sends webhook `id` with body `{"event":"<id>"}` to route `orders`,
+/// signed now; true when it was acked.
+pub async fn send_event(http: &reqwest::Client, base: &str, id: &str) -> bool {
+    let body = format!(r#"{{"event":"{id}"}}"#);
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig =
+        ferry::ingest::verify::sign_standard_webhooks(WHSEC, id, ts, body.as_bytes()).unwrap();
+    http.post(format!("{base}/in/orders"))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}

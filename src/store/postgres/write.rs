@@ -122,22 +122,13 @@ impl PgStore {
 
     /// Joins the next group commit (with accepts and other records).
     pub async fn record(&self, r: AttemptRecord) -> Result<bool, StoreError> {
-        let (state, next_ms, budget, rate_limited, auth) = match r.next {
-            Next::Delivered => ("delivered", None, 1i32, false, false),
-            Next::Dead => ("dead", None, 1, false, false),
-            Next::Retry {
-                at_ms,
-                counts_against_budget,
-                rate_limited,
-                auth,
-            } => (
-                "retrying",
-                Some(at_ms),
-                i32::from(counts_against_budget),
-                rate_limited,
-                auth,
-            ),
-        };
+        let Landing {
+            state,
+            next_ms,
+            budget,
+            rate_limited,
+            auth,
+        } = r.next.landing();
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
         let failed = r.class.is_some();
         let rec = batch::RecordRow {

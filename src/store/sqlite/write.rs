@@ -264,22 +264,13 @@ fn claim(
 }
 
 fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
-    let (state, next_ms, budget, rl, auth) = match r.next {
-        Next::Delivered => ("delivered", None, 1, false, false),
-        Next::Dead => ("dead", None, 1, false, false),
-        Next::Retry {
-            at_ms,
-            counts_against_budget,
-            rate_limited,
-            auth,
-        } => (
-            "retrying",
-            Some(at_ms),
-            i64::from(counts_against_budget),
-            rate_limited,
-            auth,
-        ),
-    };
+    let Landing {
+        state,
+        next_ms,
+        budget,
+        rate_limited: rl,
+        auth,
+    } = r.next.landing();
     let changed = c
         .prepare_cached(
             "UPDATE deliveries SET state = ?3, next_attempt_ms = COALESCE(?4, next_attempt_ms),
