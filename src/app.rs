@@ -4,10 +4,12 @@
 //! cancelled. `main`, `ferry demo`, `ferry bench` and every test start ferry
 //! the same way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deliver::Wake;
+use crate::ingest::admission::Backlog;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -51,6 +53,8 @@ pub struct Shared {
     /// Wakes idle workers after a commit.
     pub wake: Wake,
     pub in_flight: InFlight,
+    /// Each system's queue depth as ingest sees it (back-pressure).
+    pub backlog: Backlog,
 }
 
 impl Shared {
@@ -92,6 +96,7 @@ impl App {
             wake.clone(),
         ));
         store.wake_on_remote_work(wake.clone());
+        let backlog = Backlog::new(&config);
         let state = Arc::new(Shared {
             config,
             store,
@@ -99,6 +104,7 @@ impl App {
             metrics,
             wake,
             in_flight: InFlight::default(),
+            backlog,
         });
         Ok(App { state, deliverer })
     }
@@ -199,9 +205,15 @@ pub async fn upkeep(app: &Shared) {
     match app.store.queue_depth().await {
         Ok(depths) => {
             let config = app.config();
-            for route in config.routes.keys() {
-                let depth = depths.iter().find(|(r, _)| r == route).map_or(0, |d| d.1);
-                app.metrics.set_queue_depth(route, depth);
+            let mut per_system: HashMap<&str, u64> =
+                config.systems.keys().map(|s| (s.as_str(), 0)).collect();
+            for (name, route) in &config.routes {
+                let depth = depths.iter().find(|(r, _)| r == name).map_or(0, |d| d.1);
+                app.metrics.set_queue_depth(name, depth);
+                *per_system.entry(&route.destination.system).or_default() += depth;
+            }
+            for (system, depth) in per_system {
+                app.backlog.set(system, depth);
             }
         }
         Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),

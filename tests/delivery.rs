@@ -297,3 +297,44 @@ async fn a_timeout_is_retried() {
         (State::Retrying, Some(ErrorClass::Timeout))
     );
 }
+
+/// Back-pressure: past a system's `max_queue`, ingest answers 503 with
+/// `Retry-After` and stores nothing; once the queue drains it accepts again,
+/// and everything it accepted is delivered.
+#[tokio::test]
+async fn a_full_queue_answers_503_until_it_drains() {
+    let t = TestApp::spawn_with(Options {
+        erp: "max_queue = 3".into(),
+        ..Options::default()
+    })
+    .await;
+    for i in 0..3 {
+        assert_eq!(t.webhook(&format!("evt_{i}"), "{}").await.status(), 202);
+    }
+    let full = t.webhook("evt_3", "{}").await;
+    assert_eq!(full.headers()["retry-after"], "5");
+    let (status, p) = problem(full).await;
+    assert_eq!(status, 503);
+    assert_eq!(p["type"], "urn:ferry:problem:queue-full");
+    assert!(p["detail"].as_str().unwrap().contains("max_queue"), "{p}");
+    let api = t.api(Some("k1"), ERP_KEY, r#"{"sku":"A"}"#).await;
+    assert_eq!(api.status(), 503, "the ERP API shares the system's queue");
+    assert_eq!(t.total_messages().await, 3, "nothing refused was stored");
+    let metrics = t.metrics().await;
+    assert!(
+        metrics.contains(r#"ferry_rejected_total{route="orders",reason="queue_full"} 1"#),
+        "{metrics}"
+    );
+
+    // The janitor's count, not a guess, re-opens the queue.
+    assert_eq!(t.drain().await, 3);
+    assert_eq!(
+        t.webhook("evt_3", "{}").await.status(),
+        503,
+        "not counted again yet"
+    );
+    ferry::app::upkeep(&t.app).await;
+    assert_eq!(t.webhook("evt_3", "{}").await.status(), 202);
+    assert_eq!(t.drain().await, 1);
+    assert_eq!(t.receiver.count(), 4);
+}

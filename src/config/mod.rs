@@ -82,6 +82,9 @@ pub struct System {
     /// shared by every worker of every instance; `None` leaves only the
     /// concurrency cap.
     pub rate: Option<crate::deliver::pace::Rate>,
+    /// Messages waiting for this system past which ingest answers 503
+    /// (`max_queue`); `None`: no limit.
+    pub max_queue: Option<u64>,
 }
 
 /// How ferry authenticates toward a system.

@@ -48,6 +48,7 @@ pub struct RawSystem {
     pub connect_timeout: Option<String>,
     pub retry: Option<RawRetry>,
     pub rate_limit: Option<RawRateLimit>,
+    pub max_queue: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

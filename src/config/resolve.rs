@@ -322,6 +322,9 @@ fn system(
             "must be at least 1",
         );
     }
+    if s.max_queue == Some(0) {
+        cx.problem(format!("{loc}.max_queue"), "must be at least 1");
+    }
     if let Some(rl) = &s.rate_limit {
         if rl.per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
             cx.problem(
@@ -350,6 +353,7 @@ fn system(
         connect_timeout,
         retry,
         max_concurrency: max_concurrency.max(1),
+        max_queue: s.max_queue,
         rate: s.rate_limit.as_ref().and_then(|r| {
             let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
             Some(crate::deliver::pace::Rate::new(

@@ -114,6 +114,9 @@ pub async fn receive(
         body: format!(r#"{{"id":"{id}","route":"{route_name}","status":"accepted"}}"#).into_bytes(),
     };
     let system = &route.destination.system;
+    app.backlog
+        .admit(&config, system)
+        .map_err(|p| reject("queue_full", p))?;
     let msg = NewMessage {
         delivery_key: delivery_key(&route_name, &format!("{client}\0{key}"), system),
         route: route_name.clone(),
@@ -135,6 +138,7 @@ pub async fn receive(
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
             app.metrics.received(&route_name);
+            app.backlog.accepted(system);
             app.wake.notify();
             Ok(stored(&response, false))
         }

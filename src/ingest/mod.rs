@@ -5,6 +5,7 @@
 //! `store.accept` and answer 2xx only once it is committed; bad input gets a
 //! problem+json answer and stores nothing. Ingest never waits on a destination.
 
+pub mod admission;
 mod api;
 
 pub use api::InFlight;

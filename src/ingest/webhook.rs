@@ -86,8 +86,11 @@ pub async fn receive(
             .map(str::to_owned),
         Dedupe::Off => None,
     };
-    let id = uuid::Uuid::now_v7().to_string();
     let system = &route.destination.system;
+    app.backlog
+        .admit(&config, system)
+        .map_err(|p| reject("queue_full", p))?;
+    let id = uuid::Uuid::now_v7().to_string();
     let event = dedupe_key.as_deref().unwrap_or(&id);
     let msg = NewMessage {
         delivery_key: delivery_key(&route_name, event, system),
@@ -108,6 +111,7 @@ pub async fn receive(
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
             app.metrics.received(&route_name);
+            app.backlog.accepted(&route.destination.system);
             app.wake.notify();
             Ok(ack(StatusCode::ACCEPTED, &id, "accepted"))
         }
