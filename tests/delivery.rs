@@ -338,3 +338,74 @@ async fn a_full_queue_answers_503_until_it_drains() {
     assert_eq!(t.drain().await, 1);
     assert_eq!(t.receiver.count(), 4);
 }
+
+/// A 429's `Retry-After` holds the whole system, not only the message that
+/// met it: no request goes out before the time it named.
+#[tokio::test]
+async fn retry_after_holds_every_message_to_the_system() {
+    let t = TestApp::spawn().await;
+    t.receiver
+        .push([Reply::status(429).header("retry-after", "30")]);
+    assert_eq!(t.webhook("evt_a", "{}").await.status(), 202);
+    t.step().await;
+    assert_eq!(t.webhook("evt_b", "{}").await.status(), 202);
+    for _ in 0..3 {
+        t.step().await;
+        t.clock.advance(9_000);
+    }
+    assert_eq!(t.receiver.count(), 1, "nothing before the 30 s it named");
+    let b = t
+        .store
+        .list(&ferry::store::MessageFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.event_id.as_deref() == Some("evt_b"))
+        .unwrap();
+    assert_eq!(b.attempts, 0, "waiting for the budget is not an attempt");
+    assert!(
+        t.store
+            .message(&b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts
+            .is_empty()
+    );
+    t.clock.advance(3_000);
+    t.drain().await;
+    assert_eq!(t.receiver.count(), 3);
+    assert_eq!(t.stats("orders").await.delivered, 2);
+}
+
+/// A dialect's "spent" reading holds the system before any 429: IETF
+/// `RateLimit` with `r=0` waits `t` seconds.
+#[tokio::test]
+async fn a_spent_ietf_ratelimit_holds_before_the_first_429() {
+    let t = TestApp::spawn_with(Options {
+        erp: r#"rate_limit = { dialect = "ietf" }"#.into(),
+        ..Options::default()
+    })
+    .await;
+    t.receiver.push([
+        Reply::status(200).header("ratelimit", "\"default\";r=3;t=10"),
+        Reply::status(200).header("ratelimit", "\"default\";r=0;t=10"),
+    ]);
+    for id in ["evt_1", "evt_2"] {
+        assert_eq!(t.webhook(id, "{}").await.status(), 202);
+        t.step().await;
+    }
+    assert_eq!(t.receiver.count(), 2, "budget left after the first answer");
+    assert_eq!(t.webhook("evt_3", "{}").await.status(), 202);
+    t.step().await;
+    t.clock.advance(9_999);
+    t.step().await;
+    assert_eq!(
+        t.receiver.count(),
+        2,
+        "held for the 10 s the platform named"
+    );
+    t.clock.advance(1);
+    t.drain().await;
+    assert_eq!(t.receiver.count(), 3);
+}

@@ -85,6 +85,8 @@ pub struct System {
     /// Messages waiting for this system past which ingest answers 503
     /// (`max_queue`); `None`: no limit.
     pub max_queue: Option<u64>,
+    /// Which rate-limit headers the platform answers with (`rate_limit.dialect`).
+    pub dialect: Option<crate::deliver::dialect::Dialect>,
 }
 
 /// How ferry authenticates toward a system.

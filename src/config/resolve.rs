@@ -354,6 +354,11 @@ fn system(
         retry,
         max_concurrency: max_concurrency.max(1),
         max_queue: s.max_queue,
+        dialect: s
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.dialect.as_deref())
+            .and_then(crate::deliver::dialect::Dialect::parse),
         rate: s.rate_limit.as_ref().and_then(|r| {
             let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
             Some(crate::deliver::pace::Rate::new(

@@ -2,6 +2,8 @@
 //! wait for its send time (pace) → send (`connect`) → decide (`retry`) →
 //! record (store), with the metrics and logs an operator reads.
 
+use super::dialect;
+use super::pace::Rate;
 use super::retry::{self, History, Outcome, Verdict};
 use super::{Deliverer, Observed};
 use crate::connect::Sent;
@@ -80,6 +82,7 @@ impl Deliverer {
                     self.connector.credentials.refresh(c);
                 }
                 observed.response = Some(log.clone());
+                self.heed(system, headers, &log.body_excerpt).await;
                 Outcome::Response {
                     status: *status,
                     headers,
@@ -90,6 +93,33 @@ impl Deliverer {
             Sent::Timeout => Outcome::Timeout,
         };
         self.finish(&d, observed, outcome, credential).await;
+    }
+
+    /// Reads what the platform said about its budget (`Retry-After` or its
+    /// dialect) and, when it is spent, holds the system's budget so no worker
+    /// of any instance sends before the time it named.
+    async fn heed(
+        &self,
+        system: &crate::config::System,
+        headers: &axum::http::HeaderMap,
+        body: &str,
+    ) {
+        let now = self.clock.now_ms();
+        let Some(until) = dialect::hold_until(system.dialect, headers, body, now) else {
+            return;
+        };
+        if until <= now {
+            return;
+        }
+        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
+        match self.store.hold(&system.name, until, rate).await {
+            Ok(()) => {
+                tracing::info!(system = %system.name, hold_ms = until - now, "The platform's budget is spent; holding every request to it until then.")
+            }
+            Err(e) => {
+                tracing::warn!(system = %system.name, error = %e, "Holding the request budget failed; the next requests may meet a 429.")
+            }
+        }
     }
 
     /// decide + record.

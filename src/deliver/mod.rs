@@ -9,6 +9,7 @@
 //! [`Deliverer::run_once`] to drain the queue deterministically.
 
 mod attempt;
+pub mod dialect;
 pub mod pace;
 pub mod retry;
 
@@ -25,6 +26,7 @@ use crate::config::{Config, System};
 use crate::connect::Connector;
 use crate::store::{Claimed, RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
+use pace::Rate;
 
 /// Longest a worker loop sleeps before looking at the queue again on its own.
 const IDLE_POLL_MS: i64 = 1_000;
@@ -199,6 +201,7 @@ impl Deliverer {
         // reservation: claims are sized by it, so a spent budget is not
         // claimed only to be handed back.
         let mut tat_estimate: Option<i64> = None;
+        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         while !shutdown.is_cancelled() {
             let free = permits.available_permits();
             if free < chunk {
@@ -209,28 +212,23 @@ impl Deliverer {
                 continue;
             }
             let now = self.clock.now_ms();
-            let room = match system.rate {
-                Some(rate) => {
-                    let (_, g) = pace::reserve(
-                        tat_estimate,
-                        now * 1000,
-                        rate,
-                        u32::MAX,
-                        PACE_HORIZON_MS * 1000,
-                    );
-                    if g.count == 0 {
-                        // By this loop's last look the budget is spent: sleep
-                        // until its next slot is within the horizon.
-                        let wait = (g.next_us / 1000 - PACE_HORIZON_MS - now).max(1);
-                        if sleep_or_stop(wait, &shutdown).await {
-                            break;
-                        }
-                        continue;
-                    }
-                    g.count as usize
+            let (_, g) = pace::reserve(
+                tat_estimate,
+                now * 1000,
+                rate,
+                u32::MAX,
+                PACE_HORIZON_MS * 1000,
+            );
+            if g.count == 0 {
+                // By this loop's last look the budget is spent (or held):
+                // sleep until its next slot is within the horizon.
+                let wait = (g.next_us / 1000 - PACE_HORIZON_MS - now).max(1);
+                if sleep_or_stop(wait, &shutdown).await {
+                    break;
                 }
-                None => usize::MAX,
-            };
+                continue;
+            }
+            let room = g.count as usize;
             wake.borrow_and_update();
             let limit = free.min(room).min(MAX_CLAIM);
             let claimed = match self
@@ -258,7 +256,7 @@ impl Deliverer {
                 continue;
             }
             let paced = self.pace(system, now, claimed).await;
-            if let (Some(next), Some(rate)) = (paced.budget_next_us, system.rate) {
+            if let Some(next) = paced.budget_next_us {
                 tat_estimate = Some(next + rate.tolerance_us);
             }
             for (d, at) in paced.go {
@@ -281,12 +279,7 @@ impl Deliverer {
     /// budget; what does not fit goes back to the queue, due when the budget
     /// has room (not an attempt: nothing was sent).
     async fn pace(&self, system: &System, now_ms: i64, claimed: Vec<Claimed>) -> Paced {
-        let Some(rate) = system.rate else {
-            return Paced {
-                go: claimed.into_iter().map(|d| (d, now_ms)).collect(),
-                budget_next_us: None,
-            };
-        };
+        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         let want = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
         let (grant, due_ms) = match self
             .store

@@ -28,6 +28,21 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// The budget of a system that publishes none: every request conforms,
+    /// unless a hold (a platform's "wait until") says otherwise.
+    pub const UNLIMITED: Rate = Rate {
+        interval_us: 1,
+        tolerance_us: 1_000_000_000,
+    };
+}
+
+/// The TAT after a platform said "nothing before `until_us`": the next slot
+/// conforms no earlier than that.
+pub fn held(tat: Option<i64>, until_us: i64, rate: Rate) -> i64 {
+    tat.unwrap_or(i64::MIN).max(until_us + rate.tolerance_us)
+}
+
 /// Send times granted to `count` requests: request `i` may go at
 /// [`Grant::send_at_us`]`(i)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +168,32 @@ mod tests {
         for w in times.windows(2) {
             assert!(w[1] - w[0] >= rate.interval_us, "{} then {}", w[0], w[1]);
         }
+    }
+
+    #[test]
+    fn a_hold_delays_every_slot_until_its_time() {
+        for rate in [Rate::new(10.0, 5), Rate::UNLIMITED] {
+            let (tat, g) = reserve(None, 0, rate, 3, S);
+            assert_eq!(g.send_at_us(0), 0);
+            let tat = held(Some(tat), 3 * S, rate);
+            let (_, g) = reserve(Some(tat), 100, rate, 3, S);
+            assert_eq!(g.count, 0, "3 s away is past the horizon");
+            assert_eq!(g.next_us, 3 * S);
+            let (_, g) = reserve(Some(tat), 2_500_000, rate, 3, S);
+            assert!(g.count > 0 && g.send_at_us(0) == 3 * S);
+            assert_eq!(
+                held(Some(tat), S, rate),
+                tat,
+                "an earlier hold changes nothing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_unlimited_budget_grants_everything_now() {
+        let (_, g) = reserve(None, 5 * S, Rate::UNLIMITED, 500, S);
+        assert_eq!(g.count, 500);
+        assert!((0..500).all(|i| g.send_at_us(i) == 5 * S));
     }
 
     #[test]

@@ -157,6 +157,17 @@ impl Store {
         on_backend!(self, s => s.record(rec).await)
     }
 
+    /// A platform said "nothing before `until_ms`": the budget `key` grants
+    /// no send time earlier, on any instance.
+    pub async fn hold(
+        &self,
+        key: &str,
+        until_ms: i64,
+        rate: crate::deliver::pace::Rate,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.hold(key, until_ms * 1000, rate).await)
+    }
+
     /// The earliest `next_attempt_ms` of any pending delivery toward `system`.
     pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
         on_backend!(self, s => s.next_due(system).await)

@@ -84,6 +84,19 @@ impl PgStore {
         Ok(n == 1)
     }
 
+    pub async fn hold(&self, key: &str, until_us: i64, rate: Rate) -> Result<(), StoreError> {
+        let tat = pace::held(None, until_us, rate);
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO rate_limits (key, tat_us) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(rate_limits.tat_us, excluded.tat_us)",
+                &[&key, &tat],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The budget is a row that every instance updates under its lock, so
     /// reservations from all instances are spaced as one.
     pub async fn reserve(

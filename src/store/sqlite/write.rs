@@ -52,6 +52,13 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn hold(&self, key: &str, until_us: i64, rate: Rate) -> Result<(), StoreError> {
+        let mut budgets = self.inner.budgets.lock().expect("budgets poisoned");
+        let tat = pace::held(budgets.get(key).copied(), until_us, rate);
+        budgets.insert(key.to_owned(), tat);
+        Ok(())
+    }
+
     /// The budget lives in memory: one SQLite file has one server.
     pub async fn reserve(
         &self,

@@ -1,0 +1,305 @@
+//! Rate-limit dialects: what a platform's response says about the budget it
+//! has left, read from every answer so ferry holds back *before* the first
+//! 429. Each system names its dialect (`rate_limit.dialect`); the reading is
+//! turned into a hold on the system's shared budget (`pace`), so every worker
+//! of every instance waits. `Retry-After`, when present, takes precedence
+//! over all of them. A malformed header is ignored, never fatal.
+
+use axum::http::HeaderMap;
+
+use super::retry::parse_retry_after;
+
+/// Which headers (or body) a platform reports its budget in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// IETF `RateLimit: "policy";r=<remaining>;t=<seconds>`.
+    Ietf,
+    /// Shopify REST `X-Shopify-Shop-Api-Call-Limit: used/size` (a leaky
+    /// bucket) and GraphQL `extensions.cost.throttleStatus` in the body.
+    Shopify,
+    /// Salesforce `Sforce-Limit-Info: api-usage=used/limit` (a daily quota).
+    Salesforce,
+    /// HubSpot `X-HubSpot-RateLimit-Remaining` per
+    /// `X-HubSpot-RateLimit-Interval-Milliseconds`, and the daily remainder.
+    Hubspot,
+    /// GitHub `X-RateLimit-Remaining` until `X-RateLimit-Reset` (epoch s).
+    Github,
+}
+
+impl Dialect {
+    pub fn parse(name: &str) -> Option<Dialect> {
+        Some(match name {
+            "ietf" => Dialect::Ietf,
+            "shopify" => Dialect::Shopify,
+            "salesforce" => Dialect::Salesforce,
+            "hubspot" => Dialect::Hubspot,
+            "github" => Dialect::Github,
+            _ => return None,
+        })
+    }
+}
+
+/// Shopify's standard-plan leak rate: a slot frees every 500 ms.
+const SHOPIFY_LEAK_MS: i64 = 500;
+/// A spent daily quota whose reset time the platform does not say.
+const DAILY_HOLD_MS: i64 = 3_600_000;
+
+/// Until when no request should go to the system, or `None` when its budget
+/// has room. `Retry-After` wins over the dialect's own fields.
+pub fn hold_until(d: Option<Dialect>, headers: &HeaderMap, body: &str, now_ms: i64) -> Option<i64> {
+    if let Some(delay) = header(headers, "retry-after").and_then(|v| parse_retry_after(v, now_ms)) {
+        return Some(now_ms.saturating_add(delay));
+    }
+    let wait_ms = match d? {
+        Dialect::Ietf => ietf(header(headers, "ratelimit")?),
+        Dialect::Shopify => shopify_rest(headers).or_else(|| shopify_graphql(body)),
+        Dialect::Salesforce => salesforce(header(headers, "sforce-limit-info")?),
+        Dialect::Hubspot => hubspot(headers),
+        Dialect::Github => github(headers, now_ms),
+    }?;
+    Some(now_ms + wait_ms)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
+}
+
+fn int(v: &str) -> Option<i64> {
+    v.trim().parse().ok().filter(|n: &i64| *n >= 0)
+}
+
+/// `"default";r=0;t=30`: spent, more in 30 s. Several policies: the longest wait.
+fn ietf(value: &str) -> Option<i64> {
+    let mut wait = None;
+    for item in value.split(',') {
+        let mut r = None;
+        let mut t = None;
+        for param in item.split(';').skip(1) {
+            match param.trim().split_once('=') {
+                Some(("r", v)) => r = Some(int(v)?),
+                Some(("t", v)) => t = Some(int(v)?),
+                _ => {}
+            }
+        }
+        if let (Some(0), Some(t)) = (r, t) {
+            wait = wait.max(Some(t * 1000));
+        }
+    }
+    wait
+}
+
+/// `32/40`: a full bucket waits for one slot to leak.
+fn shopify_rest(headers: &HeaderMap) -> Option<i64> {
+    let (used, size) = header(headers, "x-shopify-shop-api-call-limit")?.split_once('/')?;
+    (int(used)? >= int(size)?).then_some(SHOPIFY_LEAK_MS)
+}
+
+/// Waits until the points the last query cost have been restored.
+fn shopify_graphql(body: &str) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let cost = v.get("extensions")?.get("cost")?;
+    let status = cost.get("throttleStatus")?;
+    let available = status.get("currentlyAvailable")?.as_f64()?;
+    let restore = status.get("restoreRate")?.as_f64()?;
+    let needed = cost.get("requestedQueryCost")?.as_f64()?;
+    if available >= needed || restore <= 0.0 {
+        return None;
+    }
+    Some(((needed - available) / restore * 1000.0).ceil() as i64)
+}
+
+/// `api-usage=10018/100000; ...`: a spent daily quota.
+fn salesforce(value: &str) -> Option<i64> {
+    let usage = value
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("api-usage="))?;
+    let (used, limit) = usage.split_once('/')?;
+    (int(used)? >= int(limit)?).then_some(DAILY_HOLD_MS)
+}
+
+fn hubspot(headers: &HeaderMap) -> Option<i64> {
+    if header(headers, "x-hubspot-ratelimit-daily-remaining").and_then(int) == Some(0) {
+        return Some(DAILY_HOLD_MS);
+    }
+    let remaining = header(headers, "x-hubspot-ratelimit-remaining").and_then(int)?;
+    let interval = header(headers, "x-hubspot-ratelimit-interval-milliseconds").and_then(int)?;
+    (remaining == 0).then_some(interval)
+}
+
+fn github(headers: &HeaderMap, now_ms: i64) -> Option<i64> {
+    let remaining = header(headers, "x-ratelimit-remaining").and_then(int)?;
+    let reset_s = header(headers, "x-ratelimit-reset").and_then(int)?;
+    (remaining == 0).then(|| (reset_s * 1000 - now_ms).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderName, HeaderValue};
+
+    const NOW: i64 = 1_767_225_600_000;
+
+    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        m
+    }
+
+    fn hold(d: Dialect, pairs: &[(&str, &str)]) -> Option<i64> {
+        hold_until(Some(d), &h(pairs), "", NOW).map(|t| t - NOW)
+    }
+
+    #[test]
+    fn ietf_holds_only_a_spent_policy_for_its_reset() {
+        // Samples from vectors/signatures.json `header_parsing.ietf_ratelimit`.
+        assert_eq!(
+            hold(Dialect::Ietf, &[("ratelimit", "\"default\";r=50;t=30")]),
+            None
+        );
+        assert_eq!(
+            hold(Dialect::Ietf, &[("ratelimit", "\"default\";r=0;t=30")]),
+            Some(30_000)
+        );
+        assert_eq!(
+            hold(
+                Dialect::Ietf,
+                &[("ratelimit", "\"burst\";r=0;t=2, \"daily\";r=0;t=600")]
+            ),
+            Some(600_000)
+        );
+        for bad in [
+            "\"default\";r=x;t=30",
+            "\"default\";r=0",
+            "garbage",
+            "\"d\";r=-1;t=5",
+        ] {
+            assert_eq!(hold(Dialect::Ietf, &[("ratelimit", bad)]), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_precedence() {
+        let pairs = [
+            ("retry-after", "2.0"),
+            ("ratelimit", "\"default\";r=0;t=30"),
+        ];
+        assert_eq!(hold(Dialect::Ietf, &pairs), Some(2_000));
+        assert_eq!(
+            hold_until(None, &h(&[("retry-after", "120")]), "", NOW),
+            Some(NOW + 120_000),
+            "even without a dialect"
+        );
+    }
+
+    #[test]
+    fn shopify_rest_waits_for_a_leak_when_the_bucket_is_full() {
+        let limit = "x-shopify-shop-api-call-limit";
+        assert_eq!(hold(Dialect::Shopify, &[(limit, "32/40")]), None);
+        assert_eq!(hold(Dialect::Shopify, &[(limit, "40/40")]), Some(500));
+        assert_eq!(hold(Dialect::Shopify, &[(limit, "forty/40")]), None);
+    }
+
+    #[test]
+    fn shopify_graphql_waits_for_the_points_to_restore() {
+        let body = |available: f64| {
+            format!(
+                r#"{{"data":{{}},"extensions":{{"cost":{{"requestedQueryCost":252,"actualQueryCost":12,
+                "throttleStatus":{{"maximumAvailable":1000.0,"currentlyAvailable":{available},"restoreRate":50.0}}}}}}}}"#
+            )
+        };
+        let at = |b: &str| {
+            hold_until(Some(Dialect::Shopify), &HeaderMap::new(), b, NOW).map(|t| t - NOW)
+        };
+        assert_eq!(at(&body(988.0)), None, "the vector's sample has room");
+        assert_eq!(at(&body(52.0)), Some(4_000), "200 points at 50/s");
+        assert_eq!(at("not json"), None);
+    }
+
+    #[test]
+    fn salesforce_holds_a_spent_daily_quota() {
+        let info = "sforce-limit-info";
+        assert_eq!(
+            hold(Dialect::Salesforce, &[(info, "api-usage=10018/100000")]),
+            None
+        );
+        assert_eq!(
+            hold(
+                Dialect::Salesforce,
+                &[(info, "api-usage=10018/100000; api-bursts=1/750")]
+            ),
+            None
+        );
+        assert_eq!(
+            hold(
+                Dialect::Salesforce,
+                &[(
+                    info,
+                    "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+                )]
+            ),
+            None
+        );
+        assert_eq!(
+            hold(Dialect::Salesforce, &[(info, "api-usage=5000/5000")]),
+            Some(DAILY_HOLD_MS)
+        );
+        assert_eq!(hold(Dialect::Salesforce, &[(info, "api-usage=lots")]), None);
+    }
+
+    #[test]
+    fn hubspot_holds_for_its_interval_or_the_day() {
+        let spent = [
+            ("x-hubspot-ratelimit-remaining", "0"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+            ("x-hubspot-ratelimit-max", "100"),
+        ];
+        assert_eq!(hold(Dialect::Hubspot, &spent), Some(10_000));
+        assert_eq!(
+            hold(
+                Dialect::Hubspot,
+                &[
+                    ("x-hubspot-ratelimit-remaining", "7"),
+                    ("x-hubspot-ratelimit-interval-milliseconds", "10000")
+                ]
+            ),
+            None
+        );
+        assert_eq!(
+            hold(
+                Dialect::Hubspot,
+                &[("x-hubspot-ratelimit-daily-remaining", "0")]
+            ),
+            Some(DAILY_HOLD_MS)
+        );
+    }
+
+    #[test]
+    fn github_holds_until_the_reset() {
+        let reset = ((NOW + 90_000) / 1000).to_string();
+        assert_eq!(
+            hold(
+                Dialect::Github,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset)
+                ]
+            ),
+            Some(90_000)
+        );
+        assert_eq!(
+            hold(
+                Dialect::Github,
+                &[
+                    ("x-ratelimit-remaining", "12"),
+                    ("x-ratelimit-reset", &reset)
+                ]
+            ),
+            None
+        );
+    }
+}
