@@ -108,6 +108,14 @@ impl PgStore {
         horizon_us: i64,
     ) -> Result<Grant, StoreError> {
         let mut client = self.client().await?;
+        if rate == Rate::UNLIMITED {
+            // Nothing to reserve, only a platform's hold to respect: a read.
+            let tat: Option<i64> = client
+                .query_opt("SELECT tat_us FROM rate_limits WHERE key = $1", &[&key])
+                .await?
+                .map(|r| r.get(0));
+            return Ok(pace::reserve(tat, now_us, rate, want, horizon_us).1);
+        }
         let tx = client.transaction().await?;
         tx.execute(
             "INSERT INTO rate_limits (key, tat_us) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
