@@ -338,6 +338,17 @@ async fn story(store: Store) {
         1,
         "keys are separate"
     );
+    // a platform's hold: nothing before its time, on an unlimited budget too
+    for r in [rate, Rate::UNLIMITED] {
+        store.hold("hold", T0 + 5_000, r).await.unwrap();
+        let g = store.reserve("hold", T0, r, 3, 1_000).await.unwrap();
+        assert_eq!((g.count, g.next_us), (0, (T0 + 5_000) * 1000));
+        let g = store
+            .reserve("hold", T0 + 4_500, r, 1, 1_000)
+            .await
+            .unwrap();
+        assert_eq!((g.count, g.send_at_us(0)), (1, (T0 + 5_000) * 1000));
+    }
 
     // queue depth counts only what is still owed an attempt
     let depth = store.queue_depth().await.unwrap();
