@@ -6,6 +6,7 @@
 
 mod raw;
 mod resolve;
+mod system;
 pub mod units;
 
 use std::collections::BTreeMap;

@@ -15,21 +15,26 @@ use super::units::{parse_duration, parse_size};
 use super::*;
 use crate::ingest::verify::{HmacAlgorithm, HmacSpec, Scheme, SigEncoding};
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     problems: Vec<Problem>,
     base_dir: &'a Path,
     env: EnvLookup<'a>,
 }
 
 impl Ctx<'_> {
-    fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             location: location.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, loc: &str, value: Option<&String>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        loc: &str,
+        value: Option<&String>,
+        default: Duration,
+    ) -> Duration {
         match value.map(|v| parse_duration(v)) {
             None => default,
             Some(Ok(d)) => d,
@@ -66,7 +71,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn header_name(&mut self, loc: &str, name: &str) -> Option<HeaderName> {
+    pub(super) fn header_name(&mut self, loc: &str, name: &str) -> Option<HeaderName> {
         match HeaderName::try_from(name) {
             Ok(h) => Some(h),
             Err(_) => {
@@ -107,7 +112,7 @@ pub fn resolve(
     let known_credential = |n: &str| raw.credentials.contains_key(n);
     let mut systems = BTreeMap::new();
     for (name, s) in &raw.systems {
-        if let Some(sys) = system(&mut cx, name, s, &known_credential) {
+        if let Some(sys) = super::system::system(&mut cx, name, s, &known_credential) {
             systems.insert(name.clone(), Arc::new(sys));
         }
     }
@@ -199,174 +204,6 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
         workers: workers.max(1),
         log_format,
     }
-}
-
-fn system(
-    cx: &mut Ctx<'_>,
-    name: &str,
-    s: &RawSystem,
-    known_credential: &dyn Fn(&str) -> bool,
-) -> Option<System> {
-    let loc = format!("systems.{name}");
-    let mut base_url = s.base_url.trim_end_matches('/').to_owned();
-    if base_url.contains("{api_version}") {
-        match &s.api_version {
-            Some(v) => base_url = base_url.replace("{api_version}", v),
-            None => cx.problem(
-                format!("{loc}.base_url"),
-                "uses {api_version} but `api_version` is not set",
-            ),
-        }
-    }
-    if let Err(e) = reqwest::Url::parse(&base_url) {
-        cx.problem(
-            format!("{loc}.base_url"),
-            format!("`{base_url}` is not a URL: {e}"),
-        );
-    } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        cx.problem(
-            format!("{loc}.base_url"),
-            "must start with http:// or https://",
-        );
-    }
-    let auth = match &s.auth {
-        None => Auth::None,
-        Some(a) => {
-            let aloc = format!("{loc}.auth");
-            let credential = match (&a.credential, a.kind.as_str()) {
-                (_, "none") => String::new(),
-                (Some(c), _) if known_credential(c) => c.clone(),
-                (Some(c), _) => {
-                    cx.problem(
-                        format!("{aloc}.credential"),
-                        format!("unknown credential `{c}`"),
-                    );
-                    c.clone()
-                }
-                (None, _) => {
-                    cx.problem(&aloc, "`credential` is required");
-                    String::new()
-                }
-            };
-            match a.kind.as_str() {
-                "none" => Auth::None,
-                "basic" => Auth::Basic { credential },
-                "bearer" => Auth::Bearer { credential },
-                "header" => match a
-                    .name
-                    .as_deref()
-                    .map(|n| cx.header_name(&format!("{aloc}.name"), n))
-                {
-                    Some(Some(name)) => Auth::Header { name, credential },
-                    Some(None) => Auth::None,
-                    None => {
-                        cx.problem(&aloc, "kind `header` needs `name`, the header to send");
-                        Auth::None
-                    }
-                },
-                other => {
-                    cx.problem(
-                        format!("{aloc}.kind"),
-                        format!("`{other}`: use none, basic, bearer or header"),
-                    );
-                    Auth::None
-                }
-            }
-        }
-    };
-    let timeout = cx.duration(
-        &format!("{loc}.timeout"),
-        s.timeout.as_ref(),
-        Duration::from_secs(10),
-    );
-    let connect_timeout = cx.duration(
-        &format!("{loc}.connect_timeout"),
-        s.connect_timeout.as_ref(),
-        Duration::from_secs(3),
-    );
-    let mut retry = RetryPolicy::default();
-    if let Some(r) = &s.retry {
-        let rl = format!("{loc}.retry");
-        let ms = |d: Duration| d.as_millis() as i64;
-        if let Some(n) = r.max_attempts {
-            if n == 0 {
-                cx.problem(format!("{rl}.max_attempts"), "must be at least 1");
-            }
-            retry.max_attempts = n.max(1);
-        }
-        let d = |v: i64| Duration::from_millis(v as u64);
-        retry.initial_delay_ms = ms(cx.duration(
-            &format!("{rl}.initial_delay"),
-            r.initial_delay.as_ref(),
-            d(retry.initial_delay_ms),
-        ));
-        retry.max_delay_ms = ms(cx.duration(
-            &format!("{rl}.max_delay"),
-            r.max_delay.as_ref(),
-            d(retry.max_delay_ms),
-        ));
-        retry.max_age_ms = ms(cx.duration(
-            &format!("{rl}.max_age"),
-            r.max_age.as_ref(),
-            d(retry.max_age_ms),
-        ));
-    }
-    let max_concurrency = s
-        .rate_limit
-        .as_ref()
-        .and_then(|r| r.max_concurrency)
-        .unwrap_or(32);
-    if max_concurrency == 0 {
-        cx.problem(
-            format!("{loc}.rate_limit.max_concurrency"),
-            "must be at least 1",
-        );
-    }
-    if s.max_queue == Some(0) {
-        cx.problem(format!("{loc}.max_queue"), "must be at least 1");
-    }
-    if let Some(rl) = &s.rate_limit {
-        if rl.per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-            cx.problem(
-                format!("{loc}.rate_limit.per_second"),
-                "must be a positive number",
-            );
-        }
-        if rl.burst == Some(0) {
-            cx.problem(format!("{loc}.rate_limit.burst"), "must be at least 1");
-        }
-    }
-    if let Some(d) = s.rate_limit.as_ref().and_then(|r| r.dialect.as_deref())
-        && !["ietf", "shopify", "salesforce", "hubspot", "github"].contains(&d)
-    {
-        cx.problem(
-            format!("{loc}.rate_limit.dialect"),
-            format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
-        );
-    }
-    Some(System {
-        name: name.to_owned(),
-        base_url,
-        api_version: s.api_version.clone(),
-        auth,
-        timeout,
-        connect_timeout,
-        retry,
-        max_concurrency: max_concurrency.max(1),
-        max_queue: s.max_queue,
-        dialect: s
-            .rate_limit
-            .as_ref()
-            .and_then(|r| r.dialect.as_deref())
-            .and_then(crate::deliver::dialect::Dialect::parse),
-        rate: s.rate_limit.as_ref().and_then(|r| {
-            let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
-            Some(crate::deliver::pace::Rate::new(
-                per_second,
-                r.burst.unwrap_or(1).max(1),
-            ))
-        }),
-    })
 }
 
 fn route(

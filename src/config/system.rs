@@ -1,0 +1,177 @@
+//! Resolving one `[systems.<name>]` table: base URL and API version, auth,
+//! timeouts, retry policy, rate limit (budget, concurrency, dialect) and queue
+//! limit. Part of `resolve`, which owns the collected problems.
+
+use std::time::Duration;
+
+use super::raw::*;
+use super::resolve::Ctx;
+use super::*;
+
+pub(super) fn system(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    s: &RawSystem,
+    known_credential: &dyn Fn(&str) -> bool,
+) -> Option<System> {
+    let loc = format!("systems.{name}");
+    let mut base_url = s.base_url.trim_end_matches('/').to_owned();
+    if base_url.contains("{api_version}") {
+        match &s.api_version {
+            Some(v) => base_url = base_url.replace("{api_version}", v),
+            None => cx.problem(
+                format!("{loc}.base_url"),
+                "uses {api_version} but `api_version` is not set",
+            ),
+        }
+    }
+    if let Err(e) = reqwest::Url::parse(&base_url) {
+        cx.problem(
+            format!("{loc}.base_url"),
+            format!("`{base_url}` is not a URL: {e}"),
+        );
+    } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        cx.problem(
+            format!("{loc}.base_url"),
+            "must start with http:// or https://",
+        );
+    }
+    let auth = match &s.auth {
+        None => Auth::None,
+        Some(a) => {
+            let aloc = format!("{loc}.auth");
+            let credential = match (&a.credential, a.kind.as_str()) {
+                (_, "none") => String::new(),
+                (Some(c), _) if known_credential(c) => c.clone(),
+                (Some(c), _) => {
+                    cx.problem(
+                        format!("{aloc}.credential"),
+                        format!("unknown credential `{c}`"),
+                    );
+                    c.clone()
+                }
+                (None, _) => {
+                    cx.problem(&aloc, "`credential` is required");
+                    String::new()
+                }
+            };
+            match a.kind.as_str() {
+                "none" => Auth::None,
+                "basic" => Auth::Basic { credential },
+                "bearer" => Auth::Bearer { credential },
+                "header" => match a
+                    .name
+                    .as_deref()
+                    .map(|n| cx.header_name(&format!("{aloc}.name"), n))
+                {
+                    Some(Some(name)) => Auth::Header { name, credential },
+                    Some(None) => Auth::None,
+                    None => {
+                        cx.problem(&aloc, "kind `header` needs `name`, the header to send");
+                        Auth::None
+                    }
+                },
+                other => {
+                    cx.problem(
+                        format!("{aloc}.kind"),
+                        format!("`{other}`: use none, basic, bearer or header"),
+                    );
+                    Auth::None
+                }
+            }
+        }
+    };
+    let timeout = cx.duration(
+        &format!("{loc}.timeout"),
+        s.timeout.as_ref(),
+        Duration::from_secs(10),
+    );
+    let connect_timeout = cx.duration(
+        &format!("{loc}.connect_timeout"),
+        s.connect_timeout.as_ref(),
+        Duration::from_secs(3),
+    );
+    let mut retry = RetryPolicy::default();
+    if let Some(r) = &s.retry {
+        let rl = format!("{loc}.retry");
+        let ms = |d: Duration| d.as_millis() as i64;
+        if let Some(n) = r.max_attempts {
+            if n == 0 {
+                cx.problem(format!("{rl}.max_attempts"), "must be at least 1");
+            }
+            retry.max_attempts = n.max(1);
+        }
+        let d = |v: i64| Duration::from_millis(v as u64);
+        retry.initial_delay_ms = ms(cx.duration(
+            &format!("{rl}.initial_delay"),
+            r.initial_delay.as_ref(),
+            d(retry.initial_delay_ms),
+        ));
+        retry.max_delay_ms = ms(cx.duration(
+            &format!("{rl}.max_delay"),
+            r.max_delay.as_ref(),
+            d(retry.max_delay_ms),
+        ));
+        retry.max_age_ms = ms(cx.duration(
+            &format!("{rl}.max_age"),
+            r.max_age.as_ref(),
+            d(retry.max_age_ms),
+        ));
+    }
+    let max_concurrency = s
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.max_concurrency)
+        .unwrap_or(32);
+    if max_concurrency == 0 {
+        cx.problem(
+            format!("{loc}.rate_limit.max_concurrency"),
+            "must be at least 1",
+        );
+    }
+    if s.max_queue == Some(0) {
+        cx.problem(format!("{loc}.max_queue"), "must be at least 1");
+    }
+    if let Some(rl) = &s.rate_limit {
+        if rl.per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            cx.problem(
+                format!("{loc}.rate_limit.per_second"),
+                "must be a positive number",
+            );
+        }
+        if rl.burst == Some(0) {
+            cx.problem(format!("{loc}.rate_limit.burst"), "must be at least 1");
+        }
+    }
+    if let Some(d) = s.rate_limit.as_ref().and_then(|r| r.dialect.as_deref())
+        && !["ietf", "shopify", "salesforce", "hubspot", "github"].contains(&d)
+    {
+        cx.problem(
+            format!("{loc}.rate_limit.dialect"),
+            format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
+        );
+    }
+    Some(System {
+        name: name.to_owned(),
+        base_url,
+        api_version: s.api_version.clone(),
+        auth,
+        timeout,
+        connect_timeout,
+        retry,
+        max_concurrency: max_concurrency.max(1),
+        max_queue: s.max_queue,
+        dialect: s
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.dialect.as_deref())
+            .and_then(crate::deliver::dialect::Dialect::parse),
+        rate: s.rate_limit.as_ref().and_then(|r| {
+            let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
+            Some(crate::deliver::pace::Rate::new(
+                per_second,
+                r.burst.unwrap_or(1).max(1),
+            ))
+        }),
+    })
+}
