@@ -156,7 +156,7 @@ impl Deliverer {
             if claimed.is_empty() {
                 continue;
             }
-            let paced = self.pace(system, now, claimed).await;
+            let paced = self.pace(system, now, claimed, None).await;
             n += paced.go.len();
             for (d, at) in paced.go {
                 let me = self.clone();
@@ -231,11 +231,20 @@ impl Deliverer {
             let room = g.count as usize;
             wake.borrow_and_update();
             let limit = free.min(room).min(MAX_CLAIM);
-            let claimed = match self
-                .store
-                .claim(&system.name, now, self.lease_ms, limit)
-                .await
-            {
+            let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
+            // An unlimited budget is only read (for a platform's hold), and
+            // the read does not depend on what is claimed: do both at once.
+            let (claimed, early) = if rate == Rate::UNLIMITED {
+                let want = u32::try_from(limit).unwrap_or(u32::MAX);
+                let read = self
+                    .store
+                    .reserve(&system.name, now, rate, want, PACE_HORIZON_MS);
+                let (c, g) = tokio::join!(claim, read);
+                (c, Some(g))
+            } else {
+                (claim.await, None)
+            };
+            let claimed = match claimed {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(system = %system.name, error = %e, "Claiming deliveries failed; retrying in a second.");
@@ -255,7 +264,7 @@ impl Deliverer {
                 }
                 continue;
             }
-            let paced = self.pace(system, now, claimed).await;
+            let paced = self.pace(system, now, claimed, early).await;
             if let Some(next) = paced.budget_next_us {
                 tat_estimate = Some(next + rate.tolerance_us);
             }
@@ -278,14 +287,25 @@ impl Deliverer {
     /// Reserves send times for claimed deliveries against the system's
     /// budget; what does not fit goes back to the queue, due when the budget
     /// has room (not an attempt: nothing was sent).
-    async fn pace(&self, system: &System, now_ms: i64, claimed: Vec<Claimed>) -> Paced {
+    /// `early` is a reservation already made alongside the claim.
+    async fn pace(
+        &self,
+        system: &System,
+        now_ms: i64,
+        claimed: Vec<Claimed>,
+        early: Option<Result<pace::Grant, crate::store::StoreError>>,
+    ) -> Paced {
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         let want = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
-        let (grant, due_ms) = match self
-            .store
-            .reserve(&system.name, now_ms, rate, want, PACE_HORIZON_MS)
-            .await
-        {
+        let reserved = match early {
+            Some(r) => r,
+            None => {
+                self.store
+                    .reserve(&system.name, now_ms, rate, want, PACE_HORIZON_MS)
+                    .await
+            }
+        };
+        let (grant, due_ms) = match reserved {
             Ok(g) => (Some(g), (g.next_us + 999) / 1000),
             Err(e) => {
                 tracing::error!(system = %system.name, error = %e, "Reserving request budget failed; the claimed deliveries wait a second.");
