@@ -121,7 +121,18 @@ async fn story(store: Store) {
         rate_limited: false,
         auth: false,
     };
-    assert!(store.record(record(a, T0 + 1_000, retry)).await.unwrap());
+    // a platform's answer quoted in an explanation may hold a NUL character
+    let mut quoted = record(a, T0 + 1_000, retry);
+    quoted.explanation = "erp answered 503: \0bad".into();
+    assert!(store.record(quoted).await.unwrap());
+    let detail = store.message(&a.message_id).await.unwrap().unwrap();
+    assert!(
+        detail.attempts[0]
+            .explanation
+            .starts_with("erp answered 503: "),
+        "the attempt is stored and readable: {:?}",
+        detail.attempts[0].explanation
+    );
     assert!(
         store
             .record(record(b, T0 + 1_000, Next::Delivered))

@@ -6,7 +6,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::Transaction;
 use futures_util::future::try_join_all;
 
 use crate::store::{Accepted, NewMessage, StoreError, StoredResponse};
@@ -84,8 +84,8 @@ SELECT id FROM won";
 const OWNERS: &str = "SELECT d.route, d.key, d.message_id FROM dedupe d
     JOIN unnest($1::text[], $2::text[]) AS k(route, key) ON d.route = k.route AND d.key = k.key";
 
-/// What a key lookup after COMMIT answers, for a key another instance held
-/// while this batch's statement took its snapshot.
+/// A key lookup in a new statement of the batch's transaction, for a key
+/// another instance committed after the accept statement took its snapshot.
 const DEDUPE_OWNER: &str = "SELECT message_id FROM dedupe WHERE route = $1 AND key = $2";
 const IDEMPOTENCY_RECORD: &str =
     "SELECT fingerprint, status, body FROM idempotency WHERE client = $1 AND key = $2";
@@ -100,16 +100,16 @@ struct Row {
     body: Option<Vec<u8>>,
 }
 
-/// Accepts staged in a transaction that has not committed yet.
+/// Accepts staged in a transaction that has not committed yet, with every
+/// caller's answer: all lookups happen before COMMIT, so once it succeeds
+/// nothing can fail and send the batch round again.
 pub struct Staged {
-    out: Vec<Option<Accepted>>,
-    /// The idempotent accepts' rows, answered after COMMIT.
-    single: Vec<(usize, Row)>,
+    pub answers: Vec<Accepted>,
     /// Whether any message was new (work to announce).
     pub any_new: bool,
 }
 
-/// Runs every accept of the batch in `tx`.
+/// Runs every accept of the batch in `tx` and works out the answers.
 pub async fn stage(tx: &Transaction<'_>, msgs: &[&NewMessage]) -> Result<Staged, StoreError> {
     let (bulk, single): (Vec<usize>, Vec<usize>) =
         (0..msgs.len()).partition(|&i| msgs[i].idempotency.is_none());
@@ -158,26 +158,14 @@ pub async fn stage(tx: &Transaction<'_>, msgs: &[&NewMessage]) -> Result<Staged,
     }))
     .await?;
     let any_new = bulk_new || rows.iter().any(|r| r.won);
-    Ok(Staged {
-        out,
-        single: single.into_iter().zip(rows).collect(),
-        any_new,
-    })
-}
-
-/// Every caller's answer, once the batch has committed.
-pub async fn answers(
-    client: &Object,
-    msgs: &[&NewMessage],
-    staged: Staged,
-) -> Result<Vec<Accepted>, StoreError> {
-    let mut out = staged.out;
-    for (i, row) in staged.single {
-        out[i] = Some(verdict(client, msgs[i], row).await?);
+    for (i, row) in single.into_iter().zip(rows) {
+        out[i] = Some(verdict(tx, msgs[i], row).await?);
     }
-    out.into_iter()
+    let answers = out
+        .into_iter()
         .map(|a| a.ok_or_else(|| StoreError::Corrupt("an accept got no answer".into())))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Staged { answers, any_new })
 }
 
 /// Inserts the messages `idx` (no idempotency key) with [`BULK_ACCEPT`] and
@@ -285,7 +273,11 @@ async fn accept_bulk(
 
 /// Turns a statement's row into the caller's answer, looking a key up again
 /// when a transaction that committed after our snapshot held it.
-async fn verdict(client: &Object, m: &NewMessage, row: Row) -> Result<Accepted, StoreError> {
+async fn verdict(
+    client: &Transaction<'_>,
+    m: &NewMessage,
+    row: Row,
+) -> Result<Accepted, StoreError> {
     if row.won {
         return Ok(Accepted::New);
     }

@@ -3,7 +3,8 @@
 //! batch costs a few round trips and one WAL flush (`accept.rs` says how
 //! accepts are written). Up to [`COMMITTERS`] transactions run at once; while
 //! they do, the queue grows into the next batch. Replies go out only after
-//! COMMIT.
+//! COMMIT, and nothing that could fail runs after it: a batch that failed
+//! is tried again, and must never have been stored already.
 //!
 //! Accepts are sorted by key so that two instances take key locks in the same
 //! order; a deadlock or serialization failure that happens anyway is retried
@@ -221,8 +222,7 @@ async fn attempt(
             .await?;
     }
     tx.commit().await?;
-    let accepted = accept::answers(&client, msgs, staged).await?;
-    Ok((accepted, recorded))
+    Ok((staged.answers, recorded))
 }
 
 /// Every record of the batch, pipelined; true where the lease still held.

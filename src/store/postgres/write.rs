@@ -152,6 +152,9 @@ impl PgStore {
         } = r.next.landing();
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
         let failed = r.class.is_some();
+        // PostgreSQL's text refuses NUL; a platform's answer quoted in an
+        // explanation may carry one, and must not make the record fail forever.
+        let (explanation, hint) = (text_safe(r.explanation), text_safe(r.hint));
         let rec = batch::RecordRow {
             delivery_id: r.delivery_id,
             lease_until: r.lease_until,
@@ -161,8 +164,8 @@ impl PgStore {
             rate_limited,
             auth,
             class: r.class.map(|c| c.as_str()),
-            last_explanation: failed.then(|| r.explanation.clone()),
-            last_hint: failed.then(|| r.hint.clone()),
+            last_explanation: failed.then(|| explanation.clone()),
+            last_hint: failed.then(|| hint.clone()),
             updated_ms: r.started_ms + r.duration_ms,
             started_ms: r.started_ms,
             duration_ms: r.duration_ms,
@@ -173,8 +176,8 @@ impl PgStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(corrupt)?,
-            explanation: r.explanation,
-            hint: r.hint,
+            explanation,
+            hint,
         };
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -297,4 +300,13 @@ async fn audit(
     )
     .await?;
     Ok(())
+}
+
+/// `s` with every NUL character replaced, for a PostgreSQL text column.
+fn text_safe(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
 }
