@@ -208,7 +208,11 @@ pub async fn upkeep(app: &Shared) {
             let mut per_system: HashMap<&str, u64> =
                 config.systems.keys().map(|s| (s.as_str(), 0)).collect();
             for (name, route) in &config.routes {
-                let depth = depths.iter().find(|(r, _)| r == name).map_or(0, |d| d.1);
+                let depth = depths
+                    .iter()
+                    .filter(|d| &d.route == name)
+                    .map(|d| d.depth)
+                    .sum();
                 app.metrics.set_queue_depth(name, depth);
                 *per_system.entry(&route.destination.system).or_default() += depth;
             }

@@ -409,3 +409,47 @@ async fn a_spent_ietf_ratelimit_holds_before_the_first_429() {
     t.drain().await;
     assert_eq!(t.receiver.count(), 3);
 }
+
+#[tokio::test]
+async fn work_toward_a_removed_system_ends_dead_with_the_reason() {
+    let receiver = ferry::sim::receiver::Receiver::start().await.unwrap();
+    let before = TestApp::spawn_with(Options {
+        receiver: Some(receiver.clone()),
+        extra: format!(
+            r#"
+[systems.old]
+base_url = "{}/old"
+
+[routes.legacy]
+source = {{ kind = "webhook", scheme = "standard-webhooks", credentials = ["whsec"] }}
+destination = {{ system = "old", path = "/x" }}
+"#,
+            receiver.url()
+        ),
+        ..Default::default()
+    })
+    .await;
+    let r = before
+        .signed("legacy", "evt_old", "{}", before.now_s(), WHSEC)
+        .await;
+    assert_eq!(r.status(), 202);
+    // The next configuration has neither the system nor its route.
+    let after = TestApp::spawn_with(Options {
+        receiver: Some(receiver.clone()),
+        store: Some(before.store.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(after.step().await, Step::Worked(1));
+    let m = after.only_message().await;
+    assert_eq!(m.summary.state, State::Dead);
+    assert_eq!(m.summary.last_class, Some(ErrorClass::Config));
+    assert!(
+        m.attempts[0]
+            .explanation
+            .contains("no longer in the configuration"),
+        "{}",
+        m.attempts[0].explanation
+    );
+    assert_eq!(receiver.count(), 0, "nothing was sent");
+}

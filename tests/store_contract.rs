@@ -362,9 +362,13 @@ async fn story(store: Store) {
     }
 
     // queue depth counts only what is still owed an attempt
-    let depth = store.queue_depth().await.unwrap();
+    let mut depth = store.queue_depth().await.unwrap();
+    depth.sort_by(|a, b| a.system.cmp(&b.system));
     let pending = store.stats().await.unwrap()[0].pending();
-    assert_eq!(depth, vec![("orders".to_owned(), pending)]);
+    let per_system: Vec<(&str, u64)> = depth.iter().map(|d| (d.system.as_str(), d.depth)).collect();
+    assert_eq!(per_system, vec![("crm", 1), ("erp", 2)]);
+    assert!(depth.iter().all(|d| d.route == "orders"));
+    assert_eq!(depth.iter().map(|d| d.depth).sum::<u64>(), pending);
 
     store.ping().await.unwrap();
     store.maintain().await.unwrap();

@@ -57,8 +57,15 @@ impl Deliverer {
         if wait_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
         }
-        // send (within the system's concurrency permit)
+        // send (within the system's concurrency permit), unless the lease
+        // could run out mid-request: another worker could then send it too
         let started_ms = self.clock.now_ms();
+        let longest = (system.timeout + system.connect_timeout).as_millis() as i64;
+        if started_ms + longest >= d.lease_until {
+            tracing::warn!(message = %d.message_id, "A claimed delivery waited too long to start; handing it back unsent.");
+            self.hand_back(vec![d], started_ms).await;
+            return;
+        }
         let attempt = self
             .connector
             .send(system, &route.destination, body, &d.delivery_key)

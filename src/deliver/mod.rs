@@ -37,6 +37,9 @@ const PACE_HORIZON_MS: i64 = 1_000;
 const LEASE_MARGIN_MS: i64 = 5_000;
 /// Most deliveries one claim takes.
 const MAX_CLAIM: usize = 256;
+/// How often the store is searched for work toward systems no longer in the
+/// configuration (it is finished as dead, so it does not wait forever).
+const STRAY_SWEEP_MS: i64 = 60_000;
 
 /// Tells idle worker loops that work may be due. Every loop sees every
 /// signal, and a signal sent while a loop is busy is not lost.
@@ -101,9 +104,13 @@ pub struct Deliverer {
     lease_ms: i64,
 }
 
-/// Claimed deliveries with the send times their budget granted.
+/// Claimed deliveries with the send times their budget granted, and those
+/// that did not fit, to hand back.
 struct Paced {
     go: Vec<(Claimed, i64)>,
+    rest: Vec<Claimed>,
+    /// When the handed-back deliveries are due again (milliseconds).
+    rest_due_ms: i64,
     /// When the budget has room again (microseconds), if it is a budget.
     budget_next_us: Option<i64>,
 }
@@ -146,7 +153,7 @@ impl Deliverer {
     /// times the budgets grant), and returns when every attempt is recorded.
     pub async fn run_once(self: &Arc<Self>) -> Result<Step, crate::store::StoreError> {
         let tasks = TaskTracker::new();
-        let mut n = 0;
+        let mut n = self.sweep_strays().await;
         for system in self.config.systems.values() {
             let now = self.clock.now_ms();
             let claimed = self
@@ -156,12 +163,13 @@ impl Deliverer {
             if claimed.is_empty() {
                 continue;
             }
-            let paced = self.pace(system, now, claimed, None).await;
+            let paced = self.pace(system, claimed, None).await;
             n += paced.go.len();
             for (d, at) in paced.go {
                 let me = self.clone();
                 tasks.spawn(async move { me.deliver(d, at, None).await });
             }
+            self.hand_back(paced.rest, paced.rest_due_ms).await;
         }
         tasks.close();
         tasks.wait().await;
@@ -178,6 +186,16 @@ impl Deliverer {
             let (system, shutdown, attempts) = (system.clone(), shutdown.clone(), attempts.clone());
             loops.spawn(async move { me.run_system(&system, shutdown, attempts).await });
         }
+        let me = self.clone();
+        let stop = shutdown.clone();
+        loops.spawn(async move {
+            loop {
+                me.sweep_strays().await;
+                if sleep_or_stop(STRAY_SWEEP_MS, &stop).await {
+                    break;
+                }
+            }
+        });
         loops.close();
         loops.wait().await;
         attempts.close();
@@ -229,8 +247,18 @@ impl Deliverer {
                 continue;
             }
             let room = g.count as usize;
+            // Claim no more than can start now: a claimed delivery waiting
+            // for a place could outlive its lease and be sent twice.
+            let slots = self.slots.available_permits();
+            if slots == 0 {
+                tokio::select! {
+                    p = self.slots.acquire() => drop(p),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
             wake.borrow_and_update();
-            let limit = free.min(room).min(MAX_CLAIM);
+            let limit = free.min(room).min(slots).min(MAX_CLAIM);
             let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
             // An unlimited budget is only read (for a platform's hold), and
             // the read does not depend on what is claimed: do both at once.
@@ -264,7 +292,7 @@ impl Deliverer {
                 }
                 continue;
             }
-            let paced = self.pace(system, now, claimed, early).await;
+            let paced = self.pace(system, claimed, early).await;
             if let Some(next) = paced.budget_next_us {
                 tat_estimate = Some(next + rate.tolerance_us);
             }
@@ -281,20 +309,22 @@ impl Deliverer {
                     drop(slot);
                 });
             }
+            self.hand_back(paced.rest, paced.rest_due_ms).await;
         }
     }
 
     /// Reserves send times for claimed deliveries against the system's
-    /// budget; what does not fit goes back to the queue, due when the budget
-    /// has room (not an attempt: nothing was sent).
-    /// `early` is a reservation already made alongside the claim.
+    /// budget, from the time the claim came back (so a slow claim does not
+    /// bunch sends); what does not fit is to go back to the queue, due when
+    /// the budget has room. `early` is a reservation already made alongside
+    /// the claim.
     async fn pace(
         &self,
         system: &System,
-        now_ms: i64,
         claimed: Vec<Claimed>,
         early: Option<Result<pace::Grant, crate::store::StoreError>>,
     ) -> Paced {
+        let now_ms = self.clock.now_ms();
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         let want = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
         let reserved = match early {
@@ -312,22 +342,69 @@ impl Deliverer {
                 (None, now_ms + 1_000)
             }
         };
-        let count = grant.map_or(0, |g| g.count as usize);
-        let mut go = Vec::with_capacity(count);
-        for (i, d) in claimed.into_iter().enumerate() {
-            match grant {
-                Some(g) if i < count => go.push((d, g.send_at_us(i as u32) / 1000)),
-                _ => {
-                    if let Err(e) = self.store.defer(d.delivery_id, d.lease_until, due_ms).await {
-                        tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
-                    }
+        let count = grant.map_or(0, |g| g.count as usize).min(claimed.len());
+        let mut go = claimed;
+        let rest = go.split_off(count);
+        let go = match grant {
+            Some(g) => go
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| (d, g.send_at_us(i as u32) / 1000))
+                .collect(),
+            None => Vec::new(),
+        };
+        Paced {
+            go,
+            rest,
+            rest_due_ms: due_ms,
+            budget_next_us: grant.map(|g| g.next_us),
+        }
+    }
+
+    /// Puts claimed deliveries back in the queue, due at `due_ms`: not an
+    /// attempt, nothing was sent.
+    async fn hand_back(&self, rest: Vec<Claimed>, due_ms: i64) {
+        for d in rest {
+            if let Err(e) = self.store.defer(d.delivery_id, d.lease_until, due_ms).await {
+                tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
+            }
+        }
+    }
+
+    /// Finishes work queued toward systems no longer in the configuration
+    /// (dead, class `config`, with the reason): no worker loop claims it.
+    /// Returns how many deliveries it finished.
+    async fn sweep_strays(&self) -> usize {
+        let strays: std::collections::BTreeSet<String> = match self.store.queue_depth().await {
+            Ok(depths) => depths
+                .into_iter()
+                .filter(|d| !self.config.systems.contains_key(&d.system))
+                .map(|d| d.system)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Looking for work toward removed systems failed.");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for system in strays {
+            loop {
+                let now = self.clock.now_ms();
+                let claimed = match self
+                    .store
+                    .claim(&system, now, self.lease_ms, MAX_CLAIM)
+                    .await
+                {
+                    Ok(c) if !c.is_empty() => c,
+                    _ => break,
+                };
+                n += claimed.len();
+                for d in claimed {
+                    self.deliver(d, now, None).await;
                 }
             }
         }
-        Paced {
-            go,
-            budget_next_us: grant.map(|g| g.next_us),
-        }
+        n
     }
 }
 

@@ -209,9 +209,9 @@ impl Store {
         on_backend!(self, s => s.stats().await)
     }
 
-    /// Deliveries still owed an attempt, per route (routes with none left
-    /// out). Reads only pending rows, however long the history.
-    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Deliveries still owed an attempt, per route and system (pairs with
+    /// none left out). Reads only pending rows, however long the history.
+    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         on_backend!(self, s => s.queue_depth().await)
     }
 

@@ -276,6 +276,14 @@ pub enum Discarded {
     NotDiscardable,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    pub route: String,
+    pub system: String,
+    /// Deliveries queued, retrying or in flight.
+    pub depth: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RouteStats {
     pub route: String,

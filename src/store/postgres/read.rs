@@ -183,19 +183,23 @@ impl PgStore {
         Ok(out)
     }
 
-    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT route, COUNT(*) FROM deliveries
-                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route",
+                "SELECT route, system, COUNT(*) FROM deliveries
+                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
                 &[],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .map(|r| QueueDepth {
+                route: r.get(0),
+                system: r.get(1),
+                depth: r.get::<_, i64>(2) as u64,
+            })
             .collect())
     }
 

@@ -127,13 +127,19 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT route, COUNT(*) FROM deliveries INDEXED BY deliveries_due
-                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route",
+                "SELECT route, system, COUNT(*) FROM deliveries INDEXED BY deliveries_due
+                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok(QueueDepth {
+                    route: r.get(0)?,
+                    system: r.get(1)?,
+                    depth: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
