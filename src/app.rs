@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deliver::Wake;
+use crate::deliver::breaker::Breakers;
 use crate::ingest::admission::Backlog;
 use axum::Router;
 use axum::extract::State;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub in_flight: InFlight,
     /// Each system's queue depth as ingest sees it (back-pressure).
     pub backlog: Backlog,
+    /// Each system's circuit breaker (shown by the admin API).
+    pub breakers: Arc<Breakers>,
 }
 
 impl Shared {
@@ -87,6 +90,10 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let wake = Wake::default();
         let connector = Connector::new(&config)?;
+        let breakers = Arc::new(Breakers::new(&config, clock.now_ms()));
+        for s in config.systems.values().filter(|s| s.breaker.is_some()) {
+            metrics.circuit_init(&s.name);
+        }
         let deliverer = Arc::new(Deliverer::new(
             store.clone(),
             config.clone(),
@@ -94,6 +101,7 @@ impl App {
             clock.clone(),
             metrics.clone(),
             wake.clone(),
+            breakers.clone(),
         ));
         store.wake_on_remote_work(wake.clone());
         let backlog = Backlog::new(&config);
@@ -105,6 +113,7 @@ impl App {
             wake,
             in_flight: InFlight::default(),
             backlog,
+            breakers,
         });
         Ok(App { state, deliverer })
     }

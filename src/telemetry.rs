@@ -24,6 +24,8 @@ pub struct Metrics {
     retried: Family<Labels, Counter>,
     dead: Family<Labels, Counter>,
     queue_depth: Family<Labels, Gauge>,
+    circuit: Family<Labels, Gauge>,
+    circuit_changes: Family<Labels, Counter>,
 }
 
 fn route(r: &str) -> Labels {
@@ -48,6 +50,8 @@ impl Metrics {
             retried: Family::default(),
             dead: Family::default(),
             queue_depth: Family::default(),
+            circuit: Family::default(),
+            circuit_changes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -90,6 +94,16 @@ impl Metrics {
             "Messages waiting for delivery (queued, retrying or in flight)",
             m.queue_depth.clone(),
         );
+        registry.register(
+            "circuit_state",
+            "Each system's circuit breaker: 1 on the current state (closed, open, half_open)",
+            m.circuit.clone(),
+        );
+        registry.register(
+            "circuit_changes",
+            "Circuit breaker state changes, by the state entered",
+            m.circuit_changes.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -125,6 +139,33 @@ impl Metrics {
     }
     pub fn set_queue_depth(&self, r: &str, depth: u64) {
         self.queue_depth.get_or_create(&route(r)).set(depth as i64);
+    }
+
+    /// A system's breaker starts closed (so the gauge exists before any change).
+    pub fn circuit_init(&self, system: &str) {
+        self.set_circuit(system, "closed");
+    }
+
+    /// A system's breaker entered `state`.
+    pub fn circuit(&self, system: &str, state: &'static str) {
+        self.set_circuit(system, state);
+        self.circuit_changes
+            .get_or_create(&vec![
+                ("system", system.to_owned()),
+                ("state", state.to_owned()),
+            ])
+            .inc();
+    }
+
+    fn set_circuit(&self, system: &str, state: &str) {
+        for s in ["closed", "open", "half_open"] {
+            self.circuit
+                .get_or_create(&vec![
+                    ("system", system.to_owned()),
+                    ("state", s.to_owned()),
+                ])
+                .set(i64::from(s == state));
+        }
     }
 
     /// The Prometheus text exposition.

@@ -1,7 +1,7 @@
 //! Admin: the operators' JSON API under `/admin/api/v1`, reading and acting on
 //! messages through the same store methods the CLI uses (list, show, retry one,
 //! retry by filter with a dry-run count, discard with a reason, route counts,
-//! the audit log). Bearer-token protected; every action is audited in the store.
+//! each system's circuit breaker and queue, the audit log). Bearer-token protected; every action is audited in the store.
 
 use axum::Json;
 use axum::Router;
@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
         .route("/routes", get(routes))
+        .route("/systems", get(systems))
         .route("/audit", get(audit));
     Router::new().nest(
         "/admin/api/v1",
@@ -241,6 +242,31 @@ async fn discard(
 async fn routes(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
     let stats = app.store.stats().await.map_err(store_problem)?;
     Ok(Json(json!({ "routes": stats })))
+}
+
+/// Each system's circuit breaker and queue: what an operator checks first
+/// when a platform misbehaves.
+async fn systems(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
+    let depths = app.store.queue_depth().await.map_err(store_problem)?;
+    let now = app.clock.now_ms();
+    let config = app.config();
+    let systems: Vec<Value> = config
+        .systems
+        .values()
+        .map(|s| {
+            let queued: u64 = depths
+                .iter()
+                .filter(|d| d.system == s.name)
+                .map(|d| d.depth)
+                .sum();
+            json!({
+                "name": s.name,
+                "queued": queued,
+                "circuit": app.breakers.status(&s.name, now),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "systems": systems })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -88,6 +88,9 @@ pub struct System {
     pub max_queue: Option<u64>,
     /// Which rate-limit headers the platform answers with (`rate_limit.dialect`).
     pub dialect: Option<crate::deliver::dialect::Dialect>,
+    /// When to stop sending to a failing platform (`circuit_breaker`);
+    /// `None` when `enabled = false`.
+    pub breaker: Option<crate::deliver::breaker::Policy>,
 }
 
 /// How ferry authenticates toward a system.

@@ -49,6 +49,17 @@ pub struct RawSystem {
     pub retry: Option<RawRetry>,
     pub rate_limit: Option<RawRateLimit>,
     pub max_queue: Option<u64>,
+    pub circuit_breaker: Option<RawBreaker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub enabled: Option<bool>,
+    pub failure_ratio: Option<f64>,
+    pub window: Option<String>,
+    pub min_requests: Option<u32>,
+    pub open_for: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::raw::*;
 use super::resolve::Ctx;
 use super::*;
+use crate::deliver::breaker::Policy;
 
 pub(super) fn system(
     cx: &mut Ctx<'_>,
@@ -151,6 +152,7 @@ pub(super) fn system(
             format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
         );
     }
+    let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
     Some(System {
         name: name.to_owned(),
         base_url,
@@ -173,5 +175,43 @@ pub(super) fn system(
                 r.burst.unwrap_or(1).max(1),
             ))
         }),
+        breaker,
     })
+}
+
+/// The `circuit_breaker` table: on by default, with [`Policy::default`]'s values.
+fn breaker(cx: &mut Ctx<'_>, loc: &str, b: Option<&RawBreaker>) -> Option<Policy> {
+    let mut p = Policy::default();
+    let Some(b) = b else { return Some(p) };
+    let loc = format!("{loc}.circuit_breaker");
+    if let Some(r) = b.failure_ratio {
+        if r > 0.0 && r <= 1.0 {
+            p.failure_ratio = r;
+        } else {
+            cx.problem(
+                format!("{loc}.failure_ratio"),
+                "must be above 0 and at most 1",
+            );
+        }
+    }
+    if let Some(n) = b.min_requests {
+        if n == 0 {
+            cx.problem(format!("{loc}.min_requests"), "must be at least 1");
+        }
+        p.min_requests = n.max(1);
+    }
+    let ms = |d: Duration| d.as_millis() as i64;
+    let d = |v: i64| Duration::from_millis(v as u64);
+    p.window_ms = ms(cx.duration(&format!("{loc}.window"), b.window.as_ref(), d(p.window_ms)));
+    p.open_ms = ms(cx.duration(
+        &format!("{loc}.open_for"),
+        b.open_for.as_ref(),
+        d(p.open_ms),
+    ));
+    for (field, v) in [("window", p.window_ms), ("open_for", p.open_ms)] {
+        if v <= 0 {
+            cx.problem(format!("{loc}.{field}"), "must be longer than zero");
+        }
+    }
+    b.enabled.unwrap_or(true).then_some(p)
 }

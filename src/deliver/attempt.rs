@@ -1,11 +1,14 @@
-//! One attempt, through the named stages of the flow: prepare (transform) →
+//! One attempt, through the named stages of the flow: (the breaker admits) →
+//! prepare (transform) →
 //! wait for its send time (pace) → send (`connect`) → decide (`retry`) →
 //! record (store), with the metrics and logs an operator reads.
 
+use super::breaker::{Admission, CircuitState, Health, Transition};
 use super::dialect;
 use super::pace::Rate;
 use super::retry::{self, History, Outcome, Verdict};
 use super::{Deliverer, Observed};
+use crate::config::System;
 use crate::connect::Sent;
 use crate::store::{AttemptRecord, Claimed, Next};
 use crate::transform::Transform;
@@ -71,6 +74,14 @@ impl Deliverer {
             .send(system, &route.destination, body, &d.delivery_key)
             .await;
         drop(permit);
+        let health = match &attempt.sent {
+            Sent::Response { status, .. } => Health::of_status(*status),
+            Sent::Network(_) | Sent::Timeout => Health::Down,
+        };
+        let now = self.clock.now_ms();
+        if let Some(t) = self.breakers.observe(&system.name, now, health) {
+            self.announce(system, t, now).await;
+        }
         let credential = system.auth.credential();
         let mut observed = Observed {
             started_ms,
@@ -125,6 +136,43 @@ impl Deliverer {
             }
             Err(e) => {
                 tracing::warn!(system = %system.name, error = %e, "Holding the request budget failed; the next requests may meet a 429.")
+            }
+        }
+    }
+
+    /// Asks the system's breaker whether to send, announcing a change.
+    pub(super) async fn admit(&self, system: &System, now_ms: i64) -> Admission {
+        let (admission, change) = self.breakers.admit(&system.name, now_ms);
+        if let Some(t) = change {
+            self.announce(system, t, now_ms).await;
+        }
+        admission
+    }
+
+    /// Logs a breaker's change and shows it in the metrics. An opened
+    /// breaker also holds the system's shared budget, so other instances
+    /// wait for the probe too; a closed one wakes the waiting loops.
+    async fn announce(&self, system: &System, t: Transition, now_ms: i64) {
+        match t {
+            Transition::Opened { until_ms } => {
+                tracing::error!(system = %system.name, probe_in_ms = until_ms - now_ms, "Circuit opened: too many requests to this system failed. Its messages wait in the queue; one probe will test it again.");
+                self.metrics
+                    .circuit(&system.name, CircuitState::Open.as_str());
+                let rate = system.rate.unwrap_or(Rate::UNLIMITED);
+                if let Err(e) = self.store.hold(&system.name, until_ms, rate).await {
+                    tracing::warn!(system = %system.name, error = %e, "Holding the budget for an open circuit failed; other instances may keep sending.");
+                }
+            }
+            Transition::HalfOpened => {
+                tracing::info!(system = %system.name, "Circuit half-open: sending one probe.");
+                self.metrics
+                    .circuit(&system.name, CircuitState::HalfOpen.as_str());
+            }
+            Transition::Closed => {
+                tracing::info!(system = %system.name, "Circuit closed: the system answers again; delivery resumes.");
+                self.metrics
+                    .circuit(&system.name, CircuitState::Closed.as_str());
+                self.wake.notify();
             }
         }
     }

@@ -2,13 +2,15 @@
 //! failing platform never holds up another's deliveries. A loop claims its
 //! system's due deliveries from the store (a lease, so a crashed worker's work
 //! comes back), reserves their send times against the system's request budget
-//! (`pace`, shared by every instance), and takes each through the named
+//! (`pace`, shared by every instance) once the system's circuit breaker
+//! admits it (`breaker`), and takes each through the named
 //! stages of `attempt`: prepare → wait for its time → send → decide
 //! (`retry`) → record. A loop sleeps only when its claim comes back empty,
 //! until new work is signalled ([`Wake`]) or its next retry is due; tests call
 //! [`Deliverer::run_once`] to drain the queue deterministically.
 
 mod attempt;
+pub mod breaker;
 pub mod dialect;
 pub mod pace;
 pub mod retry;
@@ -26,6 +28,7 @@ use crate::config::{Config, System};
 use crate::connect::Connector;
 use crate::store::{Claimed, RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
+use breaker::Admission;
 use pace::Rate;
 
 /// Longest a worker loop sleeps before looking at the queue again on its own.
@@ -102,6 +105,7 @@ pub struct Deliverer {
     per_system: HashMap<String, Arc<Semaphore>>,
     wake: Wake,
     lease_ms: i64,
+    breakers: Arc<breaker::Breakers>,
 }
 
 /// Claimed deliveries with the send times their budget granted, and those
@@ -123,6 +127,7 @@ impl Deliverer {
         clock: Clock,
         metrics: Arc<Metrics>,
         wake: Wake,
+        breakers: Arc<breaker::Breakers>,
     ) -> Deliverer {
         // A lease must outlive the slowest attempt, or a live send is re-claimed.
         let slowest = config
@@ -146,6 +151,7 @@ impl Deliverer {
             metrics,
             wake,
             lease_ms,
+            breakers,
         }
     }
 
@@ -156,11 +162,17 @@ impl Deliverer {
         let mut n = self.sweep_strays().await;
         for system in self.config.systems.values() {
             let now = self.clock.now_ms();
+            let limit = match self.admit(system, now).await {
+                Admission::Free => self.config.server.workers,
+                Admission::Probe => 1,
+                Admission::WaitUntil(_) => continue,
+            };
             let claimed = self
                 .store
-                .claim(&system.name, now, self.lease_ms, self.config.server.workers)
+                .claim(&system.name, now, self.lease_ms, limit)
                 .await?;
             if claimed.is_empty() {
+                self.breakers.no_probe(&system.name);
                 continue;
             }
             let paced = self.pace(system, claimed, None).await;
@@ -230,6 +242,19 @@ impl Deliverer {
                 continue;
             }
             let now = self.clock.now_ms();
+            let probe = match self.admit(system, now).await {
+                Admission::Free => false,
+                Admission::Probe => true,
+                Admission::WaitUntil(at) => {
+                    // Open: the queue waits; a closing breaker wakes the loops.
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis((at - now).max(1) as u64)) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            };
             let (_, g) = pace::reserve(
                 tat_estimate,
                 now * 1000,
@@ -258,7 +283,11 @@ impl Deliverer {
                 continue;
             }
             wake.borrow_and_update();
-            let limit = free.min(room).min(slots).min(MAX_CLAIM);
+            let limit = if probe {
+                1
+            } else {
+                free.min(room).min(slots).min(MAX_CLAIM)
+            };
             let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
             // An unlimited budget is only read (for a platform's hold), and
             // the read does not depend on what is claimed: do both at once.
@@ -283,6 +312,7 @@ impl Deliverer {
                 }
             };
             if claimed.is_empty() {
+                self.breakers.no_probe(&system.name);
                 let due = self.store.next_due(&system.name).await.ok().flatten();
                 let wait = due.map_or(IDLE_POLL_MS, |t| (t - now).clamp(1, IDLE_POLL_MS));
                 tokio::select! {
