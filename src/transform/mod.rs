@@ -4,6 +4,8 @@
 //! version, are the next step); config validation rejects anything else, so a
 //! mapping is never silently skipped.
 
+pub mod jq;
+
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
