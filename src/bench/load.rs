@@ -1,13 +1,15 @@
 //! The load generator of `ferry bench`: `connections` tasks, each with its own
 //! keep-alive HTTP/1.1 connection (hyper's connection-level client over a
 //! `TcpStream`), sending signed Standard Webhooks POSTs back to back for a
-//! fixed time. Both phases of the bench use it unchanged, so the client-side
-//! work per request is the same whatever the server: build a body with a
+//! fixed time (or, for the rate-limited mode, a fixed number of requests).
+//! Every phase of the bench uses it unchanged, so the client-side work per
+//! request is the same whatever the server: build a body with a
 //! unique event id, sign it (HMAC-SHA256), send, read the whole answer.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, Request, Uri, header};
@@ -104,13 +106,55 @@ impl Load {
     }
 }
 
+/// When the senders stop: at a time, or once a number of requests is sent.
+#[derive(Clone)]
+enum Stop {
+    At(Instant),
+    /// Requests not yet sent, shared by every sender.
+    After(Arc<AtomicU64>),
+}
+
+impl Stop {
+    fn done(&self) -> bool {
+        match self {
+            Stop::At(deadline) => Instant::now() >= *deadline,
+            Stop::After(left) => left.load(Ordering::Relaxed) == 0,
+        }
+    }
+
+    /// Whether one more request may be sent (and, counting, takes it).
+    fn take(&self) -> bool {
+        match self {
+            Stop::At(deadline) => Instant::now() < *deadline,
+            Stop::After(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
 /// Runs `connections` senders against `target` for `duration`; returns when
 /// every sender has had its last answer. `started` is when sending began.
 pub async fn run(target: Arc<Target>, connections: usize, duration: Duration) -> (Instant, Load) {
     let started = Instant::now();
-    let deadline = started + duration;
+    run_until(target, connections, started, Stop::At(started + duration)).await
+}
+
+/// Like [`run`], but sends `total` requests (a broken connection loses the
+/// one it was sending: see `transport_errors`) as fast as they are answered.
+pub async fn run_count(target: Arc<Target>, connections: usize, total: u64) -> (Instant, Load) {
+    let stop = Stop::After(Arc::new(AtomicU64::new(total)));
+    run_until(target, connections, Instant::now(), stop).await
+}
+
+async fn run_until(
+    target: Arc<Target>,
+    connections: usize,
+    started: Instant,
+    stop: Stop,
+) -> (Instant, Load) {
     let tasks: Vec<_> = (0..connections)
-        .map(|i| tokio::spawn(sender(target.clone(), i, deadline)))
+        .map(|i| tokio::spawn(sender(target.clone(), i, stop.clone())))
         .collect();
     let mut total = Load::default();
     for t in tasks {
@@ -137,7 +181,7 @@ async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
 }
 
 /// One connection's loop: send, wait for the whole answer, repeat.
-async fn sender(target: Arc<Target>, conn: usize, deadline: Instant) -> Load {
+async fn sender(target: Arc<Target>, conn: usize, stop: Stop) -> Load {
     let mut load = Load::default();
     let uri: Uri = target.path.parse().expect("a valid request path");
     let addr = target.addrs[conn % target.addrs.len()];
@@ -145,13 +189,13 @@ async fn sender(target: Arc<Target>, conn: usize, deadline: Instant) -> Load {
     let json = HeaderValue::from_static("application/json");
     let mut id = String::with_capacity(ID_LEN);
     let mut seq: u64 = 0;
-    'connect: while Instant::now() < deadline {
+    'connect: while !stop.done() {
         let Some(mut http) = connect(addr).await else {
             load.transport_errors += 1;
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;
         };
-        while Instant::now() < deadline {
+        while stop.take() {
             if http.ready().await.is_err() {
                 load.transport_errors += 1;
                 continue 'connect;

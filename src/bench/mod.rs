@@ -9,7 +9,10 @@
 //! every accepted message: ingest and delivery together on the same two
 //! cores. It reports requests/s of each phase, the ingest ratio, ack latency,
 //! end-to-end deliveries/s, the backlog left and the process's peak RSS.
+//! With `--rate-limit R` it runs only a delivery phase against a sink that
+//! enforces R requests a second ([`limited`]).
 
+mod limited;
 mod load;
 
 use std::sync::Arc;
@@ -79,6 +82,11 @@ pub struct BenchArgs {
     /// round-robin (more than one needs --database-url).
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Instead of the three phases, deliver R × --seconds messages to a
+    /// sink admitting R requests a second (429 over it), ferry told the
+    /// same budget; reports the rate achieved and the 429s.
+    #[arg(long, value_name = "R")]
+    pub rate_limit: Option<u32>,
 }
 
 /// Phase 2's figures beyond the load generator's.
@@ -111,6 +119,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--instances above 1 needs --database-url: one SQLite file serves one instance");
     }
     init_quiet_logs();
+    if let Some(r) = args.rate_limit {
+        return limited::run(&args, r).await;
+    }
     let phase = Duration::from_secs(args.seconds);
     eprintln!(
         "phase 1/3: bare axum server, {} connections, {} s...",

@@ -22,6 +22,20 @@ use crate::sim::receiver::{Received, Reply, Responder};
 const EXPECTED_AUTH: &str = "Bearer demo-erp-token";
 /// How often the ERP sends a stock level.
 const STOCK_EVERY: Duration = Duration::from_secs(5);
+/// Warehouses of the opening stock sync: with the catalog, 60 levels at
+/// once, more than the shop's bucket of 40 holds, so ferry's pacing shows.
+const LOCATIONS: &[&str] = &[
+    "main-warehouse",
+    "berlin-store",
+    "wien-store",
+    "lyon-store",
+    "utrecht-store",
+    "bologna-store",
+    "basel-store",
+    "returns",
+    "consignment",
+    "outlet",
+];
 
 /// What the ERP answered; read by the summary line.
 #[derive(Default)]
@@ -119,8 +133,9 @@ fn unknown_sku(body: &[u8]) -> Option<String> {
     })
 }
 
-/// The ERP posting a stock level to ferry's API every few seconds, each with
-/// its own `Idempotency-Key`, until `stop`.
+/// The ERP posting stock levels to ferry's API, each with its own
+/// `Idempotency-Key`, until `stop`: first an opening sync of every product
+/// at every location at once, then one level every few seconds.
 pub(super) async fn push_stock(url: String, stop: CancellationToken) {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -133,6 +148,15 @@ pub(super) async fn push_stock(url: String, stop: CancellationToken) {
         }
     };
     let mut n: u64 = 0;
+    for location in LOCATIONS {
+        for (sku, _, _) in CATALOG {
+            if stop.is_cancelled() {
+                return;
+            }
+            n += 1;
+            send_stock(&http, &url, n, sku, location).await;
+        }
+    }
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -140,24 +164,27 @@ pub(super) async fn push_stock(url: String, stop: CancellationToken) {
         }
         n += 1;
         let (sku, _, _) = CATALOG[n as usize % CATALOG.len()];
-        let body =
-            json!({"sku": sku, "location": "main-warehouse", "available": 40 + (n * 7) % 60});
-        let sent = http
-            .post(&url)
-            .bearer_auth(ERP_CLIENT_KEY)
-            .header("idempotency-key", format!("stock-{n}"))
-            .json(&body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                eprintln!("demo ERP: ferry answered {status} to stock update {n}: {text}");
-            }
-            Err(e) => eprintln!("demo ERP: stock update {n} failed: {e}"),
+        send_stock(&http, &url, n, sku, LOCATIONS[0]).await;
+    }
+}
+
+async fn send_stock(http: &reqwest::Client, url: &str, n: u64, sku: &str, location: &str) {
+    let body = json!({"sku": sku, "location": location, "available": 40 + (n * 7) % 60});
+    let sent = http
+        .post(url)
+        .bearer_auth(ERP_CLIENT_KEY)
+        .header("idempotency-key", format!("stock-{n}"))
+        .json(&body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            eprintln!("demo ERP: ferry answered {status} to stock update {n}: {text}");
         }
+        Err(e) => eprintln!("demo ERP: stock update {n} failed: {e}"),
     }
 }
 

@@ -4,9 +4,11 @@
 //! for products the ERP does not know) and an ERP ([`erp`], a
 //! [`Receiver`](super::receiver::Receiver) with a responder) that is sometimes
 //! slow, rate-limited or unavailable and rejects unknown products. The ERP also
-//! pushes stock levels back through the `erp-stock` API route. A summary line
-//! every second shows messages received, delivered, retrying, dead and
-//! duplicates absorbed.
+//! pushes stock levels back through the `erp-stock` API route, opening with a
+//! sync larger than the shop's rate limit allows at once; the shop's API is
+//! the Shopify-like sim ([`ShopifySim`]: a leaky bucket of 40 leaking 2 a
+//! second), so ferry's pacing shows. A summary line every second shows
+//! messages received, delivered, retrying, dead and duplicates absorbed.
 
 mod erp;
 mod shop;
@@ -19,8 +21,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::receiver::{Receiver, Reply};
+use super::platform::shopify::{ShopifyConfig, ShopifySim};
+use super::receiver::Receiver;
 use crate::app::App;
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, LogFormat};
 use crate::store::{MessageFilter, RouteStats, State, Store};
 
@@ -51,6 +55,7 @@ rate_limit = { max_concurrency = 4 }
 base_url = "{shop_url}/admin/api/{api_version}"
 api_version = "2024-07"
 auth = { kind = "header", name = "X-Shopify-Access-Token", credential = "shop_token" }
+rate_limit = { per_second = 2, burst = 40, dialect = "shopify" }   # Shopify's leaky bucket
 
 # The shop's order webhooks, into the ERP as sales orders.
 [routes.shop-orders]
@@ -133,9 +138,8 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let erp = Receiver::start().await?;
     erp.forget_requests();
     erp.set_responder(erp::responder(erp_stats.clone()));
-    let shop_api = Receiver::start().await?;
+    let shop_api = ShopifySim::start(Clock::System, ShopifyConfig::default()).await?;
     shop_api.forget_requests();
-    shop_api.set_default(Reply::status(200).body(r#"{"inventory_level":{"updated":true}}"#));
 
     let text = DEMO_TOML
         .replace("{listen}", &addr.to_string())
@@ -178,7 +182,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 let stats = state.store.stats().await.unwrap_or_default();
-                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats));
+                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &shop_api));
             }
             r = tokio::signal::ctrl_c() => {
                 r.context("cannot listen for Ctrl-C")?;
@@ -211,6 +215,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         &erp_stats,
         &dead,
         &base,
+        &shop_api,
     );
     drop(state);
     let shown = dir.path().display().to_string();
@@ -221,7 +226,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(base: &str, erp: &Receiver, shop_api: &Receiver, data_dir: &Path) {
+fn print_banner(base: &str, erp: &Receiver, shop_api: &ShopifySim, data_dir: &Path) {
     println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
     println!(
         "the ERP sends stock levels back through ferry's API. Built-in config: ferry::sim::demo::DEMO_TOML."
@@ -243,7 +248,7 @@ fn print_banner(base: &str, erp: &Receiver, shop_api: &Receiver, data_dir: &Path
         erp.url()
     );
     println!(
-        "  simulated shop   {}/admin/api/2024-07/inventory_levels/set.json  (answers 200)",
+        "  simulated shop   {}/admin/api/2024-07/inventory_levels/set.json  (Shopify-like: bucket of 40, leaks 2/s, 429 when full)",
         shop_api.url()
     );
     println!(
@@ -269,12 +274,13 @@ fn summary_line(
     stats: &[RouteStats],
     shop: &shop::ShopStats,
     erp: &erp::ErpStats,
+    shop_api: &ShopifySim,
 ) -> String {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
     let st = route(stats, "erp-stock").unwrap_or(&empty);
     format!(
-        "[{:>4}s] orders: received {:>4}  delivered {:>4}  queued {:>2}  retrying {:>2}  dead {:>3}  duplicates absorbed {:>3} | stock: {}/{} delivered | ERP answered: {}",
+        "[{:>4}s] orders: received {:>4}  delivered {:>4}  queued {:>2}  retrying {:>2}  dead {:>3}  duplicates absorbed {:>3} | stock: {}/{} delivered, shop 429s {} | ERP answered: {}",
         elapsed.as_secs(),
         total(o),
         o.delivered,
@@ -284,6 +290,7 @@ fn summary_line(
         shop.duplicates_absorbed(),
         st.delivered,
         total(st),
+        shop_api.counters().throttled,
         erp.describe(),
     )
 }
@@ -311,6 +318,7 @@ fn print_final(
     erp: &erp::ErpStats,
     dead: &[(String, String)],
     base: &str,
+    shop_api: &ShopifySim,
 ) {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
@@ -332,10 +340,13 @@ fn print_final(
         o.dead,
         shop.duplicates_absorbed()
     );
+    let api = shop_api.counters();
     println!(
-        "  erp-stock        received {}, delivered {}",
+        "  erp-stock        received {}, delivered {}; the shop's API answered {} requests, {} with 429 (bucket full)",
         total(st),
-        st.delivered
+        st.delivered,
+        api.requests,
+        api.throttled
     );
     println!("  ERP answered     {}", erp.describe());
     if !dead.is_empty() {
