@@ -40,4 +40,21 @@ impl Clock {
             t.store(ms, Ordering::SeqCst);
         }
     }
+
+    /// Waits until `at_ms`. On a manual clock the wait is simulated: time
+    /// jumps forward to `at_ms` (never back), so a test sees a paced send
+    /// happen at exactly the time it was granted, without sleeping.
+    pub async fn sleep_until(&self, at_ms: i64) {
+        match self {
+            Clock::System => {
+                let wait = at_ms - self.now_ms();
+                if wait > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                }
+            }
+            Clock::Manual(t) => {
+                t.fetch_max(at_ms, Ordering::SeqCst);
+            }
+        }
+    }
 }

@@ -56,10 +56,7 @@ impl Deliverer {
             }
         };
         // wait for the send time the request budget granted
-        let wait_ms = send_at_ms - self.clock.now_ms();
-        if wait_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
-        }
+        self.clock.sleep_until(send_at_ms).await;
         // send (within the system's concurrency permit), unless the lease
         // could run out mid-request: another worker could then send it too
         let started_ms = self.clock.now_ms();

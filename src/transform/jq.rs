@@ -110,7 +110,11 @@ fn parse(json: &[u8]) -> Result<Val, JqError> {
 
 fn describe(errs: &impl fmt::Debug) -> String {
     let s = format!("{errs:?}");
-    if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
+    if s.len() > 300 {
+        format!("{}…", &s[..s.floor_char_boundary(300)])
+    } else {
+        s
+    }
 }
 
 impl fmt::Debug for Jq {
@@ -144,19 +148,30 @@ mod tests {
         assert!(matches!(jq.key(b"{}"), Err(JqError::Run { .. })));
         assert!(matches!(jq.key(b"not json"), Err(JqError::Input(_))));
         let many = Jq::compile(".ids[]").unwrap();
-        assert!(matches!(many.key(br#"{"ids":[1,2]}"#), Err(JqError::Run { .. })));
+        assert!(matches!(
+            many.key(br#"{"ids":[1,2]}"#),
+            Err(JqError::Run { .. })
+        ));
     }
 
     #[test]
     fn bad_programs_are_refused_at_compile_time() {
         assert!(matches!(Jq::compile(".a |"), Err(JqError::Compile { .. })));
-        assert!(matches!(Jq::compile("nosuchfn(1)"), Err(JqError::Compile { .. })));
+        assert!(matches!(
+            Jq::compile("nosuchfn(1)"),
+            Err(JqError::Compile { .. })
+        ));
     }
 
     #[test]
     fn programs_build_documents() {
         let wrap = Jq::compile("{inputs: map(.)}").unwrap();
-        let out = wrap.run_value(&serde_json::json!([{"a": 1}, {"a": 2.5}])).unwrap();
-        assert_eq!(out, vec![serde_json::json!({"inputs": [{"a": 1}, {"a": 2.5}]})]);
+        let out = wrap
+            .run_value(&serde_json::json!([{"a": 1}, {"a": 2.5}]))
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![serde_json::json!({"inputs": [{"a": 1}, {"a": 2.5}]})]
+        );
     }
 }
