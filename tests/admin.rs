@@ -238,6 +238,7 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
             delivery_key: "ferry-k".into(),
             dedupe: None,
             idempotency: None,
+            ordering_key: None,
         };
         store.accept(msg).await.unwrap();
         id

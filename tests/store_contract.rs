@@ -24,6 +24,7 @@ fn msg(id: &str, dedupe: Option<&str>) -> NewMessage {
             expires_ms: T0 + 1_000,
         }),
         idempotency: None,
+        ordering_key: None,
     }
 }
 
@@ -538,6 +539,89 @@ async fn postgres_one_refused_message_does_not_fail_its_batch() {
         }
     }
     assert_eq!(store.stats().await.unwrap()[0].queued, 20);
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}
+
+/// Per-entity order: only the earliest delivery of each ordering key still
+/// owed an attempt (or dead) can be claimed; a dead one holds its key until
+/// an operator discards it; keys do not hold each other up.
+async fn ordered_claims(store: Store) {
+    let keyed = |id: &str, key: Option<&str>| {
+        let mut m = msg(id, None);
+        m.ordering_key = key.map(str::to_owned);
+        m
+    };
+    // Accepted newest first: the order is the message ids', not the commits'.
+    for (id, key) in [
+        ("o3", Some("A")),
+        ("o2", Some("A")),
+        ("o1", Some("A")),
+        ("o4", Some("B")),
+        ("o5", None),
+    ] {
+        store.accept(keyed(id, key)).await.unwrap();
+    }
+    let ids = |c: &[Claimed]| {
+        let mut v: Vec<String> = c.iter().map(|c| c.message_id.clone()).collect();
+        v.sort();
+        v
+    };
+    let first = store.claim("erp", T0, 30_000, 10).await.unwrap();
+    assert_eq!(ids(&first), ["o1", "o4", "o5"], "one head per key");
+    assert!(
+        store
+            .claim("erp", T0 + 1_000, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the next of a key waits while its head is in flight"
+    );
+    let o1 = first.iter().find(|c| c.message_id == "o1").unwrap();
+    assert!(
+        store
+            .record(record(o1, T0 + 1_000, Next::Dead))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim("erp", T0 + 2_000, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dead head holds its key"
+    );
+    let listed = store.message("o2").await.unwrap().unwrap();
+    assert_eq!(listed.summary.ordering_key.as_deref(), Some("A"));
+    assert_eq!(
+        store
+            .discard("o1", "ops", "bad data", T0 + 3_000)
+            .await
+            .unwrap(),
+        Discarded::Done
+    );
+    let next = store.claim("erp", T0 + 3_000, 30_000, 10).await.unwrap();
+    assert_eq!(
+        ids(&next),
+        ["o2"],
+        "skipped: the key moves on, one at a time"
+    );
+}
+
+#[tokio::test]
+async fn ordered_claims_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    ordered_claims(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_claims_on_postgres() {
+    let Some((store, url, schema)) = postgres("ordered_claims_on_postgres").await else {
+        return;
+    };
+    ordered_claims(store).await;
     ferry::store::postgres::drop_scratch_schema(&url, &schema)
         .await
         .unwrap();

@@ -160,6 +160,9 @@ pub struct Destination {
     pub method: Method,
     pub path: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A jq expression naming the entity a message is about (`ordering_key`):
+    /// messages with the same key are delivered one at a time, in arrival order.
+    pub ordering_key: Option<std::sync::Arc<crate::transform::jq::Jq>>,
 }
 
 /// One thing wrong with a config file: where, and what.

@@ -132,4 +132,5 @@ pub struct RawDestination {
     pub path: String,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    pub ordering_key: Option<String>,
 }

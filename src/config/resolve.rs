@@ -326,6 +326,16 @@ fn route(
             _ => {}
         }
     }
+    let ordering_key =
+        d.ordering_key
+            .as_deref()
+            .and_then(|code| match crate::transform::jq::Jq::compile(code) {
+                Ok(jq) => Some(std::sync::Arc::new(jq)),
+                Err(e) => {
+                    cx.problem(format!("{dloc}.ordering_key"), e.to_string());
+                    None
+                }
+            });
     Some(Route {
         name: name.to_owned(),
         source,
@@ -334,6 +344,7 @@ fn route(
             method,
             path: d.path.clone(),
             headers,
+            ordering_key,
         },
         max_body,
     })

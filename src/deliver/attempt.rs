@@ -219,7 +219,17 @@ impl Deliverer {
                 },
                 Some(why),
             ),
-            Verdict::Dead { why } => (Next::Dead, Some(why)),
+            Verdict::Dead { mut why } => {
+                let ordered = self
+                    .config
+                    .routes
+                    .get(&d.route)
+                    .is_some_and(|r| r.destination.ordering_key.is_some());
+                if ordered {
+                    why.hint.push_str(" Later messages of this route with the same ordering key wait behind this one: retry it once fixed, or discard it to let them go.");
+                }
+                (Next::Dead, Some(why))
+            }
         };
         let mut request = observed.request;
         if next == Next::Delivered {

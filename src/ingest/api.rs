@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{delivery_key, headers_json, read_body, require_json, unknown_route};
+use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
 use crate::app::AppState;
 use crate::config::{Config, Source};
 use crate::problem::Problem;
@@ -102,6 +102,7 @@ pub async fn receive(
         .await
         .map_err(|p| reject("body", p))?;
     require_json(&body).map_err(|p| reject("json", p))?;
+    let ordering_key = ordering_key(route, &body).map_err(|p| reject("ordering_key", p))?;
     let mut h = Sha256::new();
     h.update(route_name.as_bytes());
     h.update([0]);
@@ -133,6 +134,7 @@ pub async fn receive(
             expires_ms: now_ms + idempotency_window.as_millis() as i64,
             response: response.clone(),
         }),
+        ordering_key,
         id,
     };
     match app.store.accept(msg).await {

@@ -66,6 +66,27 @@ fn require_json(body: &[u8]) -> Result<(), Problem> {
         })
 }
 
+/// The entity a message is about, by the route's `ordering_key`: without
+/// it the message's place in its key's order is unknown, so it is refused
+/// (422) rather than delivered out of order.
+fn ordering_key(route: &crate::config::Route, body: &[u8]) -> Result<Option<String>, Problem> {
+    let Some(jq) = &route.destination.ordering_key else {
+        return Ok(None);
+    };
+    jq.key(body).map(Some).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ordering-key",
+            "Unprocessable Content",
+            format!(
+                "route `{}` orders messages by `{}`, and this body has no such key: {e}",
+                route.name,
+                jq.code()
+            ),
+        )
+    })
+}
+
 /// Headers worth keeping with the message for operators, as a JSON object;
 /// credentials are redacted.
 fn headers_json(headers: &HeaderMap) -> String {

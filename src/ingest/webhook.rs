@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 use super::verify::{self, Inbound, Scheme, VerifyError};
-use super::{delivery_key, headers_json, read_body, require_json, unknown_route};
+use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
 use crate::app::AppState;
 use crate::config::{Dedupe, Source};
 use crate::problem::Problem;
@@ -77,6 +77,7 @@ pub async fn receive(
     )
     .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
     require_json(&body).map_err(|p| reject("json", p))?;
+    let ordering_key = ordering_key(route, &body).map_err(|p| reject("ordering_key", p))?;
 
     let dedupe_key = match dedupe {
         Dedupe::SchemeEventId => verified.event_id.clone(),
@@ -105,6 +106,7 @@ pub async fn receive(
             expires_ms: now_ms + dedupe_window.as_millis() as i64,
         }),
         idempotency: None,
+        ordering_key,
         id,
     };
     let id = msg.id.clone();

@@ -68,6 +68,9 @@ pub struct NewMessage {
     pub delivery_key: String,
     pub dedupe: Option<DedupeKey>,
     pub idempotency: Option<IdempotencyRecord>,
+    /// The entity it is about, when its route orders by one: delivered
+    /// after every earlier message of its route with the same key.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +244,8 @@ pub struct MessageSummary {
     pub last_class: Option<ErrorClass>,
     pub last_explanation: Option<String>,
     pub last_hint: Option<String>,
+    /// Its route's ordering key, if the route has one.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

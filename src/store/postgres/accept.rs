@@ -41,8 +41,9 @@ WITH d AS (
     RETURNING id
 ), x AS (
     INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms)
-    SELECT m.id, $2::text, $3::text, 'queued', $8::text, $4::bigint, $4::bigint, $4::bigint, $4::bigint
+                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key)
+    SELECT m.id, $2::text, $3::text, 'queued', $8::text, $4::bigint, $4::bigint, $4::bigint, $4::bigint,
+           $17::text
     FROM m
 )
 SELECT ok.won, dd.won,
@@ -57,8 +58,8 @@ FROM ok, dd";
 const BULK_ACCEPT: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                         $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bigint[])
-        AS t(id, route, system, received_ms, event_id, headers, body, delivery_key, dkey, dexp)
+                         $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bigint[], $12::text[])
+        AS t(id, route, system, received_ms, event_id, headers, body, delivery_key, dkey, dexp, okey)
 ), d AS (
     INSERT INTO dedupe (route, key, message_id, expires_ms)
     SELECT route, dkey, id, dexp FROM input WHERE dkey IS NOT NULL
@@ -73,8 +74,9 @@ WITH input AS (
     SELECT id, route, received_ms, event_id, headers, body FROM won
 ), x AS (
     INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms)
-    SELECT id, route, system, 'queued', delivery_key, received_ms, received_ms, received_ms, received_ms
+                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key)
+    SELECT id, route, system, 'queued', delivery_key, received_ms, received_ms, received_ms, received_ms,
+           okey
     FROM won
 )
 SELECT id FROM won";
@@ -143,6 +145,7 @@ pub async fn stage(tx: &Transaction<'_>, msgs: &[&NewMessage]) -> Result<Staged,
                         &status,
                         &i.map(|i| i.response.body.as_slice()),
                         &i.map(|i| i.expires_ms),
+                        &m.ordering_key,
                     ],
                 )
                 .await?;
@@ -218,6 +221,9 @@ async fn accept_bulk(
                     .map(|m| m.dedupe.as_ref().map(|d| d.expires_ms))
                     .collect::<Vec<_>>(),
                 &now,
+                &go.iter()
+                    .map(|m| m.ordering_key.as_deref())
+                    .collect::<Vec<_>>(),
             ],
         )
         .await?

@@ -25,7 +25,11 @@ use tokio_util::sync::CancellationToken;
 use super::StoreError;
 
 /// Schema versions in order; `ferry_schema` records the last one applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("v2.sql"),
+    include_str!("v3.sql"),
+];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";
 /// Connections per instance: committers, workers' claims and records, admin reads.

@@ -52,7 +52,10 @@ pub(super) fn where_clause(f: &MessageFilter, offset: usize) -> (String, Vec<Par
 }
 
 const SUMMARY_COLUMNS: &str = "d.message_id, d.route, d.system, d.state, d.received_ms, m.event_id,
-    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint";
+    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint, d.ordering_key";
+/// How many columns [`SUMMARY_COLUMNS`] has: what a query selects after them
+/// starts at this index.
+const SUMMARY_LEN: usize = 12;
 
 fn summary(r: &Row) -> MessageSummary {
     let state = State::parse(r.get(3)).unwrap_or(State::Dead);
@@ -69,6 +72,7 @@ fn summary(r: &Row) -> MessageSummary {
         last_class: class.and_then(ErrorClass::parse),
         last_explanation: r.get(9),
         last_hint: r.get(10),
+        ordering_key: r.get(11),
     }
 }
 
@@ -105,9 +109,9 @@ impl PgStore {
         let Some(r) = row else {
             return Ok(None);
         };
-        let delivery_id: i64 = r.get(15);
-        let headers: &str = r.get(12);
-        let body: &[u8] = r.get(13);
+        let delivery_id: i64 = r.get(SUMMARY_LEN + 4);
+        let headers: &str = r.get(SUMMARY_LEN + 1);
+        let body: &[u8] = r.get(SUMMARY_LEN + 2);
         let rows = client
             .query(
                 "SELECT started_ms, duration_ms, request, response, class, explanation, hint, outcome
@@ -136,10 +140,10 @@ impl PgStore {
         }
         Ok(Some(MessageDetail {
             summary: summary(&r),
-            delivery_key: r.get(11),
+            delivery_key: r.get(SUMMARY_LEN),
             headers: serde_json::from_str(headers).unwrap_or(serde_json::Value::Null),
             body: String::from_utf8_lossy(body).into_owned(),
-            discard_reason: r.get(14),
+            discard_reason: r.get(SUMMARY_LEN + 3),
             attempts,
         }))
     }

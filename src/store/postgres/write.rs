@@ -13,8 +13,13 @@ use crate::store::*;
 
 const CLAIM: &str = "
 UPDATE deliveries d SET state = 'delivering', next_attempt_ms = $2, updated_ms = $1
-FROM (SELECT id FROM deliveries
+FROM (SELECT id FROM deliveries q
       WHERE state IN ('queued', 'retrying', 'delivering') AND system = $4 AND next_attempt_ms <= $1
+        AND NOT (q.ordering_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.route = q.route AND e.ordering_key = q.ordering_key AND e.message_id COLLATE \"C\" < q.message_id COLLATE \"C\"
+              AND e.ordering_key IS NOT NULL
+              AND e.state IN ('queued', 'retrying', 'delivering', 'dead')))
       ORDER BY next_attempt_ms, id LIMIT $3
       FOR UPDATE SKIP LOCKED) c, messages m
 WHERE d.id = c.id AND m.id = d.message_id

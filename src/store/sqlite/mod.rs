@@ -16,7 +16,11 @@ use super::StoreError;
 use writer::Writer;
 
 /// Schema versions in order; the database's `user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("v2.sql"),
+    include_str!("v3.sql"),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {

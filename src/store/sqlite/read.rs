@@ -41,7 +41,10 @@ pub(super) fn where_clause(f: &MessageFilter) -> (String, Vec<Value>) {
 }
 
 const SUMMARY_COLUMNS: &str = "d.message_id, d.route, d.system, d.state, d.received_ms, m.event_id,
-    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint";
+    d.attempts, d.next_attempt_ms, d.last_class, d.last_explanation, d.last_hint, d.ordering_key";
+/// How many columns [`SUMMARY_COLUMNS`] has: what a query selects after them
+/// starts at this index.
+const SUMMARY_LEN: usize = 12;
 
 fn summary(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
     let state: String = r.get(3)?;
@@ -63,6 +66,7 @@ fn summary(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
         last_class: class.as_deref().and_then(ErrorClass::parse),
         last_explanation: r.get(9)?,
         last_hint: r.get(10)?,
+        ordering_key: r.get(11)?,
     })
 }
 
@@ -174,14 +178,14 @@ fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError
             ),
             [id],
             |r| {
-                let body: Vec<u8> = r.get(13)?;
+                let body: Vec<u8> = r.get(SUMMARY_LEN + 2)?;
                 Ok((
                     summary(r)?,
-                    r.get::<_, String>(11)?,
-                    r.get::<_, String>(12)?,
+                    r.get::<_, String>(SUMMARY_LEN)?,
+                    r.get::<_, String>(SUMMARY_LEN + 1)?,
                     String::from_utf8_lossy(&body).into_owned(),
-                    r.get::<_, Option<String>>(14)?,
-                    r.get::<_, i64>(15)?,
+                    r.get::<_, Option<String>>(SUMMARY_LEN + 3)?,
+                    r.get::<_, i64>(SUMMARY_LEN + 4)?,
                 ))
             },
         )

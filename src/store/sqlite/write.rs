@@ -10,6 +10,13 @@ use crate::deliver::pace::{self, Grant, Rate};
 use crate::store::*;
 
 const PENDING: &str = "('queued', 'retrying', 'delivering')";
+/// A delivery whose ordering key has an earlier delivery of its route still
+/// owed an attempt or dead (`q` is the candidate): it is not its key's turn.
+/// The state list matches the `deliveries_order` index's.
+const BEHIND: &str = "q.ordering_key IS NOT NULL AND EXISTS (
+    SELECT 1 FROM deliveries e INDEXED BY deliveries_order
+    WHERE e.route = q.route AND e.ordering_key = q.ordering_key AND e.message_id < q.message_id
+      AND e.ordering_key IS NOT NULL AND e.state IN ('queued', 'retrying', 'delivering', 'dead'))";
 
 /// Back to waiting, unattempted: `queued` unless an attempt already failed.
 const DEFER: &str = "UPDATE deliveries
@@ -223,10 +230,10 @@ fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
     c.prepare_cached("INSERT INTO messages (id, route, received_ms, event_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![m.id, m.route, m.received_ms, m.event_id, m.headers, &m.body[..]])?;
     c.prepare_cached(
-        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms)
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5)",
+        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms, ordering_key)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5, ?6)",
     )?
-    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms])?;
+    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms, m.ordering_key])?;
     Ok(Accepted::New)
 }
 
@@ -239,8 +246,9 @@ fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "UPDATE deliveries SET state = 'delivering', next_attempt_ms = ?2, updated_ms = ?1
-         WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_due
+         WHERE id IN (SELECT id FROM deliveries q INDEXED BY deliveries_due
                       WHERE state IN {PENDING} AND system = ?4 AND next_attempt_ms <= ?1
+                        AND NOT ({BEHIND})
                       ORDER BY next_attempt_ms, id LIMIT ?3)
          RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms"
     ))?;
