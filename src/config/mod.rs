@@ -4,6 +4,7 @@
 //! sees the resolved form. `ferry check-config` prints every [`Problem`] with its
 //! location; `config.default.toml` (embedded) is the commented reference.
 
+mod batch;
 mod raw;
 mod resolve;
 mod system;
@@ -163,6 +164,25 @@ pub struct Destination {
     /// A jq expression naming the entity a message is about (`ordering_key`):
     /// messages with the same key are delivered one at a time, in arrival order.
     pub ordering_key: Option<std::sync::Arc<crate::transform::jq::Jq>>,
+    /// Send messages in batches to a bulk endpoint (`batch`).
+    pub batch: Option<Batch>,
+}
+
+/// A destination's bulk endpoint: messages of the route go out together, up
+/// to `max_items` and `max_bytes` of bodies, waiting at most `max_wait_ms`
+/// for a batch to fill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub max_items: usize,
+    pub max_bytes: usize,
+    pub max_wait_ms: i64,
+    /// The bulk endpoint's path (POST), after the system's base URL.
+    pub path: String,
+    /// jq: the array of message bodies → the request body.
+    pub body: std::sync::Arc<crate::transform::jq::Jq>,
+    /// jq: `{status, request: [bodies], response}` → one entry per item,
+    /// `null` where it was taken and the platform's reason where it was not.
+    pub results: Option<std::sync::Arc<crate::transform::jq::Jq>>,
 }
 
 /// One thing wrong with a config file: where, and what.

@@ -133,4 +133,16 @@ pub struct RawDestination {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub ordering_key: Option<String>,
+    pub batch: Option<RawBatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    pub max_items: Option<usize>,
+    pub max_bytes: Option<String>,
+    pub max_wait: Option<String>,
+    pub path: String,
+    pub body: String,
+    pub results: Option<String>,
 }

@@ -345,6 +345,10 @@ fn route(
             path: d.path.clone(),
             headers,
             ordering_key,
+            batch: d
+                .batch
+                .as_ref()
+                .and_then(|b| super::batch::batch(cx, &format!("{dloc}.batch"), b)),
         },
         max_body,
     })

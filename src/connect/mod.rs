@@ -38,6 +38,8 @@ pub enum Sent {
         status: u16,
         headers: HeaderMap,
         log: ResponseLog,
+        /// The body as read (at most 256 KiB): a batch's per-item results.
+        body: Bytes,
     },
     Network(String),
     Timeout,
@@ -171,6 +173,7 @@ async fn read_response(mut resp: reqwest::Response) -> Sent {
         status,
         headers,
         log,
+        body: Bytes::from(body),
     }
 }
 

@@ -91,6 +91,7 @@ impl Deliverer {
                 status,
                 headers,
                 log,
+                ..
             } => {
                 if let (401 | 403, Some(c)) = (status, credential) {
                     // Pick up a rotated secret before the one retry an auth failure gets.
@@ -113,7 +114,7 @@ impl Deliverer {
     /// Reads what the platform said about its budget (`Retry-After` or its
     /// dialect) and, when it is spent, holds the system's budget so no worker
     /// of any instance sends before the time it named.
-    async fn heed(
+    pub(super) async fn heed(
         &self,
         system: &crate::config::System,
         headers: &axum::http::HeaderMap,
@@ -149,7 +150,7 @@ impl Deliverer {
     /// Logs a breaker's change and shows it in the metrics. An opened
     /// breaker also holds the system's shared budget, so other instances
     /// wait for the probe too; a closed one wakes the waiting loops.
-    async fn announce(&self, system: &System, t: Transition, now_ms: i64) {
+    pub(super) async fn announce(&self, system: &System, t: Transition, now_ms: i64) {
         match t {
             Transition::Opened { until_ms } => {
                 tracing::error!(system = %system.name, probe_in_ms = until_ms - now_ms, "Circuit opened: too many requests to this system failed. Its messages wait in the queue; one probe will test it again.");

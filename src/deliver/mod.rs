@@ -10,6 +10,8 @@
 //! [`Deliverer::run_once`] to drain the queue deterministically.
 
 mod attempt;
+pub mod batch;
+mod batch_send;
 pub mod breaker;
 pub mod dialect;
 pub mod pace;
@@ -28,6 +30,7 @@ use crate::config::{Config, System};
 use crate::connect::Connector;
 use crate::store::{Claimed, RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
+use batch::Unit;
 use breaker::Admission;
 use pace::Rate;
 
@@ -106,12 +109,15 @@ pub struct Deliverer {
     wake: Wake,
     lease_ms: i64,
     breakers: Arc<breaker::Breakers>,
+    /// Per system, the most deliveries one request can carry (its largest
+    /// `batch.max_items`, else 1): claims are sized in requests × this.
+    per_request: HashMap<String, usize>,
 }
 
-/// Claimed deliveries with the send times their budget granted, and those
-/// that did not fit, to hand back.
+/// Claimed work (units: one request each) with the send times its budget
+/// granted, and the deliveries that did not fit, to hand back.
 struct Paced {
-    go: Vec<(Claimed, i64)>,
+    go: Vec<(Unit, i64)>,
     rest: Vec<Claimed>,
     /// When the handed-back deliveries are due again (milliseconds).
     rest_due_ms: i64,
@@ -137,6 +143,7 @@ impl Deliverer {
             .max()
             .unwrap_or_default();
         let lease_ms = (slowest.as_millis() as i64) * 2 + PACE_HORIZON_MS + LEASE_MARGIN_MS;
+        let config_for_batches = config.clone();
         Deliverer {
             per_system: config
                 .systems
@@ -152,6 +159,42 @@ impl Deliverer {
             wake,
             lease_ms,
             breakers,
+            per_request: config_for_batches
+                .systems
+                .keys()
+                .map(|s| {
+                    let most = config_for_batches
+                        .routes
+                        .values()
+                        .filter(|r| &r.destination.system == s)
+                        .filter_map(|r| r.destination.batch.as_ref().map(|b| b.max_items))
+                        .max()
+                        .unwrap_or(1);
+                    (s.clone(), most)
+                })
+                .collect(),
+        }
+    }
+
+    /// Deliveries a claim for `requests` requests to `system` may take.
+    fn claim_size(&self, system: &System, requests: usize) -> usize {
+        let per = self.per_request.get(&system.name).copied().unwrap_or(1);
+        requests.saturating_mul(per).min(MAX_CLAIM * per.min(MAX_CLAIM))
+    }
+
+    /// Sorts claimed work into requests; a batch still filling goes back to
+    /// wait for its `max_wait`.
+    async fn form(&self, claimed: Vec<Claimed>, now_ms: i64) -> Vec<Unit> {
+        let formed = batch::form(claimed, &self.config, now_ms);
+        self.hand_back(formed.waiting, formed.wait_until_ms).await;
+        formed.units
+    }
+
+    /// Starts one unit of work (a delivery or a batch).
+    async fn start(&self, unit: Unit, at_ms: i64, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
+        match unit {
+            Unit::One(d) => self.deliver(d, at_ms, permit).await,
+            Unit::Batch(items) => self.deliver_batch(items, at_ms, permit).await,
         }
     }
 
@@ -162,24 +205,28 @@ impl Deliverer {
         let mut n = self.sweep_strays().await;
         for system in self.config.systems.values() {
             let now = self.clock.now_ms();
-            let limit = match self.admit(system, now).await {
+            let requests = match self.admit(system, now).await {
                 Admission::Free => self.config.server.workers,
                 Admission::Probe => 1,
                 Admission::WaitUntil(_) => continue,
             };
             let claimed = self
                 .store
-                .claim(&system.name, now, self.lease_ms, limit)
+                .claim(&system.name, now, self.lease_ms, self.claim_size(system, requests))
                 .await?;
             if claimed.is_empty() {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
-            let paced = self.pace(system, claimed, None).await;
-            n += paced.go.len();
-            for (d, at) in paced.go {
+            let units = self.form(claimed, now).await;
+            let paced = self.pace(system, units, None).await;
+            for (unit, at) in paced.go {
+                n += match &unit {
+                    Unit::One(_) => 1,
+                    Unit::Batch(items) => items.len(),
+                };
                 let me = self.clone();
-                tasks.spawn(async move { me.deliver(d, at, None).await });
+                tasks.spawn(async move { me.start(unit, at, None).await });
             }
             self.hand_back(paced.rest, paced.rest_due_ms).await;
         }
@@ -283,11 +330,12 @@ impl Deliverer {
                 continue;
             }
             wake.borrow_and_update();
-            let limit = if probe {
+            let requests = if probe {
                 1
             } else {
                 free.min(room).min(slots).min(MAX_CLAIM)
             };
+            let limit = self.claim_size(system, requests);
             let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
             // An unlimited budget is only read (for a platform's hold), and
             // the read does not depend on what is claimed: do both at once.
@@ -322,11 +370,16 @@ impl Deliverer {
                 }
                 continue;
             }
-            let paced = self.pace(system, claimed, early).await;
+            let units = self.form(claimed, now).await;
+            if units.is_empty() {
+                // Every batch is still filling; they are due at their max_wait.
+                continue;
+            }
+            let paced = self.pace(system, units, early).await;
             if let Some(next) = paced.budget_next_us {
                 tat_estimate = Some(next + rate.tolerance_us);
             }
-            for (d, at) in paced.go {
+            for (unit, at) in paced.go {
                 let (Ok(permit), Ok(slot)) = (
                     permits.clone().acquire_owned().await,
                     self.slots.clone().acquire_owned().await,
@@ -335,7 +388,7 @@ impl Deliverer {
                 };
                 let me = self.clone();
                 attempts.spawn(async move {
-                    me.deliver(d, at, Some(permit)).await;
+                    me.start(unit, at, Some(permit)).await;
                     drop(slot);
                 });
             }
@@ -351,7 +404,7 @@ impl Deliverer {
     async fn pace(
         &self,
         system: &System,
-        claimed: Vec<Claimed>,
+        claimed: Vec<Unit>,
         early: Option<Result<pace::Grant, crate::store::StoreError>>,
     ) -> Paced {
         let now_ms = self.clock.now_ms();
@@ -374,7 +427,7 @@ impl Deliverer {
         };
         let count = grant.map_or(0, |g| g.count as usize).min(claimed.len());
         let mut go = claimed;
-        let rest = go.split_off(count);
+        let rest = go.split_off(count).into_iter().flat_map(Unit::into_items).collect();
         let go = match grant {
             Some(g) => go
                 .into_iter()

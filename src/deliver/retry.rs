@@ -134,6 +134,8 @@ pub enum Outcome<'a> {
     Config(&'a str),
     /// The circuit breaker refused to send.
     CircuitOpen,
+    /// The platform took a batch but refused this item of it, for this reason.
+    ItemRejected { status: u16, reason: &'a str },
 }
 
 /// Where the delivery stands before this attempt's verdict.
@@ -403,6 +405,17 @@ fn classify(outcome: &Outcome<'_>, system: &str, credential: Option<&str>) -> Op
             ),
             format!("check {system}'s health"),
             Retry,
+        ),
+        Outcome::ItemRejected { status, reason } => (
+            C::Rejected,
+            format!(
+                "{system} answered {} to a batch and refused this item of it: {}",
+                status_text(status),
+                excerpt(reason)
+            ),
+            "correct the data in the source system, then replay the message (or edit and replay it)"
+                .to_owned(),
+            Dead,
         ),
         Outcome::Mapping(text) => (
             C::Mapping,

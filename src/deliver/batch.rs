@@ -1,0 +1,174 @@
+//! Batching to bulk endpoints, the pure part: between the claim and the
+//! request budget, a worker loop turns its claimed deliveries into units of
+//! work, one request each: a delivery alone, or a batch of one route's
+//! deliveries for its destination's bulk endpoint (`batch` in the config).
+//! Here are forming batches (by count, bytes and age), building a batch's
+//! request body (the `body` jq program) and reading per-item results back
+//! from the answer (the `results` program). Sending, and splitting a refused
+//! batch in halves, is in `batch_send`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Batch, Config};
+use crate::store::Claimed;
+
+/// One request's worth of claimed work.
+#[derive(Debug)]
+pub enum Unit {
+    One(Claimed),
+    Batch(Vec<Claimed>),
+}
+
+impl Unit {
+    pub fn into_items(self) -> Vec<Claimed> {
+        match self {
+            Unit::One(d) => vec![d],
+            Unit::Batch(items) => items,
+        }
+    }
+}
+
+/// Claimed work sorted into requests, and what waits for its batch to fill.
+#[derive(Debug)]
+pub struct Formed {
+    pub units: Vec<Unit>,
+    /// A batch not yet full whose oldest item has not waited `max_wait`.
+    pub waiting: Vec<Claimed>,
+    /// When the earliest waiting batch is due anyway.
+    pub wait_until_ms: i64,
+}
+
+/// Sorts claimed deliveries into units: deliveries of batched routes into
+/// batches of at most `max_items` and `max_bytes` of bodies (in claim
+/// order); a last, partial batch goes only once its oldest item has waited
+/// `max_wait` (a retried item has).
+pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
+    let mut units = Vec::new();
+    let mut batched: BTreeMap<String, (&Batch, Vec<Claimed>)> = BTreeMap::new();
+    for d in claimed {
+        match config
+            .routes
+            .get(&d.route)
+            .and_then(|r| r.destination.batch.as_ref())
+        {
+            Some(b) => batched.entry(d.route.clone()).or_insert((b, Vec::new())).1.push(d),
+            None => units.push(Unit::One(d)),
+        }
+    }
+    let mut waiting = Vec::new();
+    let mut wait_until_ms = i64::MAX;
+    for (_, (b, items)) in batched {
+        let mut chunk: Vec<Claimed> = Vec::new();
+        let mut bytes = 0;
+        for d in items {
+            let full = chunk.len() >= b.max_items || bytes + d.body.len() > b.max_bytes;
+            if full && !chunk.is_empty() {
+                units.push(Unit::Batch(std::mem::take(&mut chunk)));
+                bytes = 0;
+            }
+            bytes += d.body.len();
+            chunk.push(d);
+        }
+        if chunk.is_empty() {
+            continue;
+        }
+        let oldest = chunk.iter().map(|d| d.budget_start_ms).min().unwrap_or(now_ms);
+        let due = oldest + b.max_wait_ms;
+        let retried = chunk.iter().any(|d| d.attempts > 0);
+        if chunk.len() < b.max_items && due > now_ms && !retried {
+            wait_until_ms = wait_until_ms.min(due);
+            waiting.extend(chunk);
+        } else {
+            units.push(Unit::Batch(chunk));
+        }
+    }
+    Formed {
+        units,
+        waiting,
+        wait_until_ms,
+    }
+}
+
+/// The bulk request's body: the `body` program applied to the array of
+/// the items' bodies (each stored as JSON at ingest).
+pub fn body(b: &Batch, items: &[Claimed]) -> Result<Bytes, String> {
+    let bodies = item_bodies(items)?;
+    let mut out = b.body.run_value(&bodies).map_err(|e| e.to_string())?;
+    match (out.pop(), out.is_empty()) {
+        (Some(v), true) => Ok(Bytes::from(v.to_string())),
+        _ => Err(format!(
+            "the batch body program `{}` must give exactly one value",
+            b.body.code()
+        )),
+    }
+}
+
+/// Per item, `None` where the platform took it and its reason where it did
+/// not, by the `results` program; without one, a 2xx takes every item.
+pub fn results(
+    b: &Batch,
+    items: &[Claimed],
+    status: u16,
+    response: &[u8],
+) -> Result<Vec<Option<String>>, String> {
+    let Some(program) = &b.results else {
+        return Ok(vec![None; items.len()]);
+    };
+    let response: serde_json::Value = serde_json::from_slice(response)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(response).into()));
+    let input = serde_json::json!({
+        "status": status,
+        "request": item_bodies(items)?,
+        "response": response,
+    });
+    let mut out = program.run_value(&input).map_err(|e| e.to_string())?;
+    let per_item = match (out.pop(), out.is_empty()) {
+        (Some(serde_json::Value::Array(a)), true) if a.len() == items.len() => a,
+        _ => {
+            return Err(format!(
+                "the batch results program `{}` must give one array with an entry per item ({})",
+                program.code(),
+                items.len()
+            ));
+        }
+    };
+    Ok(per_item
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        })
+        .collect())
+}
+
+/// A batch's downstream `Idempotency-Key`: the same items give the same key,
+/// so a resent batch is recognisable.
+pub fn key(items: &[Claimed]) -> String {
+    let mut keys: Vec<&str> = items.iter().map(|d| d.delivery_key.as_str()).collect();
+    keys.sort_unstable();
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update([0]);
+    }
+    format!("ferry-batch-{}", hex::encode(&h.finalize()[..16]))
+}
+
+fn item_bodies(items: &[Claimed]) -> Result<serde_json::Value, String> {
+    items
+        .iter()
+        .map(|d| {
+            serde_json::from_slice(&d.body)
+                .map_err(|e| format!("message {} is not JSON: {e}", d.message_id))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(serde_json::Value::Array)
+}
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;
