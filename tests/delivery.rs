@@ -308,10 +308,15 @@ async fn a_full_queue_answers_503_until_it_drains() {
         ..Options::default()
     })
     .await;
+    // Every ack, in order: the event ids ferry answered 2xx.
+    let mut acked = Vec::new();
+    let body = |id: &str| format!(r#"{{"event":"{id}"}}"#);
     for i in 0..3 {
-        assert_eq!(t.webhook(&format!("evt_{i}"), "{}").await.status(), 202);
+        let id = format!("evt_{i}");
+        assert_eq!(t.webhook(&id, &body(&id)).await.status(), 202);
+        acked.push(id);
     }
-    let full = t.webhook("evt_3", "{}").await;
+    let full = t.webhook("evt_3", &body("evt_3")).await;
     assert_eq!(full.headers()["retry-after"], "5");
     let (status, p) = problem(full).await;
     assert_eq!(status, 503);
@@ -329,14 +334,35 @@ async fn a_full_queue_answers_503_until_it_drains() {
     // The janitor's count, not a guess, re-opens the queue.
     assert_eq!(t.drain().await, 3);
     assert_eq!(
-        t.webhook("evt_3", "{}").await.status(),
+        t.webhook("evt_3", &body("evt_3")).await.status(),
         503,
         "not counted again yet"
     );
     ferry::app::upkeep(&t.app).await;
-    assert_eq!(t.webhook("evt_3", "{}").await.status(), 202);
+    assert_eq!(t.webhook("evt_3", &body("evt_3")).await.status(), 202);
+    acked.push("evt_3".to_owned());
     assert_eq!(t.drain().await, 1);
     assert_eq!(t.receiver.count(), 4);
+
+    // Nothing accepted is lost: every acked message was delivered exactly
+    // once, and nothing refused was.
+    let mut delivered: Vec<String> = t
+        .receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["event"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    delivered.sort();
+    assert_eq!(delivered, acked, "each acked message delivered once");
+    let effects = t.receiver.effects();
+    assert_eq!(effects.len(), 4);
+    assert!(effects.values().all(|n| *n == 1), "{effects:?}");
+    let stats = t.stats("orders").await;
+    assert_eq!((stats.delivered, stats.dead), (4, 0), "{stats:?}");
+    assert_eq!(t.stats("stock").await.delivered, 0, "the refused API call");
 }
 
 /// A 429's `Retry-After` holds the whole system, not only the message that

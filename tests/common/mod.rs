@@ -49,6 +49,9 @@ pub struct Options {
     pub store: Option<Store>,
     /// A downstream to use instead of a fresh one (several instances).
     pub receiver: Option<Receiver>,
+    /// The clock to use (a manual one shared with a simulated platform);
+    /// default: the system clock with `workers`, else `Clock::manual(T0)`.
+    pub clock: Option<Clock>,
 }
 
 /// A fresh schema on the PostgreSQL server of `FERRY_TEST_POSTGRES_URL`, or
@@ -101,6 +104,7 @@ impl Default for Options {
             store: None,
             receiver: None,
             erp: String::new(),
+            clock: None,
         }
     }
 }
@@ -195,10 +199,10 @@ impl TestApp {
             &lookup,
         )
         .expect("test config is valid");
-        let clock = if opts.workers {
-            Clock::System
-        } else {
-            Clock::manual(T0)
+        let clock = match &opts.clock {
+            Some(c) => c.clone(),
+            None if opts.workers => Clock::System,
+            None => Clock::manual(T0),
         };
         let store = match opts.store.clone() {
             Some(s) => s,
@@ -441,4 +445,32 @@ pub async fn send_event(http: &reqwest::Client, base: &str, id: &str) -> bool {
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
+}
+
+/// Sends `n` signed Standard Webhooks to `route` (ids `<prefix>_<i>`, body
+/// `{"n":i}`), 16 at a time; panics unless every one is acked with 202.
+pub async fn ingest_many(t: &TestApp, route: &str, prefix: &str, n: usize) {
+    use futures_util::StreamExt;
+    let ts = t.now_s();
+    let statuses: Vec<u16> = futures_util::stream::iter(0..n)
+        .map(|i| async move {
+            let id = format!("{prefix}_{i}");
+            let body = format!(r#"{{"n":{i}}}"#);
+            t.signed(route, &id, &body, ts, WHSEC)
+                .await
+                .status()
+                .as_u16()
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|s| *s == 202),
+        "every message acked: {:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 202)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
 }
