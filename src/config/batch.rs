@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Batch;
 use super::raw::RawBatch;
 use super::resolve::Ctx;
 use super::units::parse_size;
-use super::Batch;
 use crate::transform::jq::Jq;
 
 /// What a platform's bulk endpoint commonly takes at most.
@@ -33,7 +33,11 @@ pub(super) fn batch(cx: &mut Ctx<'_>, loc: &str, b: &RawBatch) -> Option<Batch> 
             DEFAULT_MAX_BYTES
         }
     };
-    let max_wait = cx.duration(&format!("{loc}.max_wait"), b.max_wait.as_ref(), DEFAULT_MAX_WAIT);
+    let max_wait = cx.duration(
+        &format!("{loc}.max_wait"),
+        b.max_wait.as_ref(),
+        DEFAULT_MAX_WAIT,
+    );
     if !b.path.starts_with('/') {
         cx.problem(format!("{loc}.path"), "must start with `/`");
     }

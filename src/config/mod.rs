@@ -43,7 +43,9 @@ pub struct Server {
     pub database_url: Option<SecretString>,
     /// Bearer token for `/admin/api`; `None` leaves the admin API closed (403).
     pub admin_token: Option<SecretString>,
-    /// Deliveries in flight at once across all systems.
+    /// The default of each system's `rate_limit.max_concurrency`: requests
+    /// in flight toward one system at once. There is no cap across systems,
+    /// so a system whose requests hang holds only its own places.
     pub workers: usize,
     pub log_format: LogFormat,
 }

@@ -85,6 +85,9 @@ impl Ctx<'_> {
 /// The environment variable that selects PostgreSQL over the config file.
 pub const DATABASE_URL_ENV: &str = "FERRY_DATABASE_URL";
 
+/// Requests in flight toward one system at once, unless it says otherwise.
+const DEFAULT_WORKERS: usize = 32;
+
 pub fn resolve(
     raw: RawConfig,
     base_dir: &Path,
@@ -112,7 +115,10 @@ pub fn resolve(
     let known_credential = |n: &str| raw.credentials.contains_key(n);
     let mut systems = BTreeMap::new();
     for (name, s) in &raw.systems {
-        if let Some(sys) = super::system::system(&mut cx, name, s, &known_credential) {
+        let default_concurrency = raw.server.workers.unwrap_or(DEFAULT_WORKERS).max(1);
+        if let Some(sys) =
+            super::system::system(&mut cx, name, s, default_concurrency, &known_credential)
+        {
             systems.insert(name.clone(), Arc::new(sys));
         }
     }
@@ -175,7 +181,7 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
             LogFormat::Pretty
         }
     };
-    let workers = s.workers.unwrap_or(64);
+    let workers = s.workers.unwrap_or(DEFAULT_WORKERS);
     if workers == 0 {
         cx.problem("server.workers", "must be at least 1");
     }

@@ -13,6 +13,7 @@ pub(super) fn system(
     cx: &mut Ctx<'_>,
     name: &str,
     s: &RawSystem,
+    default_concurrency: usize,
     known_credential: &dyn Fn(&str) -> bool,
 ) -> Option<System> {
     let loc = format!("systems.{name}");
@@ -123,7 +124,7 @@ pub(super) fn system(
         .rate_limit
         .as_ref()
         .and_then(|r| r.max_concurrency)
-        .unwrap_or(32);
+        .unwrap_or(default_concurrency);
     if max_concurrency == 0 {
         cx.problem(
             format!("{loc}.rate_limit.max_concurrency"),

@@ -54,7 +54,11 @@ pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
             .get(&d.route)
             .and_then(|r| r.destination.batch.as_ref())
         {
-            Some(b) => batched.entry(d.route.clone()).or_insert((b, Vec::new())).1.push(d),
+            Some(b) => batched
+                .entry(d.route.clone())
+                .or_insert((b, Vec::new()))
+                .1
+                .push(d),
             None => units.push(Unit::One(d)),
         }
     }
@@ -75,7 +79,11 @@ pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
         if chunk.is_empty() {
             continue;
         }
-        let oldest = chunk.iter().map(|d| d.budget_start_ms).min().unwrap_or(now_ms);
+        let oldest = chunk
+            .iter()
+            .map(|d| d.budget_start_ms)
+            .min()
+            .unwrap_or(now_ms);
         let due = oldest + b.max_wait_ms;
         let retried = chunk.iter().any(|d| d.attempts > 0);
         if chunk.len() < b.max_items && due > now_ms && !retried {

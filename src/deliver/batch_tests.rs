@@ -19,7 +19,10 @@ destination = { system = "crm", path = "/one" }
 "#;
 
 fn config() -> Config {
-    Config::parse(CONFIG, "test", Path::new("/tmp"), &|k| (k == "K").then(|| "x".into())).unwrap()
+    Config::parse(CONFIG, "test", Path::new("/tmp"), &|k| {
+        (k == "K").then(|| "x".into())
+    })
+    .unwrap()
 }
 
 fn item(n: i64, route: &str, body: &str, received_ms: i64) -> Claimed {
@@ -55,14 +58,20 @@ fn batches_fill_by_count_and_unbatched_routes_go_alone() {
     let f = form(claimed, &c, 10_000);
     let got: Vec<Vec<i64>> = f.units.iter().map(ids).collect();
     assert_eq!(got, vec![vec![8], vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
-    assert!(f.waiting.is_empty(), "the last one is old enough to go alone");
+    assert!(
+        f.waiting.is_empty(),
+        "the last one is old enough to go alone"
+    );
 }
 
 #[test]
 fn a_young_partial_batch_waits_for_max_wait() {
     let c = config();
     let f = form(
-        vec![item(1, "contacts", "{}", 9_000), item(2, "contacts", "{}", 9_500)],
+        vec![
+            item(1, "contacts", "{}", 9_000),
+            item(2, "contacts", "{}", 9_500),
+        ],
         &c,
         10_000,
     );
@@ -86,15 +95,26 @@ fn batches_close_at_max_bytes() {
         10_000,
     );
     let got: Vec<Vec<i64>> = f.units.iter().map(ids).collect();
-    assert_eq!(got, vec![vec![1, 2], vec![3]], "{} bytes each, 64 at most", big.len());
+    assert_eq!(
+        got,
+        vec![vec![1, 2], vec![3]],
+        "{} bytes each, 64 at most",
+        big.len()
+    );
 }
 
 #[test]
 fn the_body_program_wraps_the_items() {
     let c = config();
     let b = c.routes["contacts"].destination.batch.as_ref().unwrap();
-    let items = [item(1, "contacts", r#"{"id":"a"}"#, 0), item(2, "contacts", r#"{"id":"b"}"#, 0)];
-    assert_eq!(&body(b, &items).unwrap()[..], br#"{"inputs":[{"id":"a"},{"id":"b"}]}"#);
+    let items = [
+        item(1, "contacts", r#"{"id":"a"}"#, 0),
+        item(2, "contacts", r#"{"id":"b"}"#, 0),
+    ];
+    assert_eq!(
+        &body(b, &items).unwrap()[..],
+        br#"{"inputs":[{"id":"a"},{"id":"b"}]}"#
+    );
     let bad = [item(3, "contacts", "not json", 0)];
     assert!(body(b, &bad).unwrap_err().contains("m3 is not JSON"));
 }
@@ -114,7 +134,11 @@ fn per_item_results_come_back_from_the_answer() {
         vec![None, Some("email is invalid".into()), None]
     );
     let wrong = results(b, &items[..1], 207, br#"{"errors":[{"id":"a"}]}"#);
-    assert_eq!(wrong.unwrap(), vec![None], "an error without a message names nothing");
+    assert_eq!(
+        wrong.unwrap(),
+        vec![None],
+        "an error without a message names nothing"
+    );
 }
 
 #[test]

@@ -102,9 +102,9 @@ pub struct Deliverer {
     connector: Connector,
     clock: Clock,
     metrics: Arc<Metrics>,
-    /// Caps deliveries in flight across all systems (`server.workers`).
-    slots: Arc<Semaphore>,
-    /// Per-system caps (`rate_limit.max_concurrency`).
+    /// Per-system caps (`rate_limit.max_concurrency`), the only ones: a
+    /// cap shared by all systems would let one whose requests hang take
+    /// every place and slow the others.
     per_system: HashMap<String, Arc<Semaphore>>,
     wake: Wake,
     lease_ms: i64,
@@ -150,7 +150,6 @@ impl Deliverer {
                 .iter()
                 .map(|(k, s)| (k.clone(), Arc::new(Semaphore::new(s.max_concurrency))))
                 .collect(),
-            slots: Arc::new(Semaphore::new(config.server.workers)),
             store,
             config,
             connector,
@@ -179,7 +178,9 @@ impl Deliverer {
     /// Deliveries a claim for `requests` requests to `system` may take.
     fn claim_size(&self, system: &System, requests: usize) -> usize {
         let per = self.per_request.get(&system.name).copied().unwrap_or(1);
-        requests.saturating_mul(per).min(MAX_CLAIM * per.min(MAX_CLAIM))
+        requests
+            .saturating_mul(per)
+            .min(MAX_CLAIM * per.min(MAX_CLAIM))
     }
 
     /// Sorts claimed work into requests; a batch still filling goes back to
@@ -191,7 +192,12 @@ impl Deliverer {
     }
 
     /// Starts one unit of work (a delivery or a batch).
-    async fn start(&self, unit: Unit, at_ms: i64, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
+    async fn start(
+        &self,
+        unit: Unit,
+        at_ms: i64,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         match unit {
             Unit::One(d) => self.deliver(d, at_ms, permit).await,
             Unit::Batch(items) => self.deliver_batch(items, at_ms, permit).await,
@@ -212,7 +218,12 @@ impl Deliverer {
             };
             let claimed = self
                 .store
-                .claim(&system.name, now, self.lease_ms, self.claim_size(system, requests))
+                .claim(
+                    &system.name,
+                    now,
+                    self.lease_ms,
+                    self.claim_size(system, requests),
+                )
                 .await?;
             if claimed.is_empty() {
                 self.breakers.no_probe(&system.name);
@@ -319,21 +330,13 @@ impl Deliverer {
                 continue;
             }
             let room = g.count as usize;
-            // Claim no more than can start now: a claimed delivery waiting
-            // for a place could outlive its lease and be sent twice.
-            let slots = self.slots.available_permits();
-            if slots == 0 {
-                tokio::select! {
-                    p = self.slots.acquire() => drop(p),
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
             wake.borrow_and_update();
+            // Claim no more than can start now (`free` places): a claimed
+            // delivery waiting for a place could outlive its lease.
             let requests = if probe {
                 1
             } else {
-                free.min(room).min(slots).min(MAX_CLAIM)
+                free.min(room).min(MAX_CLAIM)
             };
             let limit = self.claim_size(system, requests);
             let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
@@ -380,17 +383,11 @@ impl Deliverer {
                 tat_estimate = Some(next + rate.tolerance_us);
             }
             for (unit, at) in paced.go {
-                let (Ok(permit), Ok(slot)) = (
-                    permits.clone().acquire_owned().await,
-                    self.slots.clone().acquire_owned().await,
-                ) else {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 let me = self.clone();
-                attempts.spawn(async move {
-                    me.start(unit, at, Some(permit)).await;
-                    drop(slot);
-                });
+                attempts.spawn(async move { me.start(unit, at, Some(permit)).await });
             }
             self.hand_back(paced.rest, paced.rest_due_ms).await;
         }
@@ -427,7 +424,11 @@ impl Deliverer {
         };
         let count = grant.map_or(0, |g| g.count as usize).min(claimed.len());
         let mut go = claimed;
-        let rest = go.split_off(count).into_iter().flat_map(Unit::into_items).collect();
+        let rest = go
+            .split_off(count)
+            .into_iter()
+            .flat_map(Unit::into_items)
+            .collect();
         let go = match grant {
             Some(g) => go
                 .into_iter()
