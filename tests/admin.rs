@@ -239,6 +239,7 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
             dedupe: None,
             idempotency: None,
             ordering_key: None,
+            job_id: None,
         };
         store.accept(msg).await.unwrap();
         id

@@ -25,6 +25,7 @@ fn msg(id: &str, dedupe: Option<&str>) -> NewMessage {
         }),
         idempotency: None,
         ordering_key: None,
+        job_id: None,
     }
 }
 
@@ -622,6 +623,70 @@ async fn ordered_claims_on_postgres() {
         return;
     };
     ordered_claims(store).await;
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}
+
+/// Bulk sync jobs: a row per upload (resumable by id) and its messages'
+/// progress by state.
+async fn jobs(store: Store) {
+    let job = NewJob {
+        id: "job_1".into(),
+        route: "orders".into(),
+        client: Some("erp".into()),
+        created_ms: T0,
+    };
+    assert!(store.start_job(job.clone()).await.unwrap());
+    assert!(!store.start_job(job).await.unwrap(), "a resumed upload");
+    for i in 0..3 {
+        let mut m = msg(&format!("j{i}"), None);
+        m.job_id = Some("job_1".into());
+        store.accept(m).await.unwrap();
+    }
+    store.accept(msg("other", None)).await.unwrap();
+    let view = store.job("job_1").await.unwrap().unwrap();
+    assert_eq!((view.messages.queued, view.finished_ms), (3, None));
+    assert!(!view.done());
+    let claimed = store.claim("erp", T0, 30_000, 10).await.unwrap();
+    for c in &claimed {
+        assert!(store.record(record(c, T0, Next::Delivered)).await.unwrap());
+    }
+    let errors = vec![LineError {
+        line: 2,
+        error: "not JSON".into(),
+    }];
+    store
+        .end_job(
+            "job_1",
+            JobUpload {
+                lines: 4,
+                rejected: 1,
+                errors: errors.clone(),
+                finished_ms: T0 + 5,
+            },
+        )
+        .await
+        .unwrap();
+    let view = store.job("job_1").await.unwrap().unwrap();
+    assert_eq!(view.messages.delivered, 3, "only the job's own messages");
+    assert!(view.done());
+    assert_eq!((view.lines, view.rejected, view.errors), (4, 1, errors));
+    assert!(store.job("nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn jobs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    jobs(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_on_postgres() {
+    let Some((store, url, schema)) = postgres("jobs_on_postgres").await else {
+        return;
+    };
+    jobs(store).await;
     ferry::store::postgres::drop_scratch_schema(&url, &schema)
         .await
         .unwrap();

@@ -135,6 +135,7 @@ pub async fn receive(
             response: response.clone(),
         }),
         ordering_key,
+        job_id: None,
         id,
     };
     match app.store.accept(msg).await {

@@ -107,6 +107,7 @@ pub async fn receive(
         }),
         idempotency: None,
         ordering_key,
+        job_id: None,
         id,
     };
     let id = msg.id.clone();

@@ -204,6 +204,22 @@ impl Store {
         on_backend!(self, s => s.discard(id, actor, reason, now_ms).await)
     }
 
+    /// Records a bulk sync job as its upload starts; false when a job with
+    /// this id exists already (an upload resumed with the same key).
+    pub async fn start_job(&self, job: NewJob) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.start_job(job).await)
+    }
+
+    /// Records how a job's upload ended.
+    pub async fn end_job(&self, id: &str, upload: JobUpload) -> Result<(), StoreError> {
+        on_backend!(self, s => s.end_job(id, upload).await)
+    }
+
+    /// A job with its messages' counts by state.
+    pub async fn job(&self, id: &str) -> Result<Option<JobView>, StoreError> {
+        on_backend!(self, s => s.job(id).await)
+    }
+
     /// Message counts per route and state.
     pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
         on_backend!(self, s => s.stats().await)

@@ -71,6 +71,58 @@ pub struct NewMessage {
     /// The entity it is about, when its route orders by one: delivered
     /// after every earlier message of its route with the same key.
     pub ordering_key: Option<String>,
+    /// The bulk sync job it came in with, if any.
+    pub job_id: Option<String>,
+}
+
+/// A bulk sync job as its upload starts.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub route: String,
+    /// The API client that uploaded it.
+    pub client: Option<String>,
+    pub created_ms: i64,
+}
+
+/// One NDJSON line that could not become a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based.
+    pub line: u64,
+    pub error: String,
+}
+
+/// What an upload ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobUpload {
+    pub lines: u64,
+    pub rejected: u64,
+    /// The first errors (a bounded list).
+    pub errors: Vec<LineError>,
+    pub finished_ms: i64,
+}
+
+/// A job and its messages' progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub route: String,
+    pub created_ms: i64,
+    /// When the upload ended; `None` while it is still streaming in.
+    pub finished_ms: Option<i64>,
+    pub lines: u64,
+    pub rejected: u64,
+    pub errors: Vec<LineError>,
+    /// Its messages by state.
+    pub messages: RouteStats,
+}
+
+impl JobView {
+    /// Uploaded, and no message is still owed an attempt.
+    pub fn done(&self) -> bool {
+        self.finished_ms.is_some() && self.messages.pending() == 0
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 
 mod accept;
 mod batch;
+mod jobs;
 mod read;
 mod write;
 
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("v2.sql"),
     include_str!("v3.sql"),
+    include_str!("v4.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";

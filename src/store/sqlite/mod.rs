@@ -3,6 +3,7 @@
 //! the admin side (`read.rs`), and WAL checkpoints run by the janitor, off the
 //! writer's path (they stall writes for milliseconds).
 
+mod jobs;
 mod read;
 mod write;
 mod writer;
@@ -20,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("v2.sql"),
     include_str!("v3.sql"),
+    include_str!("v4.sql"),
 ];
 
 #[derive(Clone)]
