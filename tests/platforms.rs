@@ -16,27 +16,6 @@ use ferry::sim::platform::shopify::{ShopifyConfig, ShopifySim};
 use ferry::sim::receiver::{Received, Reply};
 use ferry::store::State;
 
-/// Steps ferry until `done` says so: when a step finds nothing due, the clock
-/// moves to the next due time of `system`. Returns the steps taken.
-async fn drive(t: &TestApp, system: &str, mut done: impl AsyncFnMut() -> bool) -> usize {
-    let mut steps = 0;
-    while !done().await {
-        steps += 1;
-        assert!(steps < 20_000, "ferry stopped making progress");
-        if t.step().await == Step::Idle {
-            let due = t
-                .store
-                .next_due(system)
-                .await
-                .unwrap()
-                .expect("work is pending, so something is due");
-            // Never back: a paced send may have moved the clock past `due`.
-            t.clock.set(due.max(t.clock.now_ms()));
-        }
-    }
-    steps
-}
-
 /// Shopify's standard REST budget (a 40-request bucket leaking 2 a second):
 /// a thousand messages go through with (almost) no 429, at the leak rate.
 #[tokio::test]

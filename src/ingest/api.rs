@@ -188,7 +188,7 @@ fn stored(resp: &StoredResponse, replayed: bool) -> Response {
 
 /// `Authorization: Bearer <key>` against the route's credentials; the matching
 /// credential's name is the client identity that scopes idempotency keys.
-fn authenticate<'c>(
+pub(super) fn authenticate<'c>(
     config: &'c Config,
     credentials: &'c [String],
     headers: &HeaderMap,
@@ -227,7 +227,7 @@ fn authenticate<'c>(
 
 /// The `Idempotency-Key` header: an RFC 8941 string (`"abc"`) as the IETF draft
 /// says, or a bare token as Stripe-style clients send it.
-fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     let raw = headers
         .get("idempotency-key")
         .ok_or_else(|| {

@@ -1,12 +1,14 @@
 //! Ingest: the HTTP front door. `POST /in/{route}` takes platform webhooks
 //! (`webhook.rs`: verify the signature on the raw bytes, find the event id);
 //! `POST /api/v1/routes/{route}/messages` takes the ERP's calls (`api.rs`:
-//! client key, `Idempotency-Key`). Both hand a [`NewMessage`] to
+//! client key, `Idempotency-Key`), and `POST .../bulk` NDJSON syncs (`bulk.rs`,
+//! a job of one message per line). All hand a [`NewMessage`] to
 //! `store.accept` and answer 2xx only once it is committed; bad input gets a
 //! problem+json answer and stores nothing. Ingest never waits on a destination.
 
 pub mod admission;
 mod api;
+mod bulk;
 
 pub use api::InFlight;
 pub mod verify;
@@ -15,7 +17,7 @@ mod webhook;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/in/{route}", post(webhook::receive))
         .route("/api/v1/routes/{route}/messages", post(api::receive))
+        .route("/api/v1/routes/{route}/bulk", post(bulk::upload))
+        .route("/api/v1/routes/{route}/bulk/{job}", get(bulk::status))
 }
 
 /// Reads the body up to `limit` bytes; larger is 413 (checked on

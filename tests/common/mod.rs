@@ -474,3 +474,24 @@ pub async fn ingest_many(t: &TestApp, route: &str, prefix: &str, n: usize) {
             .collect::<Vec<_>>()
     );
 }
+
+/// Steps ferry until `done` says so: when a step finds nothing due, the clock
+/// moves to the next due time of `system`. Returns the steps taken.
+pub async fn drive(t: &TestApp, system: &str, mut done: impl AsyncFnMut() -> bool) -> usize {
+    let mut steps = 0;
+    while !done().await {
+        steps += 1;
+        assert!(steps < 20_000, "ferry stopped making progress");
+        if t.step().await == Step::Idle {
+            let due = t
+                .store
+                .next_due(system)
+                .await
+                .unwrap()
+                .expect("work is pending, so something is due");
+            // Never back: a paced send may have moved the clock past `due`.
+            t.clock.set(due.max(t.clock.now_ms()));
+        }
+    }
+    steps
+}

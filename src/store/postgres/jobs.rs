@@ -72,7 +72,8 @@ impl PgStore {
             finished_ms: r.get(2),
             lines: r.get::<_, i64>(3) as u64,
             rejected: r.get::<_, i64>(4) as u64,
-            errors: serde_json::from_str(r.get(5)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            errors: serde_json::from_str(r.get(5))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             messages,
         }))
     }

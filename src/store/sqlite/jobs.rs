@@ -9,16 +9,18 @@ use crate::store::*;
 
 impl SqliteStore {
     pub async fn start_job(&self, job: NewJob) -> Result<bool, StoreError> {
-        self.inner.writer.write(move |c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO jobs (id, route, client, created_ms) VALUES (?1, ?2, ?3, ?4)
+        self.inner
+            .writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "INSERT INTO jobs (id, route, client, created_ms) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id) DO NOTHING",
-                )?
-                .execute(params![job.id, job.route, job.client, job.created_ms])?;
-            Ok(n == 1)
-        })
-        .await
+                    )?
+                    .execute(params![job.id, job.route, job.client, job.created_ms])?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     pub async fn end_job(&self, id: &str, upload: JobUpload) -> Result<(), StoreError> {

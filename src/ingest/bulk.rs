@@ -1,0 +1,319 @@
+//! `POST /api/v1/routes/{route}/bulk`: large syncs from the ERP as NDJSON,
+//! one message per line, streamed (a line at a time is held, never the
+//! upload) and accepted through the same store path as single messages, in
+//! windows so the group commit folds them. The upload is a job: `GET
+//! /api/v1/routes/{route}/bulk/{job}` counts its messages by state. Each line
+//! is deduplicated by job and line number, so an upload cut off (or refused
+//! for a full queue) is resumed by sending the file again with the same
+//! `Idempotency-Key`: lines already stored are absorbed, not doubled.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::api::{authenticate, idempotency_key};
+use super::{delivery_key, ordering_key, require_json, unknown_route};
+use crate::app::AppState;
+use crate::config::{Route, Source};
+use crate::problem::Problem;
+use crate::store::{
+    Accepted, DedupeKey, JobUpload, JobView, LineError, NewJob, NewMessage, StoreError,
+};
+
+/// Accepts in flight at once during an upload (one or two group commits).
+const WINDOW: usize = 512;
+/// Line errors kept with a job; the rest are only counted.
+const MAX_ERRORS: usize = 100;
+/// How long a job's line keys are remembered (resuming an upload within it
+/// never doubles a line).
+const LINE_KEY_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+
+/// What a running upload has counted.
+#[derive(Default)]
+struct Tally {
+    lines: u64,
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+    errors: Vec<LineError>,
+}
+
+impl Tally {
+    fn reject(&mut self, line: u64, error: String) {
+        self.rejected += 1;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(LineError { line, error });
+        }
+    }
+}
+
+pub async fn upload(
+    State(app): State<AppState>,
+    Path(route_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let config = app.config();
+    let Some(route) = config.route(&route_name) else {
+        return Err(unknown_route(&route_name));
+    };
+    let Source::Api { credentials, .. } = &route.source else {
+        return Err(Problem::not_found(format!(
+            "route `{route_name}` takes webhooks at /in/{route_name}, not bulk uploads"
+        )));
+    };
+    let client = authenticate(&config, credentials, &headers)?;
+    let system = &route.destination.system;
+    app.backlog.admit(&config, system)?;
+    let now_ms = app.clock.now_ms();
+    let job_id = match headers.get("idempotency-key") {
+        Some(_) => {
+            let key = idempotency_key(&headers)?;
+            let mut h = Sha256::new();
+            for part in [client, route_name.as_str(), key.as_str()] {
+                h.update(part.as_bytes());
+                h.update([0]);
+            }
+            format!("job_{}", hex::encode(&h.finalize()[..12]))
+        }
+        None => format!("job_{}", uuid::Uuid::now_v7().simple()),
+    };
+    let resumed = !app
+        .store
+        .start_job(NewJob {
+            id: job_id.clone(),
+            route: route_name.clone(),
+            client: Some(client.to_owned()),
+            created_ms: now_ms,
+        })
+        .await
+        .map_err(store_problem)?;
+    let mut tally = Tally::default();
+    let streamed = stream_lines(&app, route, &job_id, body, &mut tally).await;
+    let end = JobUpload {
+        lines: tally.lines,
+        rejected: tally.rejected,
+        errors: tally.errors.clone(),
+        finished_ms: app.clock.now_ms(),
+    };
+    app.store
+        .end_job(&job_id, end)
+        .await
+        .map_err(store_problem)?;
+    app.wake.notify();
+    streamed?;
+    let location = format!("/api/v1/routes/{route_name}/bulk/{job_id}");
+    let mut r = (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "job": job_id,
+            "route": route_name,
+            "resumed": resumed,
+            "lines": tally.lines,
+            "accepted": tally.accepted,
+            "duplicates": tally.duplicates,
+            "rejected": tally.rejected,
+            "errors": tally.errors,
+            "status": location,
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Reads the body line by line and accepts each line as a message.
+async fn stream_lines(
+    app: &AppState,
+    route: &Route,
+    job_id: &str,
+    body: Body,
+    tally: &mut Tally,
+) -> Result<(), Problem> {
+    let config = app.config();
+    let system = route.destination.system.as_str();
+    let mut data = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    // Inside a line longer than the route allows: its rest is skipped.
+    let mut oversized = false;
+    let mut pending = FuturesUnordered::new();
+    loop {
+        let chunk = match data.next().await {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                return Err(Problem::bad_request(
+                    "body-unreadable",
+                    format!(
+                        "the upload broke off after line {}: {e}; send it again with the same Idempotency-Key to resume",
+                        tally.lines
+                    ),
+                ));
+            }
+            None => Bytes::new(),
+        };
+        let last = chunk.is_empty();
+        buf.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            let line = &buf[start..start + pos];
+            start += pos + 1;
+            if std::mem::take(&mut oversized) {
+                continue;
+            }
+            if let Some(msg) = line_message(app, route, job_id, line, tally) {
+                pending.push(app.store.accept(msg));
+            }
+        }
+        buf.drain(..start);
+        if buf.len() > route.max_body {
+            if !oversized {
+                tally.lines += 1;
+                let limit = route.max_body;
+                tally.reject(
+                    tally.lines,
+                    format!("longer than this route's limit of {limit} bytes"),
+                );
+            }
+            oversized = true;
+            buf.clear();
+        }
+        if last {
+            if !buf.is_empty()
+                && !oversized
+                && let Some(msg) = line_message(app, route, job_id, &buf.clone(), tally)
+            {
+                pending.push(app.store.accept(msg));
+            }
+            break;
+        }
+        if pending.len() >= WINDOW {
+            settle(app, route, &mut pending, tally, WINDOW / 2).await?;
+            app.wake.notify();
+            // A full queue ends the upload here; what was stored stays.
+            app.backlog.admit(&config, system).map_err(|mut p| {
+                p.detail = format!(
+                    "the queue toward {system} is full after line {} of this upload; send it again later with the same Idempotency-Key to resume",
+                    tally.lines
+                );
+                p
+            })?;
+        }
+    }
+    settle(app, route, &mut pending, tally, 0).await
+}
+
+/// Awaits accepts until at most `keep` are in flight.
+async fn settle<F>(
+    app: &AppState,
+    route: &Route,
+    pending: &mut FuturesUnordered<F>,
+    tally: &mut Tally,
+    keep: usize,
+) -> Result<(), Problem>
+where
+    F: Future<Output = Result<Accepted, StoreError>>,
+{
+    while pending.len() > keep {
+        match pending.next().await {
+            Some(Ok(Accepted::New)) => {
+                tally.accepted += 1;
+                app.metrics.received(&route.name);
+                app.backlog.accepted(&route.destination.system);
+            }
+            Some(Ok(_)) => tally.duplicates += 1,
+            Some(Err(e)) => return Err(store_problem(e)),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// One NDJSON line as a message, or `None` (blank, or rejected and counted).
+fn line_message(
+    app: &AppState,
+    route: &Route,
+    job_id: &str,
+    line: &[u8],
+    tally: &mut Tally,
+) -> Option<NewMessage> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    tally.lines += 1;
+    let n = tally.lines;
+    let checked = require_json(line).and_then(|()| ordering_key(route, line));
+    let ordering_key = match checked {
+        Ok(k) => k,
+        Err(p) => {
+            tally.reject(n, p.detail);
+            return None;
+        }
+    };
+    let now_ms = app.clock.now_ms();
+    let line_key = format!("{job_id}:{n}");
+    Some(NewMessage {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: route.name.clone(),
+        system: route.destination.system.clone(),
+        received_ms: now_ms,
+        event_id: Some(line_key.clone()),
+        headers: "{}".into(),
+        body: Bytes::copy_from_slice(line),
+        delivery_key: delivery_key(&route.name, &line_key, &route.destination.system),
+        dedupe: Some(DedupeKey {
+            key: line_key,
+            expires_ms: now_ms + LINE_KEY_WINDOW_MS,
+        }),
+        idempotency: None,
+        ordering_key,
+        job_id: Some(job_id.to_owned()),
+    })
+}
+
+/// `GET /api/v1/routes/{route}/bulk/{job}`: the job's counts by state.
+pub async fn status(
+    State(app): State<AppState>,
+    Path((route_name, job_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let config = app.config();
+    let Some(route) = config.route(&route_name) else {
+        return Err(unknown_route(&route_name));
+    };
+    let Source::Api { credentials, .. } = &route.source else {
+        return Err(unknown_route(&route_name));
+    };
+    authenticate(&config, credentials, &headers)?;
+    let job: JobView = match app.store.job(&job_id).await.map_err(store_problem)? {
+        Some(j) if j.route == route_name => j,
+        _ => {
+            return Err(Problem::not_found(format!(
+                "route `{route_name}` has no bulk job `{job_id}`"
+            )));
+        }
+    };
+    let done = job.done();
+    let mut v = serde_json::to_value(&job).map_err(|e| Problem::internal(e.to_string()))?;
+    v["done"] = json!(done);
+    Ok(Json(v))
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "A bulk upload failed in the store.");
+    Problem::unavailable(
+        format!(
+            "the store failed: {e}; send the upload again with the same Idempotency-Key to resume"
+        ),
+        5,
+    )
+}

@@ -1,0 +1,162 @@
+//! Bulk sync: an NDJSON upload becomes a job, its lines go out in batches to
+//! a HubSpot-like batch API within its rate limit, and the items the
+//! platform refuses end dead with the platform's reason while every other
+//! item is created exactly once. ferry and the simulated platform share a
+//! manual clock; nothing sleeps.
+
+mod common;
+
+use common::*;
+use ferry::clock::Clock;
+use ferry::sim::platform::hubspot::{HubspotConfig, HubspotSim};
+use reqwest::Method;
+use serde_json::Value;
+
+const ITEMS: usize = 25_000;
+
+/// Every hundredth contact has an address HubSpot refuses.
+fn refused(i: usize) -> bool {
+    i % 100 == 37
+}
+
+fn ndjson(range: std::ops::Range<usize>) -> String {
+    let mut out = String::new();
+    for i in range {
+        let email = if refused(i) {
+            format!("invalid-{i}")
+        } else {
+            format!("c{i}@example.com")
+        };
+        out.push_str(&format!(
+            "{{\"objectWriteTraceId\":\"c{i}\",\"properties\":{{\"email\":\"{email}\"}}}}\n"
+        ));
+    }
+    out
+}
+
+async fn hubspot_app() -> (TestApp, HubspotSim) {
+    let clock = Clock::manual(T0);
+    let crm = HubspotSim::start(clock.clone(), HubspotConfig::default())
+        .await
+        .unwrap();
+    let t = TestApp::spawn_with(Options {
+        clock: Some(clock),
+        extra: format!(
+            r#"
+[systems.crm]
+base_url = "{}"
+rate_limit = {{ per_second = 10, burst = 10, dialect = "hubspot" }}
+
+[routes.contacts]
+source = {{ kind = "api", credentials = ["erp_client"] }}
+destination = {{ system = "crm", path = "/crm/v3/objects/contacts", batch = {{ max_items = 100, path = "/crm/v3/objects/contacts/batch/create", body = "{{inputs: .}}", results = "(.response.errors // []) as $e | [.request[] | .objectWriteTraceId as $id | [$e[] | select(any(.context.objectWriteTraceId[]?; . == $id)) | .message] | .[0]]" }} }}
+"#,
+            crm.url()
+        ),
+        ..Default::default()
+    })
+    .await;
+    (t, crm)
+}
+
+async fn upload(t: &TestApp, key: &str, body: String) -> Value {
+    let r = t
+        .http
+        .post(format!("{}/api/v1/routes/contacts/bulk", t.base))
+        .bearer_auth(ERP_KEY)
+        .header("idempotency-key", key)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.json().await.unwrap()
+}
+
+async fn job(t: &TestApp, id: &str) -> Value {
+    t.http
+        .get(format!("{}/api/v1/routes/contacts/bulk/{id}", t.base))
+        .bearer_auth(ERP_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_of_25000_contacts_goes_in_batches_and_only_the_refused_die() {
+    let (t, crm) = hubspot_app().await;
+    let answer = upload(&t, "contacts-2026-01-01", ndjson(0..ITEMS)).await;
+    assert_eq!(answer["lines"], ITEMS);
+    assert_eq!(answer["accepted"], ITEMS);
+    let id = answer["job"].as_str().unwrap().to_owned();
+
+    let steps = drive(&t, "crm", async || job(&t, &id).await["done"] == true).await;
+    let calls = crm.seen();
+    let throttled = crm.counters().throttled;
+    println!(
+        "bulk: {} calls ({} answered 429) in {steps} steps, {:.1} virtual s",
+        calls.len(),
+        throttled,
+        (t.clock.now_ms() - T0) as f64 / 1000.0
+    );
+    assert!(calls.len() <= 260, "{} calls", calls.len());
+    assert!(calls.iter().all(|c| c.items.unwrap_or(0) <= 100));
+    let view = job(&t, &id).await;
+    let refused_n = (0..ITEMS).filter(|i| refused(*i)).count();
+    assert_eq!(view["messages"]["delivered"], ITEMS - refused_n, "{view}");
+    assert_eq!(view["messages"]["dead"], refused_n, "{view}");
+    let created = crm.created();
+    assert_eq!(created.len(), ITEMS - refused_n);
+    assert!(created.values().all(|n| *n == 1), "each created once");
+    assert!((0..ITEMS).all(|i| refused(i) != created.contains_key(&format!("c{i}"))));
+
+    // Exactly the refused ones are dead, each with the platform's reason.
+    let dead = t
+        .admin_json(
+            Method::GET,
+            "/messages?state=dead&route=contacts&limit=1000",
+            None,
+        )
+        .await;
+    let dead = dead["messages"].as_array().unwrap();
+    assert_eq!(dead.len(), refused_n);
+    for m in dead {
+        let why = m["last_explanation"].as_str().unwrap();
+        assert!(why.contains("Email address invalid-"), "{why}");
+        assert_eq!(m["last_class"], "rejected");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_upload_resumed_with_its_key_doubles_nothing_and_bad_lines_are_reported() {
+    let (t, _crm) = hubspot_app().await;
+    let first = upload(&t, "k1", ndjson(0..50)).await;
+    let mut again = ndjson(0..80);
+    again.push_str("not json\n\n{\"objectWriteTraceId\":\"late\",\"properties\":{}}");
+    let second = upload(&t, "k1", again).await;
+    assert_eq!(second["job"], first["job"], "the same key is the same job");
+    assert_eq!(second["resumed"], true);
+    assert_eq!(
+        (
+            &second["lines"],
+            &second["accepted"],
+            &second["duplicates"],
+            &second["rejected"]
+        ),
+        (&82.into(), &31.into(), &50.into(), &1.into())
+    );
+    assert_eq!(second["errors"][0]["line"], 81);
+    assert!(
+        second["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    let view = job(&t, first["job"].as_str().unwrap()).await;
+    assert_eq!(view["messages"]["queued"], 81);
+    assert_eq!(view["done"], false);
+}
