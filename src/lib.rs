@@ -11,14 +11,17 @@
 //! * [`store`]: the durable queue on SQLite or PostgreSQL: accept, claim,
 //!   reserve, record, defer, retry, discard, list, prune.
 //! * [`deliver`]: one worker loop per system claiming its due deliveries;
-//!   `pace` spaces them within the system's budget, `retry` classifies and
-//!   schedules.
+//!   `breaker` gates a failing system, `batch` groups deliveries for bulk
+//!   endpoints, `pace` spaces requests within the system's budget (and
+//!   `dialect` reads platforms' limits), `retry` classifies and schedules.
 //! * [`transform`]: body translation between claim and send.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
 //! * [`telemetry`]: logs and Prometheus metrics.
+//! * [`sync`]: `ferry sync`, the command-line client of bulk sync jobs.
 //! * [`clock`], [`problem`]: injected time; RFC 9457 error bodies.
-//! * [`sim`]: simulated platforms (a shop sending webhooks, a flaky ERP) for
+//! * [`sim`]: simulated platforms (a shop sending webhooks, a flaky ERP,
+//!   Shopify-, HubSpot- and Salesforce-like APIs with their limits) for
 //!   `ferry demo`, `ferry bench` and the tests.
 
 pub mod admin;
@@ -32,5 +35,6 @@ pub mod ingest;
 pub mod problem;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod transform;

@@ -85,6 +85,8 @@ enum Command {
     },
     /// Measure ingest and delivery throughput against a bare server.
     Bench(ferry::bench::BenchArgs),
+    /// Upload an NDJSON file as a bulk sync job and follow it to the end.
+    Sync(ferry::sync::SyncArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +299,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Bench(args) => ferry::bench::run(args).await,
+        Command::Sync(args) => match ferry::sync::run(args).await? {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        },
     }
 }
 

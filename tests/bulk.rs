@@ -160,3 +160,74 @@ async fn a_bulk_upload_resumed_with_its_key_doubles_nothing_and_bad_lines_are_re
     assert_eq!(view["messages"]["queued"], 81);
     assert_eq!(view["done"], false);
 }
+
+/// A platform that refuses a whole batch for one bad item: the batch is
+/// split in halves until the bad item stands alone, and only it dies.
+#[tokio::test]
+async fn a_refused_batch_is_split_until_only_the_bad_item_fails() {
+    use ferry::sim::receiver::{Received, Reply};
+    let t = TestApp::spawn_with(Options {
+        extra: r#"
+[routes.items]
+source = { kind = "api", credentials = ["erp_client"] }
+destination = { system = "erp", path = "/items", batch = { max_items = 8, path = "/items/batch", body = "{inputs: .}" } }
+"#
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    t.receiver
+        .set_responder(std::sync::Arc::new(|r: &Received| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let inputs = v["inputs"].as_array().cloned().unwrap_or_default();
+            if inputs.iter().any(|i| i["bad"] == true) {
+                Reply::status(422).body(r#"{"error":"sku X-5 does not exist"}"#)
+            } else {
+                Reply::status(200)
+            }
+        }));
+    let body: String = (0..8)
+        .map(|i| format!("{{\"n\":{i},\"bad\":{}}}\n", i == 5))
+        .collect();
+    let r = t
+        .http
+        .post(format!("{}/api/v1/routes/items/bulk", t.base))
+        .bearer_auth(ERP_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    drive(&t, "erp", async || t.stats("items").await.pending() == 0).await;
+    let stats = t.stats("items").await;
+    assert_eq!((stats.delivered, stats.dead), (7, 1));
+    let sizes: Vec<usize> = t
+        .receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            v["inputs"].as_array().unwrap().len()
+        })
+        .collect();
+    assert_eq!(sizes.len(), 7, "8, then halves of 4, 2 and 1: {sizes:?}");
+    assert_eq!(sizes[0], 8);
+    let delivered: usize = t
+        .receiver
+        .received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["inputs"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(delivered, 7, "each good item went through once");
+    let dead = t
+        .admin_json(Method::GET, "/messages?state=dead&route=items", None)
+        .await;
+    let why = dead["messages"][0]["last_explanation"].as_str().unwrap();
+    assert!(why.contains("sku X-5 does not exist"), "{why}");
+}

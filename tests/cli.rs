@@ -111,3 +111,55 @@ fn a_second_server_on_the_same_store_is_refused() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("already using"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_uploads_a_file_follows_the_job_and_reports_refused_lines() {
+    let t = TestApp::spawn_with(Options {
+        workers: true,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stock.ndjson");
+    let mut lines: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"sku":"S{i}","qty":{i}}}"#))
+        .collect();
+    lines.insert(100, "{oops".into());
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args([
+                "sync",
+                "--route",
+                "stock",
+                "--poll-ms",
+                "50",
+                "--url",
+                &t.base,
+            ])
+            .arg(&file)
+            .env("FERRY_API_KEY", ERP_KEY)
+            .output()
+    };
+    let out = run().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a refused line: {stdout}");
+    assert!(
+        stdout.contains("201 lines, 200 accepted, 0 already there, 1 refused"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 101: the body is not valid JSON"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("done: 200 delivered, 0 dead, 1 lines refused"),
+        "{stdout}"
+    );
+    assert_eq!(t.receiver.count(), 200);
+    // The same command again resumes the same job: nothing is sent twice.
+    let out = run().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 accepted, 200 already there"), "{stdout}");
+    assert_eq!(t.receiver.count(), 200);
+}
