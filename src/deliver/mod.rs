@@ -185,10 +185,30 @@ impl Deliverer {
 
     /// Sorts claimed work into requests; a batch still filling goes back to
     /// wait for its `max_wait`.
-    async fn form(&self, claimed: Vec<Claimed>, now_ms: i64) -> Vec<Unit> {
+    /// A probe is one request: what else was claimed with it goes back (and
+    /// a probe that found only a batch still filling is not out).
+    async fn form(
+        &self,
+        system: &System,
+        claimed: Vec<Claimed>,
+        now_ms: i64,
+        probe: bool,
+    ) -> Vec<Unit> {
         let formed = batch::form(claimed, &self.config, now_ms);
         self.hand_back(formed.waiting, formed.wait_until_ms).await;
-        formed.units
+        let mut units = formed.units;
+        if probe && units.len() > 1 {
+            let rest = units.split_off(1);
+            self.hand_back(
+                rest.into_iter().flat_map(Unit::into_items).collect(),
+                now_ms,
+            )
+            .await;
+        }
+        if probe && units.is_empty() {
+            self.breakers.no_probe(&system.name);
+        }
+        units
     }
 
     /// Starts one unit of work (a delivery or a batch).
@@ -211,9 +231,9 @@ impl Deliverer {
         let mut n = self.sweep_strays().await;
         for system in self.config.systems.values() {
             let now = self.clock.now_ms();
-            let requests = match self.admit(system, now).await {
-                Admission::Free => self.config.server.workers,
-                Admission::Probe => 1,
+            let (requests, probe) = match self.admit(system, now).await {
+                Admission::Free => (system.max_concurrency, false),
+                Admission::Probe => (1, true),
                 Admission::WaitUntil(_) => continue,
             };
             let claimed = self
@@ -229,7 +249,7 @@ impl Deliverer {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
-            let units = self.form(claimed, now).await;
+            let units = self.form(system, claimed, now, probe).await;
             let paced = self.pace(system, units, None).await;
             for (unit, at) in paced.go {
                 n += match &unit {
@@ -373,7 +393,7 @@ impl Deliverer {
                 }
                 continue;
             }
-            let units = self.form(claimed, now).await;
+            let units = self.form(system, claimed, now, probe).await;
             if units.is_empty() {
                 // Every batch is still filling; they are due at their max_wait.
                 continue;
