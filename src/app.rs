@@ -58,6 +58,9 @@ pub struct Shared {
     pub backlog: Backlog,
     /// Each system's circuit breaker (shown by the admin API).
     pub breakers: Arc<Breakers>,
+    /// Each system's daily quota as last reported, where low-priority routes
+    /// pause (shown by the admin API).
+    pub quotas: Arc<crate::deliver::quota::Quotas>,
 }
 
 impl Shared {
@@ -114,6 +117,7 @@ impl App {
             in_flight: InFlight::default(),
             backlog,
             breakers,
+            quotas: deliverer.quotas(),
         });
         Ok(App { state, deliverer })
     }

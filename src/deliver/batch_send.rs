@@ -87,6 +87,7 @@ impl Deliverer {
                 headers: route.destination.headers.clone(),
                 ordering_key: None,
                 batch: None,
+                priority: route.destination.priority,
             };
             let attempt = self
                 .connector

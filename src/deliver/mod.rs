@@ -15,6 +15,7 @@ mod batch_send;
 pub mod breaker;
 pub mod dialect;
 pub mod pace;
+pub mod quota;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -112,6 +113,8 @@ pub struct Deliverer {
     /// Per system, the most deliveries one request can carry (its largest
     /// `batch.max_items`, else 1): claims are sized in requests × this.
     per_request: HashMap<String, usize>,
+    /// Per system with `pause_low_at`, its daily quota as last reported.
+    quotas: Arc<quota::Quotas>,
 }
 
 /// Claimed work (units: one request each) with the send times its budget
@@ -158,6 +161,7 @@ impl Deliverer {
             wake,
             lease_ms,
             breakers,
+            quotas: Arc::new(quota::Quotas::new(&config_for_batches)),
             per_request: config_for_batches
                 .systems
                 .keys()
@@ -173,6 +177,11 @@ impl Deliverer {
                 })
                 .collect(),
         }
+    }
+
+    /// The daily-quota views (shown by the admin API).
+    pub fn quotas(&self) -> Arc<quota::Quotas> {
+        self.quotas.clone()
     }
 
     /// Deliveries a claim for `requests` requests to `system` may take.
@@ -229,6 +238,7 @@ impl Deliverer {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
+            let claimed = self.set_aside_low(system, claimed, now).await;
             let units = self.form(claimed, now).await;
             let paced = self.pace(system, units, None).await;
             for (unit, at) in paced.go {
@@ -373,6 +383,7 @@ impl Deliverer {
                 }
                 continue;
             }
+            let claimed = self.set_aside_low(system, claimed, now).await;
             let units = self.form(claimed, now).await;
             if units.is_empty() {
                 // Every batch is still filling; they are due at their max_wait.
