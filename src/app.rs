@@ -61,6 +61,8 @@ pub struct Shared {
     /// Each system's daily quota as last reported, where low-priority routes
     /// pause (shown by the admin API).
     pub quotas: Arc<crate::deliver::quota::Quotas>,
+    /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
+    pub concurrency: Arc<crate::deliver::adaptive::Limits>,
 }
 
 impl Shared {
@@ -118,6 +120,7 @@ impl App {
             backlog,
             breakers,
             quotas: deliverer.quotas(),
+            concurrency: deliverer.concurrency(),
         });
         Ok(App { state, deliverer })
     }

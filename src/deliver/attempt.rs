@@ -70,6 +70,9 @@ impl Deliverer {
             .connector
             .send(system, &route.destination, body, &d.delivery_key)
             .await;
+        // While this request still holds its place, so it counts in flight.
+        let answered = self.clock.now_ms();
+        self.note_load(system, &attempt.sent, attempt.duration_ms, answered);
         drop(permit);
         let health = match &attempt.sent {
             Sent::Response { status, .. } => Health::of_status(*status),

@@ -94,6 +94,7 @@ impl Deliverer {
                 .send(system, &dest, body, &batch::key(&items))
                 .await;
             let now = self.clock.now_ms();
+            self.note_load(system, &attempt.sent, attempt.duration_ms, now);
             let health = match &attempt.sent {
                 Sent::Response { status, .. } => Health::of_status(*status),
                 Sent::Network(_) | Sent::Timeout => Health::Down,
