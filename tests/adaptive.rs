@@ -124,5 +124,10 @@ destination = {{ system = "narrow", path = "/x" }}
         "ferry_concurrency_limit{{system=\"erp\"}} {}",
         t.app.config().systems["erp"].max_concurrency
     )));
+    let v = t.admin_json(reqwest::Method::GET, "/systems", None).await;
+    let shown = v["systems"].as_array().unwrap().iter();
+    let shown = shown.into_iter().find(|s| s["name"] == "narrow").unwrap();
+    let shown = shown["concurrency_limit"].as_u64().unwrap() as usize;
+    assert!((1..=2 * SWEET).contains(&shown), "admin shows {shown}");
     t.shutdown.cancel();
 }

@@ -258,6 +258,10 @@ impl Deliverer {
                 continue;
             }
             let claimed = self.set_aside_low(system, claimed, now).await;
+            if claimed.is_empty() {
+                self.breakers.no_probe(&system.name);
+                continue;
+            }
             let units = self.form(claimed, now).await;
             let paced = self.pace(system, units, None).await;
             for (unit, at) in paced.go {
@@ -407,6 +411,11 @@ impl Deliverer {
                 continue;
             }
             let claimed = self.set_aside_low(system, claimed, now).await;
+            if claimed.is_empty() {
+                // All low priority, paused: a probe found nothing to send.
+                self.breakers.no_probe(&system.name);
+                continue;
+            }
             let units = self.form(claimed, now).await;
             if units.is_empty() {
                 // Every batch is still filling; they are due at their max_wait.
