@@ -58,6 +58,11 @@ pub struct Shared {
     pub backlog: Backlog,
     /// Each system's circuit breaker (shown by the admin API).
     pub breakers: Arc<Breakers>,
+    /// Each system's daily quota as last reported, where low-priority routes
+    /// pause (shown by the admin API).
+    pub quotas: Arc<crate::deliver::quota::Quotas>,
+    /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
+    pub concurrency: Arc<crate::deliver::adaptive::Limits>,
 }
 
 impl Shared {
@@ -114,6 +119,8 @@ impl App {
             in_flight: InFlight::default(),
             backlog,
             breakers,
+            quotas: deliverer.quotas(),
+            concurrency: deliverer.concurrency(),
         });
         Ok(App { state, deliverer })
     }

@@ -26,6 +26,7 @@ pub struct Metrics {
     queue_depth: Family<Labels, Gauge>,
     circuit: Family<Labels, Gauge>,
     circuit_changes: Family<Labels, Counter>,
+    concurrency_limit: Family<Labels, Gauge>,
 }
 
 fn route(r: &str) -> Labels {
@@ -52,6 +53,7 @@ impl Metrics {
             queue_depth: Family::default(),
             circuit: Family::default(),
             circuit_changes: Family::default(),
+            concurrency_limit: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -103,6 +105,11 @@ impl Metrics {
             "circuit_changes",
             "Circuit breaker state changes, by the state entered",
             m.circuit_changes.clone(),
+        );
+        registry.register(
+            "concurrency_limit",
+            "Each system's in-flight request limit (moves with rate_limit.adaptive)",
+            m.concurrency_limit.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -169,6 +176,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
+    /// A system's in-flight limit: `max_concurrency`, or where its adaptive
+    /// controller has it now.
+    pub fn concurrency_limit(&self, system: &str, limit: usize) {
+        self.concurrency_limit
+            .get_or_create(&vec![("system", system.to_owned())])
+            .set(limit as i64);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -263,6 +263,8 @@ async fn systems(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
                 "name": s.name,
                 "queued": queued,
                 "circuit": app.breakers.status(&s.name, now),
+                "quota": app.quotas.status(&s.name, now),
+                "concurrency_limit": app.concurrency.limit(s),
             })
         })
         .collect();

@@ -94,6 +94,13 @@ pub struct System {
     /// When to stop sending to a failing platform (`circuit_breaker`);
     /// `None` when `enabled = false`.
     pub breaker: Option<crate::deliver::breaker::Policy>,
+    /// Share of the daily quota (0 < x ≤ 1) at which low-priority routes to
+    /// this system pause until the quota resets (`rate_limit.pause_low_at`);
+    /// only set with a daily-quota dialect (salesforce, hubspot).
+    pub pause_low_at: Option<f64>,
+    /// The in-flight limit moves between 1 and `max_concurrency` with the
+    /// system's answers (`rate_limit.adaptive`).
+    pub adaptive: bool,
 }
 
 /// How ferry authenticates toward a system.
@@ -168,6 +175,18 @@ pub struct Destination {
     pub ordering_key: Option<std::sync::Arc<crate::transform::jq::Jq>>,
     /// Send messages in batches to a bulk endpoint (`batch`).
     pub batch: Option<Batch>,
+    /// `low` routes pause when their system's daily quota is nearly spent
+    /// (`priority`; see `System::pause_low_at`).
+    pub priority: Priority,
+}
+
+/// A route's claim on a shared daily quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    #[default]
+    Normal,
+    /// Waits from the system's `pause_low_at` share of the quota until it resets.
+    Low,
 }
 
 /// A destination's bulk endpoint: messages of the route go out together, up

@@ -87,6 +87,10 @@ pub struct RawRateLimit {
     pub burst: Option<u32>,
     pub max_concurrency: Option<usize>,
     pub dialect: Option<String>,
+    /// Share of a daily quota past which low-priority routes pause.
+    pub pause_low_at: Option<f64>,
+    /// Adaptive concurrency (AIMD) between 1 and `max_concurrency`.
+    pub adaptive: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +138,8 @@ pub struct RawDestination {
     pub headers: BTreeMap<String, String>,
     pub ordering_key: Option<String>,
     pub batch: Option<RawBatch>,
+    /// `"normal"` (default) or `"low"`.
+    pub priority: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -342,6 +342,17 @@ fn route(
                     None
                 }
             });
+    let priority = match d.priority.as_deref() {
+        None | Some("normal") => Priority::Normal,
+        Some("low") => Priority::Low,
+        Some(other) => {
+            cx.problem(
+                format!("{dloc}.priority"),
+                format!("`{other}`: use normal or low"),
+            );
+            Priority::Normal
+        }
+    };
     Some(Route {
         name: name.to_owned(),
         source,
@@ -355,6 +366,7 @@ fn route(
                 .batch
                 .as_ref()
                 .and_then(|b| super::batch::batch(cx, &format!("{dloc}.batch"), b)),
+            priority,
         },
         max_body,
     })

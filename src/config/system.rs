@@ -153,6 +153,27 @@ pub(super) fn system(
             format!("`{d}`: use ietf, shopify, salesforce, hubspot or github"),
         );
     }
+    let pause_low_at = s.rate_limit.as_ref().and_then(|r| r.pause_low_at);
+    let daily_dialect = s
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.dialect.as_deref())
+        .is_some_and(|d| ["salesforce", "hubspot"].contains(&d));
+    if let Some(share) = pause_low_at {
+        let at = format!("{loc}.rate_limit.pause_low_at");
+        if !(share > 0.0 && share <= 1.0) {
+            cx.problem(
+                &at,
+                "must be above 0 and at most 1 (a share of the daily quota)",
+            );
+        } else if !daily_dialect {
+            cx.problem(
+                &at,
+                "needs a daily-quota dialect (`dialect = \"salesforce\"` or `\"hubspot\"`): \
+                 the share is read from the platform's answers",
+            );
+        }
+    }
     let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
     Some(System {
         name: name.to_owned(),
@@ -177,6 +198,12 @@ pub(super) fn system(
             ))
         }),
         breaker,
+        pause_low_at: pause_low_at.filter(|s| *s > 0.0 && *s <= 1.0 && daily_dialect),
+        adaptive: s
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.adaptive)
+            .unwrap_or(false),
     })
 }
 

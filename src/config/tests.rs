@@ -123,3 +123,75 @@ fn secrets_can_come_from_files() {
     use secrecy::ExposeSecret;
     assert_eq!(cfg.secret("a").unwrap().expose_secret(), "hunter2");
 }
+
+#[test]
+fn priority_pause_low_at_and_adaptive_resolve_and_are_checked() {
+    let text = r#"
+[credentials]
+c = { env = "C" }
+
+[systems.sf]
+base_url = "https://example.my.salesforce.com"
+rate_limit = { dialect = "salesforce", pause_low_at = 0.9, adaptive = true, max_concurrency = 8 }
+
+[systems.plain]
+base_url = "https://example.com"
+rate_limit = { pause_low_at = 0.9 }
+
+[systems.zero]
+base_url = "https://example.com"
+rate_limit = { dialect = "hubspot", pause_low_at = 0 }
+
+[routes.leads]
+source = { kind = "api", credentials = ["c"] }
+destination = { system = "sf", path = "/x", priority = "low" }
+
+[routes.odd]
+source = { kind = "api", credentials = ["c"] }
+destination = { system = "sf", path = "/x", priority = "urgent" }
+"#;
+    let Err(ConfigError::Invalid(problems)) =
+        Config::parse(text, "f.toml", Path::new("."), &env_with(&[("C", "k")]))
+    else {
+        panic!("expected problems");
+    };
+    let at = |loc: &str| problems.iter().find(|p| p.location == loc);
+    assert!(
+        at("systems.plain.rate_limit.pause_low_at")
+            .unwrap()
+            .message
+            .contains("daily-quota dialect")
+    );
+    assert!(
+        at("systems.zero.rate_limit.pause_low_at")
+            .unwrap()
+            .message
+            .contains("above 0")
+    );
+    assert!(
+        at("routes.odd.destination.priority").is_some(),
+        "{problems:?}"
+    );
+    assert!(
+        at("systems.sf.rate_limit.pause_low_at").is_none(),
+        "{problems:?}"
+    );
+    assert!(
+        at("routes.leads.destination.priority").is_none(),
+        "{problems:?}"
+    );
+
+    let ok = text.split("[systems.plain]").next().unwrap().to_owned()
+        + r#"
+[routes.leads]
+source = { kind = "api", credentials = ["c"] }
+destination = { system = "sf", path = "/x", priority = "low" }
+"#;
+    let cfg = Config::parse(&ok, "f.toml", Path::new("."), &env_with(&[("C", "k")])).unwrap();
+    let sf = &cfg.systems["sf"];
+    assert_eq!(
+        (sf.pause_low_at, sf.adaptive, sf.max_concurrency),
+        (Some(0.9), true, 8)
+    );
+    assert_eq!(cfg.routes["leads"].destination.priority, Priority::Low);
+}

@@ -70,6 +70,9 @@ impl Deliverer {
             .connector
             .send(system, &route.destination, body, &d.delivery_key)
             .await;
+        // While this request still holds its place, so it counts in flight.
+        let answered = self.clock.now_ms();
+        self.note_load(system, &attempt.sent, attempt.duration_ms, answered);
         drop(permit);
         let health = match &attempt.sent {
             Sent::Response { status, .. } => Health::of_status(*status),
@@ -93,7 +96,8 @@ impl Deliverer {
                 log,
                 ..
             } => {
-                if let (401 | 403, Some(c)) = (status, credential) {
+                let quota = *status == 403 && dialect::salesforce_quota_exceeded(&log.body_excerpt);
+                if let (401 | 403, Some(c), false) = (status, credential, quota) {
                     // Pick up a rotated secret before the one retry an auth failure gets.
                     self.connector.credentials.refresh(c);
                 }
@@ -121,6 +125,7 @@ impl Deliverer {
         body: &str,
     ) {
         let now = self.clock.now_ms();
+        self.note_usage(system, headers, now);
         let Some(until) = dialect::hold_until(system.dialect, headers, body, now) else {
             return;
         };

@@ -87,12 +87,14 @@ impl Deliverer {
                 headers: route.destination.headers.clone(),
                 ordering_key: None,
                 batch: None,
+                priority: route.destination.priority,
             };
             let attempt = self
                 .connector
                 .send(system, &dest, body, &batch::key(&items))
                 .await;
             let now = self.clock.now_ms();
+            self.note_load(system, &attempt.sent, attempt.duration_ms, now);
             let health = match &attempt.sent {
                 Sent::Response { status, .. } => Health::of_status(*status),
                 Sent::Network(_) | Sent::Timeout => Health::Down,

@@ -41,23 +41,94 @@ impl Dialect {
 
 /// Shopify's standard-plan leak rate: a slot frees every 500 ms.
 const SHOPIFY_LEAK_MS: i64 = 500;
-/// A spent daily quota whose reset time the platform does not say.
+/// A spent daily quota whose reset time the platform does not say (HubSpot's
+/// daily budget resets at midnight in the account's time zone, which ferry
+/// does not know): look again in an hour.
 const DAILY_HOLD_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// How much of a daily quota the platform says is spent, and when ferry
+/// expects it to reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub used: u64,
+    pub limit: u64,
+    /// When the quota is expected to be fresh again (ms since the epoch).
+    pub resets_at_ms: i64,
+}
+
+impl Usage {
+    /// `used / limit`; a zero limit counts as spent.
+    pub fn share(&self) -> f64 {
+        match self.limit {
+            0 => 1.0,
+            l => self.used as f64 / l as f64,
+        }
+    }
+}
 
 /// Until when no request should go to the system, or `None` when its budget
-/// has room. `Retry-After` wins over the dialect's own fields.
+/// has room. `Retry-After` wins over the dialect's own fields. A Salesforce
+/// `REQUEST_LIMIT_EXCEEDED` answer holds until the quota resets whatever
+/// dialect the system names: that body says so unambiguously.
 pub fn hold_until(d: Option<Dialect>, headers: &HeaderMap, body: &str, now_ms: i64) -> Option<i64> {
     if let Some(delay) = header(headers, "retry-after").and_then(|v| parse_retry_after(v, now_ms)) {
         return Some(now_ms.saturating_add(delay));
     }
+    if salesforce_quota_exceeded(body) {
+        return Some(next_utc_midnight(now_ms));
+    }
     let wait_ms = match d? {
         Dialect::Ietf => ietf(header(headers, "ratelimit")?),
         Dialect::Shopify => shopify_rest(headers).or_else(|| shopify_graphql(body)),
-        Dialect::Salesforce => salesforce(header(headers, "sforce-limit-info")?),
+        Dialect::Salesforce => {
+            let u = salesforce_usage(headers, now_ms)?;
+            return (u.used >= u.limit).then_some(u.resets_at_ms);
+        }
         Dialect::Hubspot => hubspot(headers),
         Dialect::Github => github(headers, now_ms),
     }?;
     Some(now_ms + wait_ms)
+}
+
+/// The daily quota an answer reports, for dialects that have one
+/// (Salesforce `api-usage`, HubSpot's daily headers); `None` otherwise.
+pub fn daily_usage(d: Option<Dialect>, headers: &HeaderMap, now_ms: i64) -> Option<Usage> {
+    match d? {
+        Dialect::Salesforce => salesforce_usage(headers, now_ms),
+        Dialect::Hubspot => {
+            let limit = header(headers, "x-hubspot-ratelimit-daily").and_then(int)?;
+            let left = header(headers, "x-hubspot-ratelimit-daily-remaining").and_then(int)?;
+            Some(Usage {
+                used: (limit - left.min(limit)) as u64,
+                limit: limit as u64,
+                resets_at_ms: now_ms + DAILY_HOLD_MS,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Salesforce's answer once the org's daily API quota is spent: 403 with
+/// `[{"errorCode":"REQUEST_LIMIT_EXCEEDED", ...}]` (not a 429, and not a
+/// credential problem).
+pub fn salesforce_quota_exceeded(body: &str) -> bool {
+    let Ok(serde_json::Value::Array(errors)) = serde_json::from_str(body.trim()) else {
+        return false;
+    };
+    errors
+        .iter()
+        .any(|e| e.get("errorCode").and_then(|c| c.as_str()) == Some("REQUEST_LIMIT_EXCEEDED"))
+}
+
+/// The first UTC midnight strictly after `now_ms`. Salesforce's daily quota
+/// is really a rolling 24-hour window (each request counts for 24 h from
+/// when it was made), which answers do not describe; ferry approximates it
+/// by a quota that resets at UTC midnight. That can resume early when the
+/// day's requests came late; the next answer then shows the quota still
+/// spent and ferry holds again.
+pub fn next_utc_midnight(now_ms: i64) -> i64 {
+    (now_ms.div_euclid(DAY_MS) + 1) * DAY_MS
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -108,13 +179,17 @@ fn shopify_graphql(body: &str) -> Option<i64> {
     Some(((needed - available) / restore * 1000.0).ceil() as i64)
 }
 
-/// `api-usage=10018/100000; ...`: a spent daily quota.
-fn salesforce(value: &str) -> Option<i64> {
-    let usage = value
+/// `Sforce-Limit-Info: api-usage=10018/100000; ...`: the org's daily quota.
+fn salesforce_usage(headers: &HeaderMap, now_ms: i64) -> Option<Usage> {
+    let usage = header(headers, "sforce-limit-info")?
         .split(';')
         .find_map(|p| p.trim().strip_prefix("api-usage="))?;
     let (used, limit) = usage.split_once('/')?;
-    (int(used)? >= int(limit)?).then_some(DAILY_HOLD_MS)
+    Some(Usage {
+        used: int(used)? as u64,
+        limit: int(limit)? as u64,
+        resets_at_ms: next_utc_midnight(now_ms),
+    })
 }
 
 fn hubspot(headers: &HeaderMap) -> Option<i64> {
@@ -246,7 +321,14 @@ mod tests {
         );
         assert_eq!(
             hold(Dialect::Salesforce, &[(info, "api-usage=5000/5000")]),
-            Some(DAILY_HOLD_MS)
+            Some(DAY_MS),
+            "NOW is a UTC midnight: held until the next one"
+        );
+        let late = NOW + DAY_MS - 1;
+        let h5000 = h(&[(info, "api-usage=5000/5000")]);
+        assert_eq!(
+            hold_until(Some(Dialect::Salesforce), &h5000, "", late),
+            Some(NOW + DAY_MS)
         );
         assert_eq!(hold(Dialect::Salesforce, &[(info, "api-usage=lots")]), None);
     }

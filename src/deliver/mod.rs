@@ -3,19 +3,25 @@
 //! system's due deliveries from the store (a lease, so a crashed worker's work
 //! comes back), reserves their send times against the system's request budget
 //! (`pace`, shared by every instance) once the system's circuit breaker
-//! admits it (`breaker`), and takes each through the named
+//! admits it (`breaker`) and after setting aside low-priority routes while
+//! the system's daily quota is nearly spent (`quota`), starts no more than
+//! the system's in-flight limit allows (`max_concurrency`, or the `adaptive`
+//! controller's limit below it), and takes each through the named
 //! stages of `attempt`: prepare → wait for its time → send → decide
 //! (`retry`) → record. A loop sleeps only when its claim comes back empty,
 //! until new work is signalled ([`Wake`]) or its next retry is due; tests call
 //! [`Deliverer::run_once`] to drain the queue deterministically.
 
+pub mod adaptive;
 mod attempt;
 pub mod batch;
 mod batch_send;
 pub mod breaker;
 pub mod dialect;
 pub mod pace;
+pub mod quota;
 pub mod retry;
+mod strays;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,6 +118,12 @@ pub struct Deliverer {
     /// Per system, the most deliveries one request can carry (its largest
     /// `batch.max_items`, else 1): claims are sized in requests × this.
     per_request: HashMap<String, usize>,
+    /// Per system with `pause_low_at`, its daily quota as last reported.
+    quotas: Arc<quota::Quotas>,
+    /// Per system with `rate_limit.adaptive`, its in-flight limit (AIMD);
+    /// the semaphore above stays at `max_concurrency`, the loop starts
+    /// requests only below this limit.
+    concurrency: Arc<adaptive::Limits>,
 }
 
 /// Claimed work (units: one request each) with the send times its budget
@@ -144,6 +156,10 @@ impl Deliverer {
             .unwrap_or_default();
         let lease_ms = (slowest.as_millis() as i64) * 2 + PACE_HORIZON_MS + LEASE_MARGIN_MS;
         let config_for_batches = config.clone();
+        let concurrency = Arc::new(adaptive::Limits::new(&config, clock.now_ms()));
+        for s in config.systems.values() {
+            metrics.concurrency_limit(&s.name, concurrency.limit(s));
+        }
         Deliverer {
             per_system: config
                 .systems
@@ -158,6 +174,8 @@ impl Deliverer {
             wake,
             lease_ms,
             breakers,
+            quotas: Arc::new(quota::Quotas::new(&config_for_batches)),
+            concurrency,
             per_request: config_for_batches
                 .systems
                 .keys()
@@ -173,6 +191,16 @@ impl Deliverer {
                 })
                 .collect(),
         }
+    }
+
+    /// The daily-quota views (shown by the admin API).
+    pub fn quotas(&self) -> Arc<quota::Quotas> {
+        self.quotas.clone()
+    }
+
+    /// The in-flight limits (shown by the admin API).
+    pub fn concurrency(&self) -> Arc<adaptive::Limits> {
+        self.concurrency.clone()
     }
 
     /// Deliveries a claim for `requests` requests to `system` may take.
@@ -249,6 +277,11 @@ impl Deliverer {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
+            let claimed = self.set_aside_low(system, claimed, now).await;
+            if claimed.is_empty() {
+                self.breakers.no_probe(&system.name);
+                continue;
+            }
             let units = self.form(system, claimed, now, probe).await;
             let paced = self.pace(system, units, None).await;
             for (unit, at) in paced.go {
@@ -301,9 +334,6 @@ impl Deliverer {
         let Some(permits) = self.per_system.get(&system.name).cloned() else {
             return;
         };
-        // Claim in chunks: under load, waiting for a quarter of the permits
-        // turns one claim per finished delivery into one per chunk.
-        let chunk = (system.max_concurrency / 4).max(1);
         let mut wake = self.wake.subscribe();
         // The budget's theoretical arrival time as of this loop's last
         // reservation: claims are sized by it, so a spent budget is not
@@ -311,10 +341,17 @@ impl Deliverer {
         let mut tat_estimate: Option<i64> = None;
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         while !shutdown.is_cancelled() {
-            let free = permits.available_permits();
+            // The semaphore holds max_concurrency places; an adaptive limit
+            // below it leaves the difference unused.
+            let limit = self.concurrency.limit(system);
+            let free = limit.saturating_sub(self.in_flight(system));
+            // Claim in chunks: under load, waiting for a quarter of the places
+            // turns one claim per finished delivery into one per chunk.
+            let chunk = (limit / 4).max(1);
             if free < chunk {
+                let unused = system.max_concurrency.saturating_sub(limit);
                 tokio::select! {
-                    p = permits.acquire_many(chunk as u32) => drop(p),
+                    p = permits.acquire_many((unused + chunk) as u32) => drop(p),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -391,6 +428,12 @@ impl Deliverer {
                     _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
                     _ = shutdown.cancelled() => break,
                 }
+                continue;
+            }
+            let claimed = self.set_aside_low(system, claimed, now).await;
+            if claimed.is_empty() {
+                // All low priority, paused: a probe found nothing to send.
+                self.breakers.no_probe(&system.name);
                 continue;
             }
             let units = self.form(system, claimed, now, probe).await;
@@ -473,42 +516,6 @@ impl Deliverer {
                 tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
             }
         }
-    }
-
-    /// Finishes work queued toward systems no longer in the configuration
-    /// (dead, class `config`, with the reason): no worker loop claims it.
-    /// Returns how many deliveries it finished.
-    async fn sweep_strays(&self) -> usize {
-        let strays: std::collections::BTreeSet<String> = match self.store.queue_depth().await {
-            Ok(depths) => depths
-                .into_iter()
-                .filter(|d| !self.config.systems.contains_key(&d.system))
-                .map(|d| d.system)
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "Looking for work toward removed systems failed.");
-                return 0;
-            }
-        };
-        let mut n = 0;
-        for system in strays {
-            loop {
-                let now = self.clock.now_ms();
-                let claimed = match self
-                    .store
-                    .claim(&system, now, self.lease_ms, MAX_CLAIM)
-                    .await
-                {
-                    Ok(c) if !c.is_empty() => c,
-                    _ => break,
-                };
-                n += claimed.len();
-                for d in claimed {
-                    self.deliver(d, now, None).await;
-                }
-            }
-        }
-        n
     }
 }
 

@@ -24,6 +24,9 @@
 //! - 2xx is delivered. 3xx, 4xx (except 401/403/408/429), mapping and
 //!   configuration errors are permanent. 401/403 is retried once (the caller
 //!   refreshes the credential); a second one in a row is dead.
+//! - Salesforce's 403 `REQUEST_LIMIT_EXCEEDED` is not about the credential:
+//!   it is `rate_limited` (no budget spent) and retried when the daily quota
+//!   resets (the next UTC midnight, see `dialect::next_utc_midnight`).
 //! - 5xx, 408, timeouts and network errors are retried within the budget.
 
 use std::fmt;
@@ -232,12 +235,26 @@ pub fn decide(
         Outcome::Response { headers, .. } => header_retry_after(headers, now_ms),
         _ => None,
     };
+    // A spent daily quota (Salesforce's 403 REQUEST_LIMIT_EXCEEDED) comes
+    // back when it resets, not after a backoff.
+    let quota_reset = match outcome {
+        Outcome::Response {
+            status: 403,
+            body_excerpt,
+            ..
+        } if super::dialect::salesforce_quota_exceeded(body_excerpt) => {
+            Some(super::dialect::next_utc_midnight(now_ms) - now_ms)
+        }
+        _ => None,
+    };
     let backoff_n = match class {
         C::RateLimited => history.consecutive_rate_limited.saturating_add(1),
         C::CircuitOpen => history.attempts.max(1),
         _ => n,
     };
-    let delay = retry_after.unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
+    let delay = retry_after
+        .or(quota_reset)
+        .unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
     let at_ms = now_ms.saturating_add(delay.max(1));
     let max_age = policy.max_age_ms.max(0);
     let deadline = history.first_received_ms.saturating_add(max_age);
@@ -253,6 +270,11 @@ pub fn decide(
                 "{system} asked to wait {} (Retry-After), longer than the message's {max_age} \
                  max age allows ({ago}); last failure: {last}",
                 human_duration(ra)
+            ),
+            None if quota_reset.is_some() => format!(
+                "{system}'s daily quota resets in {}, later than the message's {max_age} \
+                 max age allows ({ago}); last failure: {last}",
+                human_duration(delay)
             ),
             None => format!(
                 "the next attempt would fall past the message's {max_age} max age ({ago}); \
@@ -305,6 +327,18 @@ fn classify(outcome: &Outcome<'_>, system: &str, credential: Option<&str>) -> Op
                         Dead,
                     )
                 }
+                403 if super::dialect::salesforce_quota_exceeded(body_excerpt) => (
+                    C::RateLimited,
+                    format!(
+                        "{system} answered {st}: its daily API request quota is spent \
+                         (REQUEST_LIMIT_EXCEEDED); ferry waits for it to reset."
+                    ),
+                    format!(
+                        "ask for a higher daily quota in {system}, lower the traffic to it, or \
+                         mark less urgent routes priority = \"low\" with rate_limit.pause_low_at"
+                    ),
+                    Retry,
+                ),
                 401 | 403 => {
                     let cred = credential.map_or("the credential".into(), |c| {
                         format!("the credential \"{c}\"")
