@@ -17,8 +17,10 @@ mod attempt;
 pub mod batch;
 mod batch_send;
 pub mod breaker;
+mod classify;
 pub mod dialect;
 pub mod pace;
+mod plan;
 pub mod quota;
 pub mod retry;
 mod strays;
@@ -34,7 +36,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::config::{Config, System};
 use crate::connect::Connector;
-use crate::store::{Claimed, RequestLog, ResponseLog, Store};
+use crate::store::{RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
 use batch::Unit;
 use breaker::Admission;
@@ -126,17 +128,6 @@ pub struct Deliverer {
     concurrency: Arc<adaptive::Limits>,
 }
 
-/// Claimed work (units: one request each) with the send times its budget
-/// granted, and the deliveries that did not fit, to hand back.
-struct Paced {
-    go: Vec<(Unit, i64)>,
-    rest: Vec<Claimed>,
-    /// When the handed-back deliveries are due again (milliseconds).
-    rest_due_ms: i64,
-    /// When the budget has room again (microseconds), if it is a budget.
-    budget_next_us: Option<i64>,
-}
-
 impl Deliverer {
     pub fn new(
         store: Store,
@@ -155,7 +146,8 @@ impl Deliverer {
             .max()
             .unwrap_or_default();
         let lease_ms = (slowest.as_millis() as i64) * 2 + PACE_HORIZON_MS + LEASE_MARGIN_MS;
-        let config_for_batches = config.clone();
+        let per_request = plan::items_per_request(&config);
+        let quotas = Arc::new(quota::Quotas::new(&config));
         let concurrency = Arc::new(adaptive::Limits::new(&config, clock.now_ms()));
         for s in config.systems.values() {
             metrics.concurrency_limit(&s.name, concurrency.limit(s));
@@ -174,22 +166,9 @@ impl Deliverer {
             wake,
             lease_ms,
             breakers,
-            quotas: Arc::new(quota::Quotas::new(&config_for_batches)),
+            quotas,
             concurrency,
-            per_request: config_for_batches
-                .systems
-                .keys()
-                .map(|s| {
-                    let most = config_for_batches
-                        .routes
-                        .values()
-                        .filter(|r| &r.destination.system == s)
-                        .filter_map(|r| r.destination.batch.as_ref().map(|b| b.max_items))
-                        .max()
-                        .unwrap_or(1);
-                    (s.clone(), most)
-                })
-                .collect(),
+            per_request,
         }
     }
 
@@ -201,55 +180,6 @@ impl Deliverer {
     /// The in-flight limits (shown by the admin API).
     pub fn concurrency(&self) -> Arc<adaptive::Limits> {
         self.concurrency.clone()
-    }
-
-    /// Deliveries a claim for `requests` requests to `system` may take.
-    fn claim_size(&self, system: &System, requests: usize) -> usize {
-        let per = self.per_request.get(&system.name).copied().unwrap_or(1);
-        requests
-            .saturating_mul(per)
-            .min(MAX_CLAIM * per.min(MAX_CLAIM))
-    }
-
-    /// Sorts claimed work into requests; a batch still filling goes back to
-    /// wait for its `max_wait`.
-    /// A probe is one request: what else was claimed with it goes back (and
-    /// a probe that found only a batch still filling is not out).
-    async fn form(
-        &self,
-        system: &System,
-        claimed: Vec<Claimed>,
-        now_ms: i64,
-        probe: bool,
-    ) -> Vec<Unit> {
-        let formed = batch::form(claimed, &self.config, now_ms);
-        self.hand_back(formed.waiting, formed.wait_until_ms).await;
-        let mut units = formed.units;
-        if probe && units.len() > 1 {
-            let rest = units.split_off(1);
-            self.hand_back(
-                rest.into_iter().flat_map(Unit::into_items).collect(),
-                now_ms,
-            )
-            .await;
-        }
-        if probe && units.is_empty() {
-            self.breakers.no_probe(&system.name);
-        }
-        units
-    }
-
-    /// Starts one unit of work (a delivery or a batch).
-    async fn start(
-        &self,
-        unit: Unit,
-        at_ms: i64,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) {
-        match unit {
-            Unit::One(d) => self.deliver(d, at_ms, permit).await,
-            Unit::Batch(items) => self.deliver_batch(items, at_ms, permit).await,
-        }
     }
 
     /// Claims what is due now toward every system, delivers it all (at the
@@ -453,68 +383,6 @@ impl Deliverer {
                 attempts.spawn(async move { me.start(unit, at, Some(permit)).await });
             }
             self.hand_back(paced.rest, paced.rest_due_ms).await;
-        }
-    }
-
-    /// Reserves send times for claimed deliveries against the system's
-    /// budget, from the time the claim came back (so a slow claim does not
-    /// bunch sends); what does not fit is to go back to the queue, due when
-    /// the budget has room. `early` is a reservation already made alongside
-    /// the claim.
-    async fn pace(
-        &self,
-        system: &System,
-        claimed: Vec<Unit>,
-        early: Option<Result<pace::Grant, crate::store::StoreError>>,
-    ) -> Paced {
-        let now_ms = self.clock.now_ms();
-        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-        let want = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
-        let reserved = match early {
-            Some(r) => r,
-            None => {
-                self.store
-                    .reserve(&system.name, now_ms, rate, want, PACE_HORIZON_MS)
-                    .await
-            }
-        };
-        let (grant, due_ms) = match reserved {
-            Ok(g) => (Some(g), (g.next_us + 999) / 1000),
-            Err(e) => {
-                tracing::error!(system = %system.name, error = %e, "Reserving request budget failed; the claimed deliveries wait a second.");
-                (None, now_ms + 1_000)
-            }
-        };
-        let count = grant.map_or(0, |g| g.count as usize).min(claimed.len());
-        let mut go = claimed;
-        let rest = go
-            .split_off(count)
-            .into_iter()
-            .flat_map(Unit::into_items)
-            .collect();
-        let go = match grant {
-            Some(g) => go
-                .into_iter()
-                .enumerate()
-                .map(|(i, d)| (d, g.send_at_us(i as u32) / 1000))
-                .collect(),
-            None => Vec::new(),
-        };
-        Paced {
-            go,
-            rest,
-            rest_due_ms: due_ms,
-            budget_next_us: grant.map(|g| g.next_us),
-        }
-    }
-
-    /// Puts claimed deliveries back in the queue, due at `due_ms`: not an
-    /// attempt, nothing was sent.
-    async fn hand_back(&self, rest: Vec<Claimed>, due_ms: i64) {
-        for d in rest {
-            if let Err(e) = self.store.defer(d.delivery_id, d.lease_until, due_ms).await {
-                tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
-            }
         }
     }
 }

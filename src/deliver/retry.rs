@@ -31,7 +31,9 @@
 
 use std::fmt;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use super::classify::{classify, explained};
+
+use axum::http::{HeaderMap, header};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -182,14 +184,14 @@ pub enum Verdict {
 
 /// Whether a failure may be retried.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fate {
+pub(super) enum Fate {
     Retry,
     Dead,
 }
 
 /// A failed attempt before the budget and age checks: class, explanation and
 /// advice (the whole hint when dead, what to check when retries keep failing).
-type Failure = (ErrorClass, String, String, Fate);
+pub(super) type Failure = (ErrorClass, String, String, Fate);
 
 /// Decides what happens after an attempt. `system` names the destination
 /// system, `credential` the credential used (for auth failure wording).
@@ -298,223 +300,6 @@ pub fn decide(
         counts_against_budget: counts,
         why,
     }
-}
-
-/// Classifies an attempt; `None` means delivered.
-fn classify(outcome: &Outcome<'_>, system: &str, credential: Option<&str>) -> Option<Failure> {
-    use {ErrorClass as C, Fate::*};
-    Some(match *outcome {
-        Outcome::Response {
-            status,
-            headers,
-            body_excerpt,
-        } => {
-            let (st, body) = (status_text(status), excerpt(body_excerpt));
-            match status {
-                200..=299 => return None,
-                300..=399 => {
-                    let to = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
-                    let to = to
-                        .map(|l| format!(" pointing to {}", excerpt(l)))
-                        .unwrap_or_default();
-                    (
-                        C::Rejected,
-                        format!(
-                            "{system} answered {st}{to}: the destination answered with a redirect; \
-                             ferry does not follow redirects."
-                        ),
-                        format!("fix the base_url for {system}, then replay the message."),
-                        Dead,
-                    )
-                }
-                403 if super::dialect::salesforce_quota_exceeded(body_excerpt) => (
-                    C::RateLimited,
-                    format!(
-                        "{system} answered {st}: its daily API request quota is spent \
-                         (REQUEST_LIMIT_EXCEEDED); ferry waits for it to reset."
-                    ),
-                    format!(
-                        "ask for a higher daily quota in {system}, lower the traffic to it, or \
-                         mark less urgent routes priority = \"low\" with rate_limit.pause_low_at"
-                    ),
-                    Retry,
-                ),
-                401 | 403 => {
-                    let cred = credential.map_or("the credential".into(), |c| {
-                        format!("the credential \"{c}\"")
-                    });
-                    let advice = match status {
-                        401 => format!("renew or re-authorize {cred} for {system}"),
-                        _ => format!("check that {cred} is allowed to do this in {system}"),
-                    };
-                    (
-                        C::Auth,
-                        format!("{system} answered {st}: it did not accept {cred}."),
-                        advice,
-                        Retry,
-                    )
-                }
-                404 | 410 => {
-                    let what = match status {
-                        404 => "the address or the record does not exist",
-                        _ => "the record was removed and will not come back",
-                    };
-                    let said = if body.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" Response: {body}")
-                    };
-                    (
-                        C::NotFound,
-                        format!("{system} answered {st}: {what}.{said}"),
-                        format!(
-                            "check the path in the mapping, {system}'s base_url and whether the \
-                             record exists in {system}; then edit and replay the message."
-                        ),
-                        Dead,
-                    )
-                }
-                408 => (
-                    C::Timeout,
-                    format!("{system} answered {st}: it gave up waiting for the request."),
-                    format!("check {system}'s health and load, or raise its timeout"),
-                    Retry,
-                ),
-                429 => (
-                    C::RateLimited,
-                    format!("{system} answered {st}: it is limiting how fast ferry may send."),
-                    format!("lower the send rate to {system} or ask for a higher quota"),
-                    Retry,
-                ),
-                400..=499 => {
-                    let explanation = match body.is_empty() {
-                        true => format!("{system} rejected the message ({st}) without saying why."),
-                        false => format!("{system} rejected the message ({status}): {body}"),
-                    };
-                    (
-                        C::Rejected,
-                        explanation,
-                        "fix the data or the mapping, then edit and replay.".into(),
-                        Dead,
-                    )
-                }
-                _ => {
-                    let what = match status {
-                        500 => "the server hit an internal error",
-                        502 => "a gateway in front of the server got a bad answer from it",
-                        503 => "the server is temporarily unable to handle the request",
-                        504 => "a gateway in front of the server timed out waiting for it",
-                        501 | 505..=599 => "the server reported an error",
-                        _ => "this status is not a valid final HTTP answer",
-                    };
-                    (
-                        C::ServerError,
-                        format!("{system} answered {st}: {what}."),
-                        format!("check {system}'s health"),
-                        Retry,
-                    )
-                }
-            }
-        }
-        Outcome::Network(text) => (
-            C::Network,
-            format!(
-                "could not reach {system}: {}.",
-                excerpt(text).trim_end_matches('.')
-            ),
-            format!("check that {system} is up and that its address, DNS and firewall are right"),
-            Retry,
-        ),
-        Outcome::Timeout => (
-            C::Timeout,
-            format!("{system} did not answer in time."),
-            format!("check {system}'s health and load, or raise its timeout"),
-            Retry,
-        ),
-        Outcome::CircuitOpen => (
-            C::CircuitOpen,
-            format!(
-                "nothing was sent: ferry's circuit breaker for {system} is open after \
-                 repeated failures."
-            ),
-            format!("check {system}'s health"),
-            Retry,
-        ),
-        Outcome::ItemRejected { status, reason } => (
-            C::Rejected,
-            format!(
-                "{system} answered {} to a batch and refused this item of it: {}",
-                status_text(status),
-                excerpt(reason)
-            ),
-            "correct the data in the source system, then replay the message (or edit and replay it)"
-                .to_owned(),
-            Dead,
-        ),
-        Outcome::Mapping(text) => (
-            C::Mapping,
-            format!(
-                "the message could not be transformed for {system}: {}",
-                excerpt(text)
-            ),
-            "fix the mapping or the source data, then edit and replay the message.".into(),
-            Dead,
-        ),
-        Outcome::Config(text) => (
-            C::Config,
-            format!(
-                "ferry's configuration for {system} is invalid: {}",
-                excerpt(text)
-            ),
-            format!(
-                "fix the configuration for {system} and reload ferry, then replay the message."
-            ),
-            Dead,
-        ),
-    })
-}
-
-fn explained(class: ErrorClass, explanation: String, hint: String) -> Explained {
-    Explained {
-        class,
-        explanation,
-        hint,
-    }
-}
-
-/// "503 Service Unavailable", or just the number for unknown statuses.
-fn status_text(status: u16) -> String {
-    match StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
-/// Longest excerpt, in characters, quoted from a response body or error text.
-const EXCERPT_CHARS: usize = 200;
-
-/// First ~200 characters of `text` on one line (whitespace runs collapsed).
-fn excerpt(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = 0;
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-            chars += 1;
-        }
-        for c in word.chars() {
-            if chars >= EXCERPT_CHARS {
-                out.push('…');
-                return out;
-            }
-            out.push(c);
-            chars += 1;
-        }
-    }
-    out
 }
 
 /// The largest valid `Retry-After` among the header's values, in ms.
