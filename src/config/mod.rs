@@ -101,6 +101,11 @@ pub struct System {
     /// The in-flight limit moves between 1 and `max_concurrency` with the
     /// system's answers (`rate_limit.adaptive`).
     pub adaptive: bool,
+    /// The name of the request budget this system draws from: its own name,
+    /// or `credential:<name>` with `rate_limit.scope = "credential"`, where
+    /// the platform budgets per app or token and several systems (say, two
+    /// API versions of one shop) send with the same credential.
+    pub budget: String,
 }
 
 /// How ferry authenticates toward a system.

@@ -91,6 +91,8 @@ pub struct RawRateLimit {
     pub pause_low_at: Option<f64>,
     /// Adaptive concurrency (AIMD) between 1 and `max_concurrency`.
     pub adaptive: Option<bool>,
+    /// Whose budget `per_second`/`burst` is: the system's or its credential's.
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

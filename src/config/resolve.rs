@@ -122,6 +122,23 @@ pub fn resolve(
             systems.insert(name.clone(), Arc::new(sys));
         }
     }
+    // Systems drawing from one credential's budget must agree on what it is.
+    let mut budgets: BTreeMap<&str, &System> = BTreeMap::new();
+    for s in systems.values() {
+        match budgets.get(s.budget.as_str()) {
+            Some(first) if first.rate != s.rate => cx.problem(
+                format!("systems.{}.rate_limit", s.name),
+                format!(
+                    "shares {}'s budget (scope = \"credential\") but declares another per_second or burst",
+                    first.name
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                budgets.insert(&s.budget, s);
+            }
+        }
+    }
     let mut routes = BTreeMap::new();
     for (name, r) in &raw.routes {
         let loc = format!("routes.{name}");

@@ -175,6 +175,26 @@ pub(super) fn system(
         }
     }
     let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
+    let budget = match s.rate_limit.as_ref().and_then(|r| r.scope.as_deref()) {
+        None | Some("system") => name.to_owned(),
+        Some("credential") => match auth.credential() {
+            Some(c) => format!("credential:{c}"),
+            None => {
+                cx.problem(
+                    format!("{loc}.rate_limit.scope"),
+                    "`credential` needs an `auth` with a credential to share the budget of",
+                );
+                name.to_owned()
+            }
+        },
+        Some(other) => {
+            cx.problem(
+                format!("{loc}.rate_limit.scope"),
+                format!("`{other}`: use `system` or `credential`"),
+            );
+            name.to_owned()
+        }
+    };
     Some(System {
         name: name.to_owned(),
         base_url,
@@ -204,6 +224,7 @@ pub(super) fn system(
             .as_ref()
             .and_then(|r| r.adaptive)
             .unwrap_or(false),
+        budget,
     })
 }
 

@@ -195,3 +195,58 @@ destination = { system = "sf", path = "/x", priority = "low" }
     );
     assert_eq!(cfg.routes["leads"].destination.priority, Priority::Low);
 }
+
+#[test]
+fn a_credential_scoped_budget_is_shared_and_must_agree() {
+    let text = |b_rate: &str| {
+        format!(
+            r#"
+[credentials]
+tok = {{ env = "C" }}
+
+[systems.shop-a]
+base_url = "https://a.example.com"
+auth = {{ kind = "bearer", credential = "tok" }}
+rate_limit = {{ per_second = 2, burst = 40, scope = "credential" }}
+
+[systems.shop-b]
+base_url = "https://b.example.com"
+auth = {{ kind = "bearer", credential = "tok" }}
+rate_limit = {{ {b_rate}, scope = "credential" }}
+
+[systems.own]
+base_url = "https://c.example.com"
+rate_limit = {{ per_second = 2 }}
+"#
+        )
+    };
+    let env = env_with(&[("C", "k")]);
+    let cfg = Config::parse(
+        &text("per_second = 2, burst = 40"),
+        "f",
+        Path::new("."),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(cfg.systems["shop-a"].budget, "credential:tok");
+    assert_eq!(cfg.systems["shop-b"].budget, "credential:tok");
+    assert_eq!(cfg.systems["own"].budget, "own");
+    let Err(ConfigError::Invalid(problems)) =
+        Config::parse(&text("per_second = 4"), "f", Path::new("."), &env)
+    else {
+        panic!("expected a problem");
+    };
+    assert_eq!(
+        problems[0].location, "systems.shop-b.rate_limit",
+        "{problems:?}"
+    );
+    let no_auth = text("per_second = 2, burst = 40").replace(
+        "rate_limit = { per_second = 2 }",
+        "rate_limit = { per_second = 2, scope = \"credential\" }",
+    );
+    let Err(ConfigError::Invalid(problems)) = Config::parse(&no_auth, "f", Path::new("."), &env)
+    else {
+        panic!("expected a problem");
+    };
+    assert_eq!(problems[0].location, "systems.own.rate_limit.scope");
+}

@@ -133,7 +133,7 @@ impl Deliverer {
             return;
         }
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-        match self.store.hold(&system.name, until, rate).await {
+        match self.store.hold(&system.budget, until, rate).await {
             Ok(()) => {
                 tracing::info!(system = %system.name, hold_ms = until - now, "The platform's budget is spent; holding every request to it until then.")
             }
@@ -162,7 +162,7 @@ impl Deliverer {
                 self.metrics
                     .circuit(&system.name, CircuitState::Open.as_str());
                 let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-                if let Err(e) = self.store.hold(&system.name, until_ms, rate).await {
+                if let Err(e) = self.store.hold(&system.budget, until_ms, rate).await {
                     tracing::warn!(system = %system.name, error = %e, "Holding the budget for an open circuit failed; other instances may keep sending.");
                 }
             }

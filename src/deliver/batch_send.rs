@@ -199,7 +199,7 @@ impl Deliverer {
             let now = self.clock.now_ms();
             match self
                 .store
-                .reserve(&system.name, now, rate, 1, PACE_HORIZON_MS)
+                .reserve(&system.budget, now, rate, 1, PACE_HORIZON_MS)
                 .await
             {
                 Ok(g) if g.count == 1 => {

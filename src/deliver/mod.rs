@@ -333,7 +333,7 @@ impl Deliverer {
                 let want = u32::try_from(limit).unwrap_or(u32::MAX);
                 let read = self
                     .store
-                    .reserve(&system.name, now, rate, want, PACE_HORIZON_MS);
+                    .reserve(&system.budget, now, rate, want, PACE_HORIZON_MS);
                 let (c, g) = tokio::join!(claim, read);
                 (c, Some(g))
             } else {

@@ -111,7 +111,7 @@ impl Deliverer {
             Some(r) => r,
             None => {
                 self.store
-                    .reserve(&system.name, now_ms, rate, want, PACE_HORIZON_MS)
+                    .reserve(&system.budget, now_ms, rate, want, PACE_HORIZON_MS)
                     .await
             }
         };
