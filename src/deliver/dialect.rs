@@ -79,7 +79,10 @@ pub fn hold_until(d: Option<Dialect>, headers: &HeaderMap, body: &str, now_ms: i
         return Some(next_utc_midnight(now_ms));
     }
     let wait_ms = match d? {
-        Dialect::Ietf => ietf(header(headers, "ratelimit")?),
+        Dialect::Ietf => ietf(
+            header(headers, "ratelimit")?,
+            header(headers, "ratelimit-policy").unwrap_or(""),
+        ),
         Dialect::Shopify => shopify_rest(headers).or_else(|| shopify_graphql(body)),
         Dialect::Salesforce => {
             let u = salesforce_usage(headers, now_ms)?;
@@ -139,24 +142,70 @@ fn int(v: &str) -> Option<i64> {
     v.trim().parse().ok().filter(|n: &i64| *n >= 0)
 }
 
-/// `"default";r=0;t=30`: spent, more in 30 s. Several policies: the longest wait.
-fn ietf(value: &str) -> Option<i64> {
+/// Share of a window's quota under which what is left is spread evenly over
+/// the rest of the window, instead of spent at full speed into a 429.
+const SPREAD_BELOW: f64 = 0.1;
+
+/// How long to wait before the next request, with `remaining` requests left
+/// of `quota` (if known) for the next `left_ms`: the whole window when
+/// spent; when nearly spent (under [`SPREAD_BELOW`] of the quota), an even
+/// share of it, so the last requests spread over the window.
+fn pace_out(remaining: i64, quota: Option<i64>, left_ms: i64) -> Option<i64> {
+    if remaining == 0 {
+        return Some(left_ms);
+    }
+    let quota = quota.filter(|q| *q > 0)?;
+    ((remaining as f64) < SPREAD_BELOW * quota as f64).then(|| left_ms / (remaining + 1))
+}
+
+/// `"default";r=0;t=30`: spent, more in 30 s; `r=5;t=30` of a policy with
+/// `q=100` (from `RateLimit-Policy`): nearly spent, one request per 5 s.
+/// Several policies: the longest wait.
+fn ietf(value: &str, policies: &str) -> Option<i64> {
+    let quotas: Vec<IetfItem> = policies.split(',').filter_map(IetfItem::parse).collect();
     let mut wait = None;
-    for item in value.split(',') {
-        let mut r = None;
-        let mut t = None;
-        for param in item.split(';').skip(1) {
+    for item in value.split(',').filter_map(IetfItem::parse) {
+        let (Some(r), Some(t)) = (item.r, item.t) else {
+            continue;
+        };
+        let quota = quotas
+            .iter()
+            .find(|p| p.name == item.name)
+            .and_then(|p| p.q);
+        wait = wait.max(pace_out(r, quota, t * 1000));
+    }
+    wait
+}
+
+/// One item of an IETF `RateLimit` or `RateLimit-Policy` field.
+struct IetfItem {
+    name: String,
+    r: Option<i64>,
+    t: Option<i64>,
+    q: Option<i64>,
+}
+
+impl IetfItem {
+    /// `"name";r=..;t=..` or `"name";q=..;w=..`; `None` when a number is malformed.
+    fn parse(item: &str) -> Option<IetfItem> {
+        let mut parts = item.split(';');
+        let name = parts.next()?.trim().trim_matches('"').to_owned();
+        let mut it = IetfItem {
+            name,
+            r: None,
+            t: None,
+            q: None,
+        };
+        for param in parts {
             match param.trim().split_once('=') {
-                Some(("r", v)) => r = Some(int(v)?),
-                Some(("t", v)) => t = Some(int(v)?),
+                Some(("r", v)) => it.r = Some(int(v)?),
+                Some(("t", v)) => it.t = Some(int(v)?),
+                Some(("q", v)) => it.q = Some(int(v)?),
                 _ => {}
             }
         }
-        if let (Some(0), Some(t)) = (r, t) {
-            wait = wait.max(Some(t * 1000));
-        }
+        Some(it)
     }
-    wait
 }
 
 /// `32/40`: a full bucket waits for one slot to leak.
@@ -198,13 +247,15 @@ fn hubspot(headers: &HeaderMap) -> Option<i64> {
     }
     let remaining = header(headers, "x-hubspot-ratelimit-remaining").and_then(int)?;
     let interval = header(headers, "x-hubspot-ratelimit-interval-milliseconds").and_then(int)?;
-    (remaining == 0).then_some(interval)
+    let max = header(headers, "x-hubspot-ratelimit-max").and_then(int);
+    pace_out(remaining, max, interval)
 }
 
 fn github(headers: &HeaderMap, now_ms: i64) -> Option<i64> {
     let remaining = header(headers, "x-ratelimit-remaining").and_then(int)?;
     let reset_s = header(headers, "x-ratelimit-reset").and_then(int)?;
-    (remaining == 0).then(|| (reset_s * 1000 - now_ms).max(0))
+    let limit = header(headers, "x-ratelimit-limit").and_then(int);
+    pace_out(remaining, limit, (reset_s * 1000 - now_ms).max(0))
 }
 
 #[cfg(test)]
@@ -383,5 +434,45 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_nearly_spent_window_is_spread_not_rushed() {
+        // IETF: 5 of 100 left for 30 s: one request per 5 s; 50 left: no wait.
+        let policy = ("ratelimit-policy", "\"default\";q=100;w=60");
+        assert_eq!(
+            hold(
+                Dialect::Ietf,
+                &[("ratelimit", "\"default\";r=5;t=30"), policy]
+            ),
+            Some(5_000)
+        );
+        assert_eq!(
+            hold(
+                Dialect::Ietf,
+                &[("ratelimit", "\"default\";r=50;t=30"), policy]
+            ),
+            None
+        );
+        // Without the policy's quota, "nearly spent" is unknown: only r=0 holds.
+        assert_eq!(
+            hold(Dialect::Ietf, &[("ratelimit", "\"default\";r=5;t=30")]),
+            None
+        );
+        // HubSpot: 4 of 100 left in a 10 s interval.
+        let hubspot = [
+            ("x-hubspot-ratelimit-remaining", "4"),
+            ("x-hubspot-ratelimit-max", "100"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+        ];
+        assert_eq!(hold(Dialect::Hubspot, &hubspot), Some(2_000));
+        // GitHub: 99 of 5000 left for an hour: one every 36 s.
+        let reset = ((NOW + 3_600_000) / 1000).to_string();
+        let github = [
+            ("x-ratelimit-remaining", "99"),
+            ("x-ratelimit-limit", "5000"),
+            ("x-ratelimit-reset", reset.as_str()),
+        ];
+        assert_eq!(hold(Dialect::Github, &github), Some(36_000));
     }
 }
