@@ -1,7 +1,8 @@
 //! The demo's simulated ERP: the [`responder`] a
 //! [`Receiver`](crate::sim::receiver::Receiver) uses to answer ferry's sales
 //! orders, and [`push_stock`], the ERP calling ferry's idempotent API with stock
-//! levels. Orders naming an unknown SKU get 422 with a JSON error (a permanent
+//! levels, and [`sync_contacts`], its opening CRM sync as one bulk job.
+//! Orders naming an unknown SKU get 422 with a JSON error (a permanent
 //! failure: the message dies). The other answers follow a fixed cycle over the
 //! ERP's attempt counter, so every behaviour shows within seconds: one attempt
 //! in twelve gets 503, one 429 with `Retry-After: 2`, two are slow (300–700 ms)
@@ -165,6 +166,42 @@ pub(super) async fn push_stock(url: String, stop: CancellationToken) {
         n += 1;
         let (sku, _, _) = CATALOG[n as usize % CATALOG.len()];
         send_stock(&http, &url, n, sku, LOCATIONS[0]).await;
+    }
+}
+
+/// Contacts in the ERP's opening CRM sync; one in a hundred has an address
+/// the CRM refuses, so the per-item results show.
+const CONTACTS: usize = 2_000;
+
+/// The ERP's opening sync of its customers into the CRM: one NDJSON upload,
+/// a bulk job that ferry sends to the CRM's batch API 100 at a time.
+pub(super) async fn sync_contacts(url: String) {
+    let mut ndjson = String::with_capacity(CONTACTS * 110);
+    for i in 0..CONTACTS {
+        let email = if i % 100 == 42 {
+            format!("customer-{i}-at-invalid")
+        } else {
+            format!("customer-{i}@example.com")
+        };
+        ndjson.push_str(&format!(
+            "{{\"objectWriteTraceId\":\"cust-{i}\",\"properties\":{{\"email\":\"{email}\",\"lifecyclestage\":\"customer\"}}}}\n"
+        ));
+    }
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(ERP_CLIENT_KEY)
+        .header("idempotency-key", "opening-contact-sync")
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => eprintln!(
+            "demo ERP: ferry answered {} to the contact sync",
+            r.status()
+        ),
+        Err(e) => eprintln!("demo ERP: the contact sync failed: {e}"),
     }
 }
 

@@ -7,8 +7,10 @@
 //! pushes stock levels back through the `erp-stock` API route, opening with a
 //! sync larger than the shop's rate limit allows at once; the shop's API is
 //! the Shopify-like sim ([`ShopifySim`]: a leaky bucket of 40 leaking 2 a
-//! second), so ferry's pacing shows. A summary line every second shows
-//! messages received, delivered, retrying, dead and duplicates absorbed.
+//! second), so ferry's pacing shows. At start the ERP also uploads its
+//! customers as one bulk job to a HubSpot-like CRM ([`HubspotSim`]: batches
+//! of 100, 100 calls per 10 s, per-item errors). A summary line every second
+//! shows messages received, delivered, retrying, dead and duplicates absorbed.
 
 mod erp;
 mod shop;
@@ -21,6 +23,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::platform::hubspot::{HubspotConfig, HubspotSim};
 use super::platform::shopify::{ShopifyConfig, ShopifySim};
 use super::receiver::Receiver;
 use crate::app::App;
@@ -43,6 +46,7 @@ shop_webhook = { env = "SHOP_WEBHOOK_SECRET" }   # the shop signs its webhooks w
 erp_token    = { env = "ERP_TOKEN" }             # ferry's token toward the ERP
 erp_client   = { env = "ERP_CLIENT_KEY" }        # the ERP's key toward ferry's API
 shop_token   = { env = "SHOP_TOKEN" }            # ferry's access token toward the shop
+crm_token    = { env = "CRM_TOKEN" }             # ferry's token toward the CRM
 
 [systems.erp]
 base_url = "{erp_url}/api"
@@ -61,6 +65,17 @@ rate_limit = { per_second = 2, burst = 40, dialect = "shopify" }   # Shopify's l
 [routes.shop-orders]
 source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["shop_webhook"], dedupe_window = "7d" }
 destination = { system = "erp", method = "POST", path = "/sales-orders", headers = { "X-Source" = "ferry-demo" } }
+
+[systems.crm]
+base_url = "{crm_url}"
+auth = { kind = "bearer", credential = "crm_token" }
+rate_limit = { per_second = 10, burst = 10, dialect = "hubspot" }
+
+# The ERP's customers, into the CRM's batch API as bulk jobs: 100 per call,
+# and the CRM's per-item errors mapped back to the messages they belong to.
+[routes.erp-contacts]
+source = { kind = "api", credentials = ["erp_client"] }
+destination = { system = "crm", path = "/crm/v3/objects/contacts", batch = { max_items = 100, max_wait = "1s", path = "/crm/v3/objects/contacts/batch/create", body = "{inputs: .}", results = "(.response.errors // []) as $e | [.request[] | .objectWriteTraceId as $id | [$e[] | select(any(.context.objectWriteTraceId[]?; . == $id)) | .message] | .[0]]" } }
 
 # The ERP's stock levels, into the shop.
 [routes.erp-stock]
@@ -81,6 +96,7 @@ pub fn demo_secret(name: &str) -> Option<String> {
         "ERP_TOKEN" => "demo-erp-token",
         "ERP_CLIENT_KEY" => ERP_CLIENT_KEY,
         "SHOP_TOKEN" => "demo-shop-token",
+        "CRM_TOKEN" => "demo-crm-token",
         _ => return None,
     };
     Some(value.to_owned())
@@ -140,11 +156,14 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     erp.set_responder(erp::responder(erp_stats.clone()));
     let shop_api = ShopifySim::start(Clock::System, ShopifyConfig::default()).await?;
     shop_api.forget_requests();
+    let crm = HubspotSim::start(Clock::System, HubspotConfig::default()).await?;
+    crm.forget_requests();
 
     let text = DEMO_TOML
         .replace("{listen}", &addr.to_string())
         .replace("{erp_url}", &erp.url())
-        .replace("{shop_url}", &shop_api.url());
+        .replace("{shop_url}", &shop_api.url())
+        .replace("{crm_url}", &crm.url());
     let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
     let data_dir = config.server.data_dir.clone();
     let app = App::build(config).await?;
@@ -152,7 +171,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(listener, shutdown.clone()));
 
-    print_banner(&base, &erp, &shop_api, &data_dir);
+    print_banner(&base, &erp, &shop_api, &crm, &data_dir);
 
     let sims = CancellationToken::new();
     let shop_stats = Arc::new(shop::ShopStats::default());
@@ -165,6 +184,9 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         format!("{base}/api/v1/routes/erp-stock/messages"),
         sims.clone(),
     ));
+    tokio::spawn(erp::sync_contacts(format!(
+        "{base}/api/v1/routes/erp-contacts/bulk"
+    )));
 
     let started = Instant::now();
     let stop_after = async {
@@ -182,7 +204,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 let stats = state.store.stats().await.unwrap_or_default();
-                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &shop_api));
+                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &shop_api, &crm));
             }
             r = tokio::signal::ctrl_c() => {
                 r.context("cannot listen for Ctrl-C")?;
@@ -208,6 +230,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     };
     erp.stop();
     shop_api.stop();
+    crm.stop();
     print_final(
         started.elapsed(),
         &stats,
@@ -216,6 +239,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         &dead,
         &base,
         &shop_api,
+        &crm,
     );
     drop(state);
     let shown = dir.path().display().to_string();
@@ -226,7 +250,13 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(base: &str, erp: &Receiver, shop_api: &ShopifySim, data_dir: &Path) {
+fn print_banner(
+    base: &str,
+    erp: &Receiver,
+    shop_api: &ShopifySim,
+    crm: &HubspotSim,
+    data_dir: &Path,
+) {
     println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
     println!(
         "the ERP sends stock levels back through ferry's API. Built-in config: ferry::sim::demo::DEMO_TOML."
@@ -252,12 +282,16 @@ fn print_banner(base: &str, erp: &Receiver, shop_api: &ShopifySim, data_dir: &Pa
         shop_api.url()
     );
     println!(
+        "  simulated CRM    {}/crm/v3/objects/contacts/batch/create  (HubSpot-like: 100 inputs a call, 100 calls per 10 s, per-item errors)",
+        crm.url()
+    );
+    println!(
         "  data             {}  (SQLite in a temporary directory, removed at exit)",
         data_dir.display()
     );
     println!();
     println!(
-        "Stop with Ctrl-C. Every second: the shop-orders route's messages by state, then the stock route."
+        "Stop with Ctrl-C. Every second: the shop-orders route's messages by state, then the stock route and the contact sync."
     );
 }
 
@@ -275,12 +309,14 @@ fn summary_line(
     shop: &shop::ShopStats,
     erp: &erp::ErpStats,
     shop_api: &ShopifySim,
+    crm: &HubspotSim,
 ) -> String {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
     let st = route(stats, "erp-stock").unwrap_or(&empty);
+    let c = route(stats, "erp-contacts").unwrap_or(&empty);
     format!(
-        "[{:>4}s] orders: received {:>4}  delivered {:>4}  queued {:>2}  retrying {:>2}  dead {:>3}  duplicates absorbed {:>3} | stock: {}/{} delivered, shop 429s {} | ERP answered: {}",
+        "[{:>4}s] orders: received {:>4}  delivered {:>4}  queued {:>2}  retrying {:>2}  dead {:>3}  duplicates absorbed {:>3} | stock: {}/{} delivered, shop 429s {} | contacts: {}/{} delivered, {} refused, {} CRM calls | ERP answered: {}",
         elapsed.as_secs(),
         total(o),
         o.delivered,
@@ -291,6 +327,10 @@ fn summary_line(
         st.delivered,
         total(st),
         shop_api.counters().throttled,
+        c.delivered,
+        total(c),
+        c.dead,
+        crm.counters().requests,
         erp.describe(),
     )
 }
@@ -319,6 +359,7 @@ fn print_final(
     dead: &[(String, String)],
     base: &str,
     shop_api: &ShopifySim,
+    crm: &HubspotSim,
 ) {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
@@ -347,6 +388,15 @@ fn print_final(
         st.delivered,
         api.requests,
         api.throttled
+    );
+    let c = route(stats, "erp-contacts").unwrap_or(&empty);
+    println!(
+        "  erp-contacts     a bulk job of {} contacts: delivered {}, refused by the CRM {}, pending {}; {} CRM batch calls",
+        total(c),
+        c.delivered,
+        c.dead,
+        c.pending(),
+        crm.counters().requests
     );
     println!("  ERP answered     {}", erp.describe());
     if !dead.is_empty() {
