@@ -154,16 +154,18 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let erp = Receiver::start().await?;
     erp.forget_requests();
     erp.set_responder(erp::responder(erp_stats.clone()));
-    let shop_api = ShopifySim::start(Clock::System, ShopifyConfig::default()).await?;
-    shop_api.forget_requests();
-    let crm = HubspotSim::start(Clock::System, HubspotConfig::default()).await?;
-    crm.forget_requests();
+    let apis = Apis {
+        shop: ShopifySim::start(Clock::System, ShopifyConfig::default()).await?,
+        crm: HubspotSim::start(Clock::System, HubspotConfig::default()).await?,
+    };
+    apis.shop.forget_requests();
+    apis.crm.forget_requests();
 
     let text = DEMO_TOML
         .replace("{listen}", &addr.to_string())
         .replace("{erp_url}", &erp.url())
-        .replace("{shop_url}", &shop_api.url())
-        .replace("{crm_url}", &crm.url());
+        .replace("{shop_url}", &apis.shop.url())
+        .replace("{crm_url}", &apis.crm.url());
     let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
     let data_dir = config.server.data_dir.clone();
     let app = App::build(config).await?;
@@ -171,7 +173,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(listener, shutdown.clone()));
 
-    print_banner(&base, &erp, &shop_api, &crm, &data_dir);
+    print_banner(&base, &erp, &apis, &data_dir);
 
     let sims = CancellationToken::new();
     let shop_stats = Arc::new(shop::ShopStats::default());
@@ -204,7 +206,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 let stats = state.store.stats().await.unwrap_or_default();
-                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &shop_api, &crm));
+                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &apis));
             }
             r = tokio::signal::ctrl_c() => {
                 r.context("cannot listen for Ctrl-C")?;
@@ -229,8 +231,8 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         None => server.await,
     };
     erp.stop();
-    shop_api.stop();
-    crm.stop();
+    apis.shop.stop();
+    apis.crm.stop();
     print_final(
         started.elapsed(),
         &stats,
@@ -238,8 +240,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         &erp_stats,
         &dead,
         &base,
-        &shop_api,
-        &crm,
+        &apis,
     );
     drop(state);
     let shown = dir.path().display().to_string();
@@ -250,13 +251,13 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(
-    base: &str,
-    erp: &Receiver,
-    shop_api: &ShopifySim,
-    crm: &HubspotSim,
-    data_dir: &Path,
-) {
+/// The simulated platforms' APIs ferry delivers to.
+struct Apis {
+    shop: ShopifySim,
+    crm: HubspotSim,
+}
+
+fn print_banner(base: &str, erp: &Receiver, apis: &Apis, data_dir: &Path) {
     println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
     println!(
         "the ERP sends stock levels back through ferry's API. Built-in config: ferry::sim::demo::DEMO_TOML."
@@ -279,11 +280,11 @@ fn print_banner(
     );
     println!(
         "  simulated shop   {}/admin/api/2024-07/inventory_levels/set.json  (Shopify-like: bucket of 40, leaks 2/s, 429 when full)",
-        shop_api.url()
+        apis.shop.url()
     );
     println!(
         "  simulated CRM    {}/crm/v3/objects/contacts/batch/create  (HubSpot-like: 100 inputs a call, 100 calls per 10 s, per-item errors)",
-        crm.url()
+        apis.crm.url()
     );
     println!(
         "  data             {}  (SQLite in a temporary directory, removed at exit)",
@@ -308,8 +309,7 @@ fn summary_line(
     stats: &[RouteStats],
     shop: &shop::ShopStats,
     erp: &erp::ErpStats,
-    shop_api: &ShopifySim,
-    crm: &HubspotSim,
+    apis: &Apis,
 ) -> String {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
@@ -326,11 +326,11 @@ fn summary_line(
         shop.duplicates_absorbed(),
         st.delivered,
         total(st),
-        shop_api.counters().throttled,
+        apis.shop.counters().throttled,
         c.delivered,
         total(c),
         c.dead,
-        crm.counters().requests,
+        apis.crm.counters().requests,
         erp.describe(),
     )
 }
@@ -358,8 +358,7 @@ fn print_final(
     erp: &erp::ErpStats,
     dead: &[(String, String)],
     base: &str,
-    shop_api: &ShopifySim,
-    crm: &HubspotSim,
+    apis: &Apis,
 ) {
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
@@ -381,7 +380,7 @@ fn print_final(
         o.dead,
         shop.duplicates_absorbed()
     );
-    let api = shop_api.counters();
+    let api = apis.shop.counters();
     println!(
         "  erp-stock        received {}, delivered {}; the shop's API answered {} requests, {} with 429 (bucket full)",
         total(st),
@@ -396,7 +395,7 @@ fn print_final(
         c.delivered,
         c.dead,
         c.pending(),
-        crm.counters().requests
+        apis.crm.counters().requests
     );
     println!("  ERP answered     {}", erp.describe());
     if !dead.is_empty() {
