@@ -159,6 +159,13 @@ async fn a_bulk_upload_resumed_with_its_key_doubles_nothing_and_bad_lines_are_re
     let view = job(&t, first["job"].as_str().unwrap()).await;
     assert_eq!(view["messages"]["queued"], 81);
     assert_eq!(view["done"], false);
+    // A line that changed since is a new message, never dropped as a duplicate.
+    let changed = ndjson(0..80).replacen("c0@example.com", "c0@example.org", 1);
+    let third = upload(&t, "k1", changed).await;
+    assert_eq!(
+        (&third["accepted"], &third["duplicates"]),
+        (&1.into(), &79.into())
+    );
 }
 
 /// A platform that refuses a whole batch for one bad item: the batch is

@@ -594,6 +594,11 @@ async fn ordered_claims(store: Store) {
             .is_empty(),
         "a dead head holds its key"
     );
+    assert_eq!(
+        store.next_due("erp").await.unwrap(),
+        Some(T0 + 30_000),
+        "what waits behind its key is not due (only the leases of o4 and o5 are)"
+    );
     let listed = store.message("o2").await.unwrap().unwrap();
     assert_eq!(listed.summary.ordering_key.as_deref(), Some("A"));
     assert_eq!(
@@ -663,7 +668,7 @@ async fn jobs(store: Store) {
                 lines: 4,
                 rejected: 1,
                 errors: errors.clone(),
-                finished_ms: T0 + 5,
+                finished_ms: Some(T0 + 5),
             },
         )
         .await

@@ -228,7 +228,11 @@ async fn discard(
         .await
         .map_err(store_problem)?
     {
-        Discarded::Done => Ok(Json(json!({ "discarded": id }))),
+        Discarded::Done => {
+            // A discarded message may have held its ordering key: the next one is due.
+            app.wake.notify();
+            Ok(Json(json!({ "discarded": id })))
+        }
         Discarded::NotFound => Err(Problem::not_found(format!("no message {id}"))),
         Discarded::NotDiscardable => Err(Problem::new(
             StatusCode::CONFLICT,

@@ -180,6 +180,14 @@ impl Deliverer {
         }
     }
 
+    /// Whether the route delivers in order per key (`ordering_key`).
+    fn ordered(&self, route: &str) -> bool {
+        self.config
+            .routes
+            .get(route)
+            .is_some_and(|r| r.destination.ordering_key.is_some())
+    }
+
     /// decide + record.
     pub(super) async fn finish(
         &self,
@@ -226,12 +234,7 @@ impl Deliverer {
                 Some(why),
             ),
             Verdict::Dead { mut why } => {
-                let ordered = self
-                    .config
-                    .routes
-                    .get(&d.route)
-                    .is_some_and(|r| r.destination.ordering_key.is_some());
-                if ordered {
+                if self.ordered(&d.route) {
                     why.hint.push_str(" Later messages of this route with the same ordering key wait behind this one: retry it once fixed, or discard it to let them go.");
                 }
                 (Next::Dead, Some(why))
@@ -257,6 +260,10 @@ impl Deliverer {
             next,
         };
         match self.store.record(rec).await {
+            Ok(true) if next == Next::Delivered && self.ordered(&d.route) => {
+                // The next message of its key is due now: wake the loops.
+                self.wake.notify();
+            }
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(message = %d.message_id, "Lost the lease before recording; another worker owns this delivery now.");

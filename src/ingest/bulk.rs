@@ -38,6 +38,9 @@ const LINE_KEY_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 /// What a running upload has counted.
 #[derive(Default)]
 struct Tally {
+    /// Lines read, blank ones included: a line's number in the file.
+    physical: u64,
+    /// Lines that were not blank (messages and refused lines).
     lines: u64,
     accepted: u64,
     duplicates: u64,
@@ -101,7 +104,7 @@ pub async fn upload(
         lines: tally.lines,
         rejected: tally.rejected,
         errors: tally.errors.clone(),
-        finished_ms: app.clock.now_ms(),
+        finished_ms: streamed.is_ok().then(|| app.clock.now_ms()),
     };
     app.store
         .end_job(&job_id, end)
@@ -176,12 +179,9 @@ async fn stream_lines(
         buf.drain(..start);
         if buf.len() > route.max_body {
             if !oversized {
+                tally.physical += 1;
                 tally.lines += 1;
-                let limit = route.max_body;
-                tally.reject(
-                    tally.lines,
-                    format!("longer than this route's limit of {limit} bytes"),
-                );
+                tally.reject(tally.physical, too_long(route));
             }
             oversized = true;
             buf.clear();
@@ -237,7 +237,14 @@ where
     Ok(())
 }
 
+fn too_long(route: &Route) -> String {
+    format!("longer than this route's limit of {} bytes", route.max_body)
+}
+
 /// One NDJSON line as a message, or `None` (blank, or rejected and counted).
+/// Its dedupe key is the job, the line's number and a hash of its content:
+/// the same file sent again is absorbed line for line, and a line that
+/// changed since is a new message, never silently dropped.
 fn line_message(
     app: &AppState,
     route: &Route,
@@ -245,12 +252,17 @@ fn line_message(
     line: &[u8],
     tally: &mut Tally,
 ) -> Option<NewMessage> {
+    tally.physical += 1;
+    let n = tally.physical;
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
     tally.lines += 1;
-    let n = tally.lines;
+    if line.len() > route.max_body {
+        tally.reject(n, too_long(route));
+        return None;
+    }
     let checked = require_json(line).and_then(|()| ordering_key(route, line));
     let ordering_key = match checked {
         Ok(k) => k,
@@ -260,7 +272,7 @@ fn line_message(
         }
     };
     let now_ms = app.clock.now_ms();
-    let line_key = format!("{job_id}:{n}");
+    let line_key = format!("{job_id}:{n}:{}", hex::encode(&Sha256::digest(line)[..6]));
     Some(NewMessage {
         id: uuid::Uuid::now_v7().to_string(),
         route: route.name.clone(),

@@ -100,7 +100,9 @@ pub struct JobUpload {
     pub rejected: u64,
     /// The first errors (a bounded list).
     pub errors: Vec<LineError>,
-    pub finished_ms: i64,
+    /// When the whole file was read; `None` when the upload broke off (the
+    /// job is not done until it is resumed).
+    pub finished_ms: Option<i64>,
 }
 
 /// A job and its messages' progress.
@@ -109,7 +111,8 @@ pub struct JobView {
     pub id: String,
     pub route: String,
     pub created_ms: i64,
-    /// When the upload ended; `None` while it is still streaming in.
+    /// When the whole upload was read; `None` while it streams in, or when
+    /// it broke off and has not been resumed.
     pub finished_ms: Option<i64>,
     pub lines: u64,
     pub rejected: u64,

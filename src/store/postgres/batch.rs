@@ -78,6 +78,10 @@ pub struct RecordRow {
 /// Forms batches from the queue until `stop`.
 pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: CancellationToken) {
     let committers = Arc::new(Semaphore::new(COMMITTERS));
+    // Batches holding messages with an ordering key commit one after another,
+    // in the order they were formed: otherwise a later message of a key could
+    // commit (and be claimed) before an earlier one of another batch.
+    let ordered_lane = Arc::new(tokio::sync::Mutex::new(()));
     loop {
         let first = tokio::select! {
             p = rx.recv() => match p { Some(p) => p, None => return },
@@ -93,9 +97,17 @@ pub async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stop: Can
                 Err(_) => break,
             }
         }
+        let ordered = batch
+            .iter()
+            .any(|p| matches!(p, Pending::Accept { msg, .. } if msg.ordering_key.is_some()));
+        let lane = match ordered {
+            true => Some(ordered_lane.clone().lock_owned().await),
+            false => None,
+        };
         let pool = pool.clone();
         tokio::spawn(async move {
             commit(&pool, batch).await;
+            drop(lane);
             drop(permit);
         });
     }

@@ -153,8 +153,13 @@ impl PgStore {
             .client()
             .await?
             .query_one(
-                "SELECT MIN(next_attempt_ms) FROM deliveries
-                 WHERE system = $1 AND state IN ('queued', 'retrying', 'delivering')",
+                concat!(
+                    "SELECT MIN(next_attempt_ms) FROM deliveries q
+                     WHERE system = $1 AND state IN ('queued', 'retrying', 'delivering')
+                       AND NOT (",
+                    super::write::behind!(),
+                    ")"
+                ),
                 &[&system],
             )
             .await?;

@@ -3,5 +3,5 @@
 -- key that is still owed an attempt or dead; this index finds those.
 -- "Earlier" is by message id: a UUIDv7, ordered by creation within an instance.
 ALTER TABLE deliveries ADD COLUMN ordering_key TEXT;
-CREATE INDEX deliveries_order ON deliveries (route, ordering_key, message_id)
+CREATE INDEX deliveries_order ON deliveries (route, ordering_key, message_id COLLATE "C")
     WHERE ordering_key IS NOT NULL AND state IN ('queued', 'retrying', 'delivering', 'dead');

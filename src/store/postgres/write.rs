@@ -11,20 +11,36 @@ use super::{PgStore, WORK_CHANNEL, batch};
 use crate::deliver::pace::{self, Grant, Rate};
 use crate::store::*;
 
-const CLAIM: &str = "
+/// A delivery whose ordering key has an earlier delivery of its route still
+/// owed an attempt or dead (`q` is the candidate): not its key's turn. As
+/// on SQLite; ids compare bytewise, as the `deliveries_order` index sorts them.
+macro_rules! behind {
+    () => {
+        "q.ordering_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.route = q.route AND e.ordering_key = q.ordering_key
+              AND e.message_id COLLATE \"C\" < q.message_id COLLATE \"C\"
+              AND e.ordering_key IS NOT NULL
+              AND e.state IN ('queued', 'retrying', 'delivering', 'dead')
+              AND NOT (e.state = 'dead' AND e.last_class = 'config'))"
+    };
+}
+pub(super) use behind;
+
+const CLAIM: &str = concat!(
+    "
 UPDATE deliveries d SET state = 'delivering', next_attempt_ms = $2, updated_ms = $1
 FROM (SELECT id FROM deliveries q
       WHERE state IN ('queued', 'retrying', 'delivering') AND system = $4 AND next_attempt_ms <= $1
-        AND NOT (q.ordering_key IS NOT NULL AND EXISTS (
-            SELECT 1 FROM deliveries e
-            WHERE e.route = q.route AND e.ordering_key = q.ordering_key AND e.message_id COLLATE \"C\" < q.message_id COLLATE \"C\"
-              AND e.ordering_key IS NOT NULL
-              AND e.state IN ('queued', 'retrying', 'delivering', 'dead')))
+        AND NOT (",
+    behind!(),
+    ")
       ORDER BY next_attempt_ms, id LIMIT $3
       FOR UPDATE SKIP LOCKED) c, messages m
 WHERE d.id = c.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.route, d.system, d.delivery_key, d.attempts,
-          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body";
+          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body"
+);
 
 /// Back to waiting, unattempted: `queued` unless an attempt already failed.
 const DEFER: &str = "UPDATE deliveries

@@ -100,9 +100,14 @@ impl SqliteStore {
     pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
         let system = system.to_owned();
         self.read(move |c| {
+            // What waits behind its ordering key is not due, whatever its time.
             Ok(c.query_row(
-                "SELECT MIN(next_attempt_ms) FROM deliveries INDEXED BY deliveries_due
-                 WHERE system = ? AND state IN ('queued', 'retrying', 'delivering')",
+                &format!(
+                    "SELECT MIN(next_attempt_ms) FROM deliveries q INDEXED BY deliveries_due
+                     WHERE system = ? AND state IN ('queued', 'retrying', 'delivering')
+                       AND NOT ({})",
+                    super::write::BEHIND
+                ),
                 [system],
                 |r| r.get(0),
             )?)

@@ -12,11 +12,14 @@ use crate::store::*;
 const PENDING: &str = "('queued', 'retrying', 'delivering')";
 /// A delivery whose ordering key has an earlier delivery of its route still
 /// owed an attempt or dead (`q` is the candidate): it is not its key's turn.
-/// The state list matches the `deliveries_order` index's.
-const BEHIND: &str = "q.ordering_key IS NOT NULL AND EXISTS (
+/// The state list matches the `deliveries_order` index's. A delivery dead
+/// for a configuration reason (its route or system removed) holds nothing:
+/// the rest of its key ends the same way.
+pub(super) const BEHIND: &str = "q.ordering_key IS NOT NULL AND EXISTS (
     SELECT 1 FROM deliveries e INDEXED BY deliveries_order
     WHERE e.route = q.route AND e.ordering_key = q.ordering_key AND e.message_id < q.message_id
-      AND e.ordering_key IS NOT NULL AND e.state IN ('queued', 'retrying', 'delivering', 'dead'))";
+      AND e.ordering_key IS NOT NULL AND e.state IN ('queued', 'retrying', 'delivering', 'dead')
+      AND NOT (e.state = 'dead' AND e.last_class = 'config'))";
 
 /// Back to waiting, unattempted: `queued` unless an attempt already failed.
 const DEFER: &str = "UPDATE deliveries
