@@ -238,3 +238,53 @@ destination = { system = "erp", path = "/items", batch = { max_items = 8, path =
     let why = dead["messages"][0]["last_explanation"].as_str().unwrap();
     assert!(why.contains("sku X-5 does not exist"), "{why}");
 }
+
+/// A batch body the mapping cannot build for one item: the batch is split
+/// without sending anything until that item stands alone; only it dies.
+#[tokio::test]
+async fn an_item_the_batch_mapping_refuses_fails_alone_and_nothing_is_sent_for_it() {
+    let t = TestApp::spawn_with(Options {
+        extra: r#"
+[routes.items]
+source = { kind = "api", credentials = ["erp_client"] }
+destination = { system = "erp", path = "/items", batch = { max_items = 8, path = "/items/batch", body = "{inputs: map({n, code: (.code | ascii_downcase)})}" } }
+"#
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    let body: String = (0..8)
+        .map(|i| match i {
+            3 => "{\"n\":3,\"code\":null}\n".to_owned(),
+            _ => format!("{{\"n\":{i},\"code\":\"A{i}\"}}\n"),
+        })
+        .collect();
+    let r = t
+        .http
+        .post(format!("{}/api/v1/routes/items/bulk", t.base))
+        .bearer_auth(ERP_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    drive(&t, "erp", async || t.stats("items").await.pending() == 0).await;
+    let stats = t.stats("items").await;
+    assert_eq!((stats.delivered, stats.dead), (7, 1));
+    let sent: usize = t
+        .receiver
+        .received()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["inputs"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(sent, 7, "the bad item was never sent; the others once each");
+    let dead = t
+        .admin_json(Method::GET, "/messages?state=dead&route=items", None)
+        .await;
+    assert_eq!(dead["messages"][0]["last_class"], "mapping");
+}

@@ -60,8 +60,7 @@ impl Deliverer {
         // send (within the system's concurrency permit), unless the lease
         // could run out mid-request: another worker could then send it too
         let started_ms = self.clock.now_ms();
-        let longest = (system.timeout + system.connect_timeout).as_millis() as i64;
-        if started_ms + longest >= d.lease_until {
+        if self.lease_too_short(system, d.lease_until, started_ms) {
             tracing::warn!(message = %d.message_id, "A claimed delivery waited too long to start; handing it back unsent.");
             self.hand_back(vec![d], started_ms).await;
             return;
@@ -71,17 +70,8 @@ impl Deliverer {
             .send(system, &route.destination, body, &d.delivery_key)
             .await;
         // While this request still holds its place, so it counts in flight.
-        let answered = self.clock.now_ms();
-        self.note_load(system, &attempt.sent, attempt.duration_ms, answered);
+        self.after_answer(system, &attempt).await;
         drop(permit);
-        let health = match &attempt.sent {
-            Sent::Response { status, .. } => Health::of_status(*status),
-            Sent::Network(_) | Sent::Timeout => Health::Down,
-        };
-        let now = self.clock.now_ms();
-        if let Some(t) = self.breakers.observe(&system.name, now, health) {
-            self.announce(system, t, now).await;
-        }
         let credential = system.auth.credential();
         let mut observed = Observed {
             started_ms,
@@ -96,13 +86,7 @@ impl Deliverer {
                 log,
                 ..
             } => {
-                let quota = *status == 403 && dialect::salesforce_quota_exceeded(&log.body_excerpt);
-                if let (401 | 403, Some(c), false) = (status, credential, quota) {
-                    // Pick up a rotated secret before the one retry an auth failure gets.
-                    self.connector.credentials.refresh(c);
-                }
                 observed.response = Some(log.clone());
-                self.heed(system, headers, &log.body_excerpt).await;
                 Outcome::Response {
                     status: *status,
                     headers,
@@ -113,6 +97,42 @@ impl Deliverer {
             Sent::Timeout => Outcome::Timeout,
         };
         self.finish(&d, observed, outcome, credential).await;
+    }
+
+    /// Whether a request starting at `now_ms` could outlive its lease, with
+    /// the time to record its verdict: another worker could then send it too.
+    pub(super) fn lease_too_short(&self, system: &System, lease_until: i64, now_ms: i64) -> bool {
+        let longest = (system.timeout + system.connect_timeout).as_millis() as i64;
+        now_ms + longest + super::LEASE_MARGIN_MS >= lease_until
+    }
+
+    /// What every answer (or its absence) tells ferry about the system, for
+    /// a single delivery and a batch alike: its load (adaptive concurrency),
+    /// its health (the breaker), a rotated credential to pick up before the
+    /// one retry an auth failure gets, and its budget (`heed`).
+    pub(super) async fn after_answer(&self, system: &System, attempt: &crate::connect::Attempt) {
+        let now = self.clock.now_ms();
+        self.note_load(system, &attempt.sent, attempt.duration_ms, now);
+        let health = match &attempt.sent {
+            Sent::Response { status, .. } => Health::of_status(*status),
+            Sent::Network(_) | Sent::Timeout => Health::Down,
+        };
+        if let Some(t) = self.breakers.observe(&system.name, now, health) {
+            self.announce(system, t, now).await;
+        }
+        if let Sent::Response {
+            status,
+            headers,
+            log,
+            ..
+        } = &attempt.sent
+        {
+            let quota = *status == 403 && dialect::salesforce_quota_exceeded(&log.body_excerpt);
+            if let (401 | 403, Some(c), false) = (status, system.auth.credential(), quota) {
+                self.connector.credentials.refresh(c);
+            }
+            self.heed(system, headers, &log.body_excerpt).await;
+        }
     }
 
     /// Reads what the platform said about its budget (`Retry-After` or its
@@ -161,8 +181,12 @@ impl Deliverer {
                 tracing::error!(system = %system.name, probe_in_ms = until_ms - now_ms, "Circuit opened: too many requests to this system failed. Its messages wait in the queue; one probe will test it again.");
                 self.metrics
                     .circuit(&system.name, CircuitState::Open.as_str());
+                // Only a budget of the system's own: one shared by credential
+                // also serves healthy systems, which must not wait for this one.
                 let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-                if let Err(e) = self.store.hold(&system.budget, until_ms, rate).await {
+                if system.budget == system.name
+                    && let Err(e) = self.store.hold(&system.budget, until_ms, rate).await
+                {
                     tracing::warn!(system = %system.name, error = %e, "Holding the budget for an open circuit failed; other instances may keep sending.");
                 }
             }

@@ -8,10 +8,11 @@
 
 use std::pin::Pin;
 
+use futures_util::future::join_all;
+
 use axum::http::Method;
 
 use super::batch;
-use super::breaker::Health;
 use super::pace::Rate;
 use super::retry::Outcome;
 use super::{Deliverer, Observed, PACE_HORIZON_MS};
@@ -63,20 +64,25 @@ impl Deliverer {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             let started_ms = self.clock.now_ms();
-            let longest = (system.timeout + system.connect_timeout).as_millis() as i64;
             let lease_until = items.iter().map(|d| d.lease_until).min().unwrap_or(0);
-            if started_ms + longest >= lease_until {
+            if self.lease_too_short(system, lease_until, started_ms) {
                 tracing::warn!(system = %system.name, items = items.len(), "A claimed batch waited too long to start; handing it back unsent.");
                 self.hand_back(items, started_ms).await;
                 return;
             }
             let body = match batch::body(b, &items) {
                 Ok(body) => body,
+                // One item the mapping cannot take: find it without sending.
+                Err(_) if items.len() > 1 => {
+                    let (left, right) = halves(items);
+                    self.send_batch(route, system, b, left).await;
+                    self.send_half(route, system, b, right).await;
+                    return;
+                }
                 Err(why) => {
-                    for d in &items {
-                        let nothing = Observed::nothing_sent(started_ms);
-                        self.finish(d, nothing, Outcome::Mapping(&why), None).await;
-                    }
+                    let nothing = Observed::nothing_sent(started_ms);
+                    self.finish_all(&items, nothing, Outcome::Mapping(&why), None)
+                        .await;
                     return;
                 }
             };
@@ -93,21 +99,9 @@ impl Deliverer {
                 .connector
                 .send(system, &dest, body, &batch::key(&items))
                 .await;
-            let now = self.clock.now_ms();
-            self.note_load(system, &attempt.sent, attempt.duration_ms, now);
-            let health = match &attempt.sent {
-                Sent::Response { status, .. } => Health::of_status(*status),
-                Sent::Network(_) | Sent::Timeout => Health::Down,
-            };
-            if let Some(t) = self.breakers.observe(&system.name, now, health) {
-                self.announce(system, t, now).await;
-            }
-            if let Sent::Response { headers, log, .. } = &attempt.sent {
-                self.heed(system, headers, &log.body_excerpt).await;
-            }
+            self.after_answer(system, &attempt).await;
             let credential = system.auth.credential();
-            let no_headers = axum::http::HeaderMap::new();
-            let observed = || Observed {
+            let observed = Observed {
                 started_ms,
                 duration_ms: attempt.duration_ms,
                 request: attempt.request.clone(),
@@ -120,8 +114,9 @@ impl Deliverer {
                 Sent::Response { status, body, .. } if (200..300).contains(status) => {
                     match batch::results(b, &items, *status, body) {
                         Ok(per_item) => {
-                            for (d, refused) in items.iter().zip(per_item) {
-                                let outcome = match &refused {
+                            let no_headers = axum::http::HeaderMap::new();
+                            let verdicts = items.iter().zip(&per_item).map(|(d, refused)| {
+                                let outcome = match refused {
                                     None => Outcome::Response {
                                         status: *status,
                                         headers: &no_headers,
@@ -132,33 +127,25 @@ impl Deliverer {
                                         reason,
                                     },
                                 };
-                                self.finish(d, observed(), outcome, credential).await;
-                            }
+                                self.finish(d, observed.clone(), outcome, credential)
+                            });
+                            join_all(verdicts).await;
                         }
                         Err(why) => {
                             let why = format!(
                                 "the platform answered {status}, but its per-item results could not be read ({why}); check what it created before replaying"
                             );
-                            for d in &items {
-                                self.finish(d, observed(), Outcome::Mapping(&why), credential)
-                                    .await;
-                            }
+                            self.finish_all(&items, observed, Outcome::Mapping(&why), credential)
+                                .await;
                         }
                     }
                 }
                 Sent::Response { status, .. } if splits(*status) && items.len() > 1 => {
                     tracing::info!(system = %system.name, status, items = items.len(), "The platform refused a batch; splitting it in halves to find the bad items.");
-                    let mut left = items;
-                    let right = left.split_off(left.len() / 2);
-                    let (a, b2) = (left, right);
-                    let send_half = |half: Vec<Claimed>| async move {
-                        if self.take_place(system).await {
-                            self.send_batch(route, system, b, half).await;
-                        } else {
-                            self.hand_back(half, self.clock.now_ms()).await;
-                        }
-                    };
-                    tokio::join!(send_half(a), send_half(b2));
+                    // One half after the other: the batch holds one place.
+                    let (left, right) = halves(items);
+                    self.send_half(route, system, b, left).await;
+                    self.send_half(route, system, b, right).await;
                 }
                 Sent::Response {
                     status,
@@ -166,52 +153,85 @@ impl Deliverer {
                     log,
                     ..
                 } => {
-                    for d in &items {
-                        let outcome = Outcome::Response {
-                            status: *status,
-                            headers,
-                            body_excerpt: &log.body_excerpt,
-                        };
-                        self.finish(d, observed(), outcome, credential).await;
-                    }
+                    let outcome = Outcome::Response {
+                        status: *status,
+                        headers,
+                        body_excerpt: &log.body_excerpt,
+                    };
+                    self.finish_all(&items, observed, outcome, credential).await;
                 }
                 Sent::Network(e) => {
-                    for d in &items {
-                        self.finish(d, observed(), Outcome::Network(e), credential)
-                            .await;
-                    }
+                    self.finish_all(&items, observed, Outcome::Network(e), credential)
+                        .await;
                 }
                 Sent::Timeout => {
-                    for d in &items {
-                        self.finish(d, observed(), Outcome::Timeout, credential)
-                            .await;
-                    }
+                    self.finish_all(&items, observed, Outcome::Timeout, credential)
+                        .await;
                 }
             }
         })
     }
 
-    /// Waits for one request's place in the system's budget (a split
-    /// half is one more request); false when the budget store failed.
-    async fn take_place(&self, system: &System) -> bool {
+    /// Every item's verdict for one outcome, recorded together (so the
+    /// group commit takes them in one transaction).
+    async fn finish_all(
+        &self,
+        items: &[Claimed],
+        observed: Observed,
+        outcome: Outcome<'_>,
+        credential: Option<&str>,
+    ) {
+        join_all(
+            items
+                .iter()
+                .map(|d| self.finish(d, observed.clone(), outcome, credential)),
+        )
+        .await;
+    }
+
+    /// Half a split batch, as one more request: it waits for its place in
+    /// the budget, unless that would outlive its lease (then it goes back).
+    async fn send_half(&self, route: &Route, system: &System, b: &Batch, half: Vec<Claimed>) {
+        let lease_until = half.iter().map(|d| d.lease_until).min().unwrap_or(0);
+        if self.take_place(system, lease_until).await {
+            self.send_batch(route, system, b, half).await;
+        } else {
+            self.hand_back(half, self.clock.now_ms()).await;
+        }
+    }
+
+    /// Waits for one request's place in the system's budget; false when the
+    /// place comes too late for the lease, or the budget store failed.
+    async fn take_place(&self, system: &System, lease_until: i64) -> bool {
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         loop {
             let now = self.clock.now_ms();
-            match self
+            let at = match self
                 .store
                 .reserve(&system.budget, now, rate, 1, PACE_HORIZON_MS)
                 .await
             {
-                Ok(g) if g.count == 1 => {
-                    self.clock.sleep_until(g.send_at_us(0) / 1000).await;
-                    return true;
+                Ok(g) if g.count == 1 => g.send_at_us(0) / 1000,
+                Ok(g) => {
+                    let next = g.next_us / 1000;
+                    if self.lease_too_short(system, lease_until, next) {
+                        return false;
+                    }
+                    self.clock.sleep_until(next).await;
+                    continue;
                 }
-                Ok(g) => self.clock.sleep_until(g.next_us / 1000).await,
                 Err(e) => {
                     tracing::warn!(system = %system.name, error = %e, "Reserving request budget for half a batch failed; handing it back.");
                     return false;
                 }
-            }
+            };
+            self.clock.sleep_until(at).await;
+            return true;
         }
     }
+}
+
+fn halves(mut items: Vec<Claimed>) -> (Vec<Claimed>, Vec<Claimed>) {
+    let right = items.split_off(items.len() / 2);
+    (items, right)
 }

@@ -77,6 +77,7 @@ impl Wake {
 }
 
 /// What an attempt put on the wire and got back, for the attempt log.
+#[derive(Clone)]
 struct Observed {
     started_ms: i64,
     duration_ms: i64,
@@ -212,8 +213,11 @@ impl Deliverer {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
-            let units = self.form(system, claimed, now, probe).await;
+            let units = self.form(system, claimed, now, requests, probe).await;
             let paced = self.pace(system, units, None).await;
+            if probe && paced.go.is_empty() {
+                self.breakers.no_probe(&system.name);
+            }
             for (unit, at) in paced.go {
                 n += match &unit {
                     Unit::One(_) => 1,
@@ -366,12 +370,16 @@ impl Deliverer {
                 self.breakers.no_probe(&system.name);
                 continue;
             }
-            let units = self.form(system, claimed, now, probe).await;
+            let units = self.form(system, claimed, now, requests, probe).await;
             if units.is_empty() {
                 // Every batch is still filling; they are due at their max_wait.
                 continue;
             }
             let paced = self.pace(system, units, early).await;
+            if probe && paced.go.is_empty() {
+                // The budget sent the probe back: it is not out.
+                self.breakers.no_probe(&system.name);
+            }
             if let Some(next) = paced.budget_next_us {
                 tat_estimate = Some(next + rate.tolerance_us);
             }

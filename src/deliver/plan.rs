@@ -54,20 +54,24 @@ impl Deliverer {
 
     /// Sorts claimed work into requests; a batch still filling goes back to
     /// wait for its `max_wait`.
-    /// A probe is one request: what else was claimed with it goes back (and
-    /// a probe that found only a batch still filling is not out).
+    /// At most `requests` units go (a claim sized for the largest batch can
+    /// hold more single deliveries than that): the rest goes back. A probe
+    /// is one request, and a probe that found only a batch still filling is
+    /// not out.
     pub(super) async fn form(
         &self,
         system: &System,
         claimed: Vec<Claimed>,
         now_ms: i64,
+        requests: usize,
         probe: bool,
     ) -> Vec<Unit> {
         let formed = batch::form(claimed, &self.config, now_ms);
         self.hand_back(formed.waiting, formed.wait_until_ms).await;
         let mut units = formed.units;
-        if probe && units.len() > 1 {
-            let rest = units.split_off(1);
+        let requests = if probe { 1 } else { requests.max(1) };
+        if units.len() > requests {
+            let rest = units.split_off(requests);
             self.hand_back(
                 rest.into_iter().flat_map(Unit::into_items).collect(),
                 now_ms,
