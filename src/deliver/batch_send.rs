@@ -2,9 +2,10 @@
 //! is for a single delivery): build the body (`batch::body`), send it, and
 //! record every item's attempt from the answer. Where the platform reports
 //! per item (`batch::results`), each item gets its own verdict. A batch the
-//! platform refuses as a whole (400, 413, 422) is split in halves, each
-//! sent as its own request within the request budget, until the bad items
-//! stand alone and only they are dead.
+//! platform refuses as a whole (400, 413, 422) is split in halves, one after
+//! the other, each sent as its own request within the request budget, until
+//! the bad items stand alone and only they are dead; a body the mapping
+//! cannot build is split the same way without sending anything.
 
 use std::pin::Pin;
 
@@ -37,14 +38,11 @@ impl Deliverer {
         let Some(first) = items.first() else { return };
         let route = self.config.routes.get(&first.route);
         let system = self.config.systems.get(&first.system);
-        let (Some(route), Some(system)) = (route, system) else {
+        let found = route
+            .zip(system)
+            .and_then(|(r, s)| Some((r, s, r.destination.batch.as_ref()?)));
+        let Some((route, system, b)) = found else {
             // Gone from the configuration: each item ends as a single would.
-            for d in items {
-                self.deliver(d, send_at_ms, None).await;
-            }
-            return;
-        };
-        let Some(b) = &route.destination.batch else {
             for d in items {
                 self.deliver(d, send_at_ms, None).await;
             }
