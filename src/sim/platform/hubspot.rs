@@ -21,7 +21,7 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{Counters, DailyQuota, Recorder, Running, Seen, StartError, answer, seen};
+use super::{DailyQuota, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Decides whether one batch input is refused (`true`: a validation error).
@@ -126,6 +126,15 @@ pub struct HubspotSim {
     shared: Arc<Shared>,
 }
 
+/// The running server's accessors (`url`, `counters`, `seen`,
+/// `forget_requests`, `stop`).
+impl std::ops::Deref for HubspotSim {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
 impl HubspotSim {
     /// Starts on 127.0.0.1, port 0; `clock` drives the window and the day.
     pub async fn start(clock: Clock, config: HubspotConfig) -> Result<HubspotSim, StartError> {
@@ -155,26 +164,10 @@ impl HubspotSim {
         })
     }
 
-    pub fn url(&self) -> String {
-        self.running.url()
-    }
-    pub fn counters(&self) -> Counters {
-        self.running.counters()
-    }
-    /// Every call, with `items` its number of inputs.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.running.seen()
-    }
     /// Each created item's `objectWriteTraceId` and how many times it was
     /// created (more than 1: a duplicate effect).
     pub fn created(&self) -> BTreeMap<String, u32> {
         self.lock().created.clone()
-    }
-    pub fn forget_requests(&self) {
-        self.running.forget_requests();
-    }
-    pub fn stop(&self) {
-        self.running.stop();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Limits> {

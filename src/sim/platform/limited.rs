@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::any;
 
-use super::{Counters, Recorder, Running, Seen, StartError, answer, seen};
+use super::{Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,6 +101,15 @@ pub struct LimitedSink {
     running: Running,
 }
 
+/// The running server's accessors (`url`, `counters`, `seen`,
+/// `forget_requests`, `stop`).
+impl std::ops::Deref for LimitedSink {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
 impl LimitedSink {
     /// Starts on 127.0.0.1, port 0; `clock` is the bucket's time
     /// (`Clock::System` in the bench, a manual one in tests).
@@ -120,23 +129,6 @@ impl LimitedSink {
         Ok(LimitedSink {
             running: Running::start(router, recorder).await?,
         })
-    }
-
-    pub fn url(&self) -> String {
-        self.running.url()
-    }
-    pub fn counters(&self) -> Counters {
-        self.running.counters()
-    }
-    /// Every request answered; bodies are not kept (the bench sends many).
-    pub fn seen(&self) -> Vec<Seen> {
-        self.running.seen()
-    }
-    pub fn forget_requests(&self) {
-        self.running.forget_requests();
-    }
-    pub fn stop(&self) {
-        self.running.stop();
     }
 }
 

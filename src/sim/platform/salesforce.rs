@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::{patch, post};
 use serde_json::json;
 
-use super::{Counters, DailyQuota, Recorder, Running, Seen, StartError, answer, seen};
+use super::{DailyQuota, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Salesforce's answer once the day's quota is spent.
@@ -54,6 +54,15 @@ pub struct SalesforceSim {
     shared: Arc<Shared>,
 }
 
+/// The running server's accessors (`url`, `counters`, `seen`,
+/// `forget_requests`, `stop`).
+impl std::ops::Deref for SalesforceSim {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
 impl SalesforceSim {
     /// Starts on 127.0.0.1, port 0; `clock` decides which day it is.
     pub async fn start(
@@ -80,26 +89,11 @@ impl SalesforceSim {
         })
     }
 
-    pub fn url(&self) -> String {
-        self.running.url()
-    }
-    pub fn counters(&self) -> Counters {
-        self.running.counters()
-    }
-    pub fn seen(&self) -> Vec<Seen> {
-        self.running.seen()
-    }
     /// Requests counted against today's quota, by the sim's clock.
     pub fn used_today(&self) -> u64 {
         let now = self.shared.clock.now_ms();
         let mut limits = self.shared.limits.lock().expect("salesforce poisoned");
         limits.quota.used(now)
-    }
-    pub fn forget_requests(&self) {
-        self.running.forget_requests();
-    }
-    pub fn stop(&self) {
-        self.running.stop();
     }
 }
 

@@ -18,7 +18,7 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::json;
 
-use super::{Counters, Recorder, Running, Seen, StartError, answer, seen};
+use super::{Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Shopify's answer to a request over the limit.
@@ -102,6 +102,15 @@ pub struct ShopifySim {
     running: Running,
 }
 
+/// The running server's accessors (`url`, `counters`, `seen`,
+/// `forget_requests`, `stop`).
+impl std::ops::Deref for ShopifySim {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
 impl ShopifySim {
     /// Starts on 127.0.0.1, port 0; `clock` drives the buckets' leak.
     pub async fn start(clock: Clock, config: ShopifyConfig) -> Result<ShopifySim, StartError> {
@@ -123,23 +132,6 @@ impl ShopifySim {
         Ok(ShopifySim {
             running: Running::start(router, recorder).await?,
         })
-    }
-
-    /// `http://127.0.0.1:port`; the API is under `/admin/api/{version}`.
-    pub fn url(&self) -> String {
-        self.running.url()
-    }
-    pub fn counters(&self) -> Counters {
-        self.running.counters()
-    }
-    pub fn seen(&self) -> Vec<Seen> {
-        self.running.seen()
-    }
-    pub fn forget_requests(&self) {
-        self.running.forget_requests();
-    }
-    pub fn stop(&self) {
-        self.running.stop();
     }
 }
 
