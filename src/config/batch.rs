@@ -11,6 +11,10 @@ use super::resolve::Ctx;
 use super::units::parse_size;
 use crate::transform::jq::Jq;
 
+/// The variable both programs may read: the items' downstream idempotency
+/// keys, in the order of the items (stable across batches and retries).
+pub const KEYS: &str = "$keys";
+
 /// What a platform's bulk endpoint commonly takes at most.
 const DEFAULT_MAX_ITEMS: usize = 100;
 const DEFAULT_MAX_BYTES: usize = 1 << 20;
@@ -41,7 +45,7 @@ pub(super) fn batch(cx: &mut Ctx<'_>, loc: &str, b: &RawBatch) -> Option<Batch> 
     if !b.path.starts_with('/') {
         cx.problem(format!("{loc}.path"), "must start with `/`");
     }
-    let mut compile = |field: &str, code: &str| match Jq::compile(code) {
+    let mut compile = |field: &str, code: &str| match Jq::compile_with(code, &[KEYS]) {
         Ok(jq) => Some(Arc::new(jq)),
         Err(e) => {
             cx.problem(format!("{loc}.{field}"), e.to_string());

@@ -101,10 +101,14 @@ pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
 }
 
 /// The bulk request's body: the `body` program applied to the array of
-/// the items' bodies (each stored as JSON at ingest).
+/// the items' bodies (each stored as JSON at ingest), with `$keys` their
+/// downstream idempotency keys, for endpoints that deduplicate per item.
 pub fn body(b: &Batch, items: &[Claimed]) -> Result<Bytes, String> {
     let bodies = item_bodies(items)?;
-    let mut out = b.body.run_value(&bodies).map_err(|e| e.to_string())?;
+    let mut out = b
+        .body
+        .run_value_with(&bodies, &[item_keys(items)])
+        .map_err(|e| e.to_string())?;
     match (out.pop(), out.is_empty()) {
         (Some(v), true) => Ok(Bytes::from(v.to_string())),
         _ => Err(format!(
@@ -132,7 +136,9 @@ pub fn results(
         "request": item_bodies(items)?,
         "response": response,
     });
-    let mut out = program.run_value(&input).map_err(|e| e.to_string())?;
+    let mut out = program
+        .run_value_with(&input, &[item_keys(items)])
+        .map_err(|e| e.to_string())?;
     let per_item = match (out.pop(), out.is_empty()) {
         (Some(serde_json::Value::Array(a)), true) if a.len() == items.len() => a,
         _ => {
@@ -164,6 +170,11 @@ pub fn key(items: &[Claimed]) -> String {
         h.update([0]);
     }
     format!("ferry-batch-{}", hex::encode(&h.finalize()[..16]))
+}
+
+/// `$keys`: each item's downstream idempotency key, in the items' order.
+fn item_keys(items: &[Claimed]) -> serde_json::Value {
+    items.iter().map(|d| d.delivery_key.clone()).collect()
 }
 
 fn item_bodies(items: &[Claimed]) -> Result<serde_json::Value, String> {

@@ -13,6 +13,10 @@ base_url = "http://127.0.0.1:1"
 source = { kind = "api", credentials = ["k"] }
 destination = { system = "crm", path = "/contacts", batch = { max_items = 3, max_bytes = "64B", max_wait = "2s", path = "/contacts/batch", body = "{inputs: .}", results = "[.response.errors as $e | .request[] | .id as $id | ($e | map(select(.id == $id)) | first | .message) // null]" } }
 
+[routes.keyed]
+source = { kind = "api", credentials = ["k"] }
+destination = { system = "crm", path = "/c", batch = { path = "/c/batch", body = "{inputs: [range(length) as $i | {id: $keys[$i], properties: .[$i]}]}" } }
+
 [routes.single]
 source = { kind = "api", credentials = ["k"] }
 destination = { system = "crm", path = "/one" }
@@ -138,6 +142,20 @@ fn per_item_results_come_back_from_the_answer() {
         wrong.unwrap(),
         vec![None],
         "an error without a message names nothing"
+    );
+}
+
+#[test]
+fn the_body_program_can_give_each_item_its_stable_key() {
+    let c = config();
+    let b = c.routes["keyed"].destination.batch.as_ref().unwrap();
+    let items = [
+        item(1, "keyed", r#"{"a":1}"#, 0),
+        item(2, "keyed", r#"{"a":2}"#, 0),
+    ];
+    assert_eq!(
+        &body(b, &items).unwrap()[..],
+        br#"{"inputs":[{"id":"k1","properties":{"a":1}},{"id":"k2","properties":{"a":2}}]}"#
     );
 }
 

@@ -14,6 +14,8 @@ use jaq_json::Val;
 pub struct Jq {
     code: String,
     filter: jaq_core::Filter<JustLut<Val>>,
+    /// Names of the variables the caller binds (`$keys`), in order.
+    vars: Vec<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,6 +30,12 @@ pub enum JqError {
 
 impl Jq {
     pub fn compile(code: &str) -> Result<Jq, JqError> {
+        Jq::compile_with(code, &[])
+    }
+
+    /// Compiles a program that may use the variables `vars` (`"$keys"`),
+    /// given values in the same order by [`Jq::run_value_with`].
+    pub fn compile_with(code: &str, vars: &[&'static str]) -> Result<Jq, JqError> {
         let bad = |why: String| JqError::Compile {
             code: code.to_owned(),
             why,
@@ -44,11 +52,13 @@ impl Jq {
             .map_err(|errs| bad(describe(&errs)))?;
         let filter = Compiler::default()
             .with_funs(funs)
+            .with_global_vars(vars.iter().copied())
             .compile(modules)
             .map_err(|errs| bad(describe(&errs)))?;
         Ok(Jq {
             code: code.to_owned(),
             filter,
+            vars: vars.to_vec(),
         })
     }
 
@@ -58,7 +68,14 @@ impl Jq {
 
     /// Every output of the program on `input`, as JSON values.
     pub fn run(&self, input: Val) -> Result<Vec<serde_json::Value>, JqError> {
-        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        self.run_bound(input, Vec::new())
+    }
+
+    fn run_bound(&self, input: Val, vars: Vec<Val>) -> Result<Vec<serde_json::Value>, JqError> {
+        if vars.len() != self.vars.len() {
+            return Err(self.failed(format!("it needs {} variables", self.vars.len())));
+        }
+        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new(vars));
         self.filter
             .id
             .run((ctx, input))
@@ -79,6 +96,20 @@ impl Jq {
     /// Runs the program on a JSON value built in Rust.
     pub fn run_value(&self, input: &serde_json::Value) -> Result<Vec<serde_json::Value>, JqError> {
         self.run(parse(input.to_string().as_bytes())?)
+    }
+
+    /// Runs a program compiled with [`Jq::compile_with`], binding its
+    /// variables to `vars` in order.
+    pub fn run_value_with(
+        &self,
+        input: &serde_json::Value,
+        vars: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>, JqError> {
+        let vars = vars
+            .iter()
+            .map(|v| parse(v.to_string().as_bytes()))
+            .collect::<Result<_, _>>()?;
+        self.run_bound(parse(input.to_string().as_bytes())?, vars)
     }
 
     /// The one value the program gives for `json`, as a key: a string as
@@ -161,6 +192,23 @@ mod tests {
             Jq::compile("nosuchfn(1)"),
             Err(JqError::Compile { .. })
         ));
+    }
+
+    #[test]
+    fn variables_are_bound_by_the_caller() {
+        let jq =
+            Jq::compile_with("[range(length) as $i | .[$i] + {k: $keys[$i]}]", &["$keys"]).unwrap();
+        let out = jq
+            .run_value_with(
+                &serde_json::json!([{"a": 1}, {"a": 2}]),
+                &[serde_json::json!(["x", "y"])],
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![serde_json::json!([{"a": 1, "k": "x"}, {"a": 2, "k": "y"}])]
+        );
+        assert!(matches!(Jq::compile("$keys"), Err(JqError::Compile { .. })));
     }
 
     #[test]
