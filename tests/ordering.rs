@@ -154,3 +154,49 @@ async fn a_body_without_the_ordering_key_is_refused_and_nothing_is_stored() {
     );
     assert_eq!(t.total_messages().await, 0);
 }
+
+/// The same with the real worker loops on the system clock: a delivered
+/// update wakes the loop for the next one of its key, so a key's updates
+/// follow each other without waiting for an idle poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_loops_keep_per_key_order() {
+    const KEYS: usize = 10;
+    const PER_KEY: usize = 20;
+    let mut opts = ordered_route();
+    opts.workers = true;
+    let t = Arc::new(TestApp::spawn_with(opts).await);
+    let senders = (0..KEYS).map(|k| {
+        let t = t.clone();
+        tokio::spawn(async move {
+            for seq in 0..PER_KEY {
+                let body = format!(r#"{{"sku":"K{k}","seq":{seq}}}"#);
+                let r = t
+                    .signed(
+                        "updates",
+                        &format!("evt_{k}_{seq}"),
+                        &body,
+                        t.now_s(),
+                        WHSEC,
+                    )
+                    .await;
+                assert_eq!(r.status(), 202);
+            }
+        })
+    });
+    for s in futures_util::future::join_all(senders).await {
+        s.unwrap();
+    }
+    // A generous bound only keeps a broken build from hanging.
+    for _ in 0..600 {
+        if t.stats("updates").await.delivered as usize == KEYS * PER_KEY {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = per_key(&seen(&t));
+    assert_eq!(got.len(), KEYS);
+    for (key, seqs) in &got {
+        assert_eq!(seqs, &(0..PER_KEY as u64).collect::<Vec<_>>(), "{key}");
+    }
+    t.shutdown.cancel();
+}
