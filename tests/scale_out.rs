@@ -224,3 +224,59 @@ async fn three_instances_share_one_request_budget() {
     }
     pg.drop().await;
 }
+
+/// A platform down for a while, behind two instances whose breakers are both
+/// open: between them they send one probe per interval, not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_one_probe_per_interval_between_them() {
+    let Some(pg) = PgScratch::new("one_probe_two_instances").await else {
+        return;
+    };
+    let clock = ferry::clock::Clock::manual(T0);
+    let erp = r#"circuit_breaker = { failure_ratio = 0.5, window = "10s", min_requests = 3, open_for = "5s" }"#;
+    let retry = r#"{ max_attempts = 50, initial_delay = "1s", max_delay = "2s", max_age = "1h" }"#;
+    let a = TestApp::spawn_with(Options {
+        store: Some(pg.store().await),
+        clock: Some(clock.clone()),
+        erp: erp.into(),
+        retry: retry.into(),
+        ..Options::default()
+    })
+    .await;
+    let b = TestApp::spawn_with(Options {
+        store: Some(pg.store().await),
+        receiver: Some(a.receiver.clone()),
+        clock: Some(clock.clone()),
+        erp: erp.into(),
+        retry: retry.into(),
+        ..Options::default()
+    })
+    .await;
+    a.receiver
+        .set_default(ferry::sim::receiver::Reply::status(503));
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(app.webhook(&format!("evt_{i}"), "{}").await.status(), 202);
+    }
+    // Both instances take part of the backlog, fail, and open their breakers.
+    let (_, _) = tokio::join!(a.step(), b.step());
+    let opened = a.receiver.count();
+    let mut probes_at = Vec::new();
+    let mut seen = opened;
+    for _ in 0..120 {
+        clock.advance(250);
+        let (_, _) = tokio::join!(a.step(), b.step());
+        let now = a.receiver.count();
+        for _ in seen..now {
+            probes_at.push(clock.now_ms());
+        }
+        seen = now;
+    }
+    assert!(probes_at.len() >= 4, "it kept probing: {probes_at:?}");
+    assert!(
+        probes_at.windows(2).all(|w| w[1] - w[0] >= 5_000),
+        "one probe per 5 s across both instances: {probes_at:?}"
+    );
+    assert_eq!(a.stats("orders").await.dead, 0);
+    pg.drop().await;
+}

@@ -696,3 +696,40 @@ async fn jobs_on_postgres() {
         .await
         .unwrap();
 }
+
+/// A half-open breaker's probe slot: one taker per interval.
+async fn probes(store: Store) {
+    assert_eq!(
+        store.probe("crm", T0, 5_000).await.unwrap(),
+        None,
+        "free: taken"
+    );
+    assert_eq!(
+        store.probe("crm", T0 + 1, 5_000).await.unwrap(),
+        Some(T0 + 5_000),
+        "taken until the interval ends"
+    );
+    assert_eq!(
+        store.probe("erp", T0 + 1, 5_000).await.unwrap(),
+        None,
+        "per system"
+    );
+    assert_eq!(store.probe("crm", T0 + 5_000, 5_000).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn probes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    probes(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_on_postgres() {
+    let Some((store, url, schema)) = postgres("probes_on_postgres").await else {
+        return;
+    };
+    probes(store).await;
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
+}

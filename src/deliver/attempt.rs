@@ -164,12 +164,29 @@ impl Deliverer {
     }
 
     /// Asks the system's breaker whether to send, announcing a change.
+    /// A probe also needs the system's shared probe slot, so instances
+    /// whose breakers are all half-open send one probe between them.
     pub(super) async fn admit(&self, system: &System, now_ms: i64) -> Admission {
         let (admission, change) = self.breakers.admit(&system.name, now_ms);
         if let Some(t) = change {
             self.announce(system, t, now_ms).await;
         }
-        admission
+        if admission != Admission::Probe {
+            return admission;
+        }
+        let interval = system.breaker.map_or(0, |p| p.open_ms);
+        match self.store.probe(&system.name, now_ms, interval).await {
+            Ok(None) => Admission::Probe,
+            Ok(Some(until)) => {
+                self.breakers.no_probe(&system.name);
+                Admission::WaitUntil(until)
+            }
+            Err(e) => {
+                // Better one probe too many than a system never probed again.
+                tracing::warn!(system = %system.name, error = %e, "Taking the shared probe slot failed; probing anyway.");
+                Admission::Probe
+            }
+        }
     }
 
     /// Logs a breaker's change and shows it in the metrics. An opened

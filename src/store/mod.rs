@@ -168,6 +168,18 @@ impl Store {
         on_backend!(self, s => s.hold(key, until_ms * 1000, rate).await)
     }
 
+    /// Takes the probe slot of a half-open circuit breaker for `interval_ms`:
+    /// `None` when this caller may send the one probe, or until when another
+    /// instance's probe holds it.
+    pub async fn probe(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, s => s.probe(key, now_ms, interval_ms).await)
+    }
+
     /// The earliest `next_attempt_ms` of any pending delivery toward `system`.
     pub async fn next_due(&self, system: &str) -> Result<Option<i64>, StoreError> {
         on_backend!(self, s => s.next_due(system).await)

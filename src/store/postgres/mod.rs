@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v2.sql"),
     include_str!("v3.sql"),
     include_str!("v4.sql"),
+    include_str!("v5.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";

@@ -118,6 +118,33 @@ impl PgStore {
         Ok(())
     }
 
+    /// A row per system: taken when free (or its interval passed), in one
+    /// statement, so two instances cannot both win it.
+    pub async fn probe(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        let won = client
+            .query_opt(
+                "INSERT INTO probes (key, until_ms) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET until_ms = excluded.until_ms
+                 WHERE probes.until_ms <= $3
+                 RETURNING until_ms",
+                &[&key, &(now_ms + interval_ms), &now_ms],
+            )
+            .await?;
+        if won.is_some() {
+            return Ok(None);
+        }
+        let held = client
+            .query_one("SELECT until_ms FROM probes WHERE key = $1", &[&key])
+            .await?;
+        Ok(Some(held.get(0)))
+    }
+
     /// The budget is a row that every instance updates under its lock, so
     /// reservations from all instances are spaced as one.
     pub async fn reserve(

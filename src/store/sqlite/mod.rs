@@ -39,6 +39,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Request budgets' theoretical arrival times (`deliver::pace`).
     budgets: Mutex<std::collections::HashMap<String, i64>>,
+    /// Half-open breakers' probe slots: until when each is taken.
+    probes: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// WAL length (in 4 KiB frames, so 32 MiB) past which a checkpoint restarts it.
@@ -109,6 +111,7 @@ impl SqliteStore {
                 path,
                 readers: Mutex::new(Vec::new()),
                 budgets: Mutex::new(std::collections::HashMap::new()),
+                probes: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }

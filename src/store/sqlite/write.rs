@@ -69,6 +69,23 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// In memory, like the budgets: one SQLite file has one server.
+    pub async fn probe(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut probes = self.inner.probes.lock().expect("probes poisoned");
+        match probes.get(key) {
+            Some(&until) if until > now_ms => Ok(Some(until)),
+            _ => {
+                probes.insert(key.to_owned(), now_ms + interval_ms);
+                Ok(None)
+            }
+        }
+    }
+
     /// The budget lives in memory: one SQLite file has one server.
     pub async fn reserve(
         &self,
