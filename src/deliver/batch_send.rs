@@ -209,9 +209,9 @@ impl Deliverer {
                 .reserve(&system.budget, now, rate, 1, PACE_HORIZON_MS)
                 .await
             {
-                Ok(g) if g.count == 1 => g.send_at_us(0) / 1000,
+                Ok(g) if g.count == 1 => g.send_at_ms(0),
                 Ok(g) => {
-                    let next = g.next_us / 1000;
+                    let next = g.next_ms();
                     if self.lease_too_short(system, lease_until, next) {
                         return false;
                     }

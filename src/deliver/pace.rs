@@ -61,6 +61,22 @@ impl Grant {
     pub fn send_at_us(&self, i: u32) -> i64 {
         (self.start_us + i64::from(i) * self.interval_us).max(self.now_us)
     }
+
+    /// Slot `i`'s send time in whole milliseconds, rounded up: a send is
+    /// never earlier than its slot (truncating would send up to 1 ms early,
+    /// which at 500 requests a second is half an interval).
+    pub fn send_at_ms(&self, i: u32) -> i64 {
+        ceil_ms(self.send_at_us(i))
+    }
+
+    /// [`Grant::next_us`] in whole milliseconds, rounded up.
+    pub fn next_ms(&self) -> i64 {
+        ceil_ms(self.next_us)
+    }
+}
+
+fn ceil_ms(us: i64) -> i64 {
+    us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
 }
 
 /// Reserves up to `want` slots whose send time is at most `horizon_us` after
@@ -111,6 +127,19 @@ mod tests {
         );
         assert_eq!(tat, 5 * S + 400_000);
         assert_eq!(g.next_us, 5 * S + 400_000);
+    }
+
+    #[test]
+    fn send_times_in_milliseconds_are_never_early() {
+        // 3 a second: slots 333,333.3 µs apart, so most fall inside a millisecond.
+        let rate = Rate::new(3.0, 1);
+        let (_, g) = reserve(None, 5 * S + 1, rate, 3, S);
+        for i in 0..3 {
+            assert!(g.send_at_ms(i) * 1000 >= g.send_at_us(i), "slot {i}");
+            assert!(g.send_at_ms(i) * 1000 - g.send_at_us(i) < 1000);
+        }
+        assert_eq!(g.send_at_ms(0), 5_001, "5 s + 1 µs goes at 5.001 s");
+        assert!(g.next_ms() * 1000 >= g.next_us);
     }
 
     #[test]

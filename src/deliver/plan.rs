@@ -120,7 +120,7 @@ impl Deliverer {
             }
         };
         let (grant, due_ms) = match reserved {
-            Ok(g) => (Some(g), (g.next_us + 999) / 1000),
+            Ok(g) => (Some(g), g.next_ms()),
             Err(e) => {
                 tracing::error!(system = %system.name, error = %e, "Reserving request budget failed; the claimed deliveries wait a second.");
                 (None, now_ms + 1_000)
@@ -137,7 +137,7 @@ impl Deliverer {
             Some(g) => go
                 .into_iter()
                 .enumerate()
-                .map(|(i, d)| (d, g.send_at_us(i as u32) / 1000))
+                .map(|(i, d)| (d, g.send_at_ms(i as u32)))
                 .collect(),
             None => Vec::new(),
         };
