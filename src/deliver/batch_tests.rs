@@ -1,3 +1,5 @@
+//! Unit tests of batch forming, bodies, per-item results and keys.
+
 use std::path::Path;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Unit tests of the circuit breaker state machine, on injected times.
+
 use super::*;
 
 const P: Policy = Policy {
