@@ -168,6 +168,20 @@ async fn a_bulk_upload_resumed_with_its_key_doubles_nothing_and_bad_lines_are_re
     );
 }
 
+/// Uploads `body` to the `items` route as a bulk job and delivers it all.
+async fn sync_items(t: &TestApp, body: String) {
+    let r = t
+        .http
+        .post(format!("{}/api/v1/routes/items/bulk", t.base))
+        .bearer_auth(ERP_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    drive(t, "erp", async || t.stats("items").await.pending() == 0).await;
+}
+
 /// A platform that refuses a whole batch for one bad item: the batch is
 /// split in halves until the bad item stands alone, and only it dies.
 #[tokio::test]
@@ -196,16 +210,7 @@ destination = { system = "erp", path = "/items", batch = { max_items = 8, path =
     let body: String = (0..8)
         .map(|i| format!("{{\"n\":{i},\"bad\":{}}}\n", i == 5))
         .collect();
-    let r = t
-        .http
-        .post(format!("{}/api/v1/routes/items/bulk", t.base))
-        .bearer_auth(ERP_KEY)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    drive(&t, "erp", async || t.stats("items").await.pending() == 0).await;
+    sync_items(&t, body).await;
     let stats = t.stats("items").await;
     assert_eq!((stats.delivered, stats.dead), (7, 1));
     let sizes: Vec<usize> = t
@@ -259,16 +264,7 @@ destination = { system = "erp", path = "/items", batch = { max_items = 8, path =
             _ => format!("{{\"n\":{i},\"code\":\"A{i}\"}}\n"),
         })
         .collect();
-    let r = t
-        .http
-        .post(format!("{}/api/v1/routes/items/bulk", t.base))
-        .bearer_auth(ERP_KEY)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    drive(&t, "erp", async || t.stats("items").await.pending() == 0).await;
+    sync_items(&t, body).await;
     let stats = t.stats("items").await;
     assert_eq!((stats.delivered, stats.dead), (7, 1));
     let sent: usize = t

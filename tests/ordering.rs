@@ -50,6 +50,24 @@ fn per_key(seen: &[(String, u64)]) -> BTreeMap<String, Vec<u64>> {
     m
 }
 
+/// One sender per key, each sending its updates one after another.
+async fn send_updates(t: &Arc<TestApp>, keys: usize, per_key: usize) {
+    let senders = (0..keys).map(|k| {
+        let t = t.clone();
+        tokio::spawn(async move {
+            for seq in 0..per_key {
+                let body = format!(r#"{{"sku":"K{k}","seq":{seq}}}"#);
+                let id = format!("evt_{k}_{seq}");
+                let r = t.signed("updates", &id, &body, t.now_s(), WHSEC).await;
+                assert_eq!(r.status(), 202);
+            }
+        })
+    });
+    for s in futures_util::future::join_all(senders).await {
+        s.unwrap();
+    }
+}
+
 async fn drain(t: &TestApp) {
     while let Step::Worked(_) = t.step().await {}
 }
@@ -66,28 +84,7 @@ async fn updates_arrive_in_order_per_key_and_a_dead_one_blocks_only_its_key() {
             Reply::status(200)
         }
     }));
-    // Fifty senders, one per entity, each sending its updates one after another.
-    let senders = (0..KEYS).map(|k| {
-        let t = t.clone();
-        tokio::spawn(async move {
-            for seq in 0..PER_KEY {
-                let body = format!(r#"{{"sku":"K{k}","seq":{seq}}}"#);
-                let r = t
-                    .signed(
-                        "updates",
-                        &format!("evt_{k}_{seq}"),
-                        &body,
-                        t.now_s(),
-                        WHSEC,
-                    )
-                    .await;
-                assert_eq!(r.status(), 202);
-            }
-        })
-    });
-    for s in futures_util::future::join_all(senders).await {
-        s.unwrap();
-    }
+    send_updates(&t, KEYS, PER_KEY).await;
     drain(&t).await;
 
     let got = per_key(&seen(&t));
@@ -165,27 +162,7 @@ async fn the_worker_loops_keep_per_key_order() {
     let mut opts = ordered_route();
     opts.workers = true;
     let t = Arc::new(TestApp::spawn_with(opts).await);
-    let senders = (0..KEYS).map(|k| {
-        let t = t.clone();
-        tokio::spawn(async move {
-            for seq in 0..PER_KEY {
-                let body = format!(r#"{{"sku":"K{k}","seq":{seq}}}"#);
-                let r = t
-                    .signed(
-                        "updates",
-                        &format!("evt_{k}_{seq}"),
-                        &body,
-                        t.now_s(),
-                        WHSEC,
-                    )
-                    .await;
-                assert_eq!(r.status(), 202);
-            }
-        })
-    });
-    for s in futures_util::future::join_all(senders).await {
-        s.unwrap();
-    }
+    send_updates(&t, KEYS, PER_KEY).await;
     // A generous bound only keeps a broken build from hanging.
     for _ in 0..600 {
         if t.stats("updates").await.delivered as usize == KEYS * PER_KEY {
