@@ -1,11 +1,17 @@
 //! The store contract: one story that every backend must tell the same way.
 //! Runs on SQLite always, and on PostgreSQL (a fresh schema per test) when
-//! `FERRY_TEST_POSTGRES_URL` is set, as `.ci/run` does.
+//! `FERRY_TEST_POSTGRES_URL` is set, as `.ci/run` does. Here: the story of
+//! a message (accept, claim, record, lists, budgets, upkeep); in
+//! `instances`, several writers and instances at once; in `scheduling`,
+//! per-key order, bulk jobs and breaker probes.
 
 use bytes::Bytes;
 use ferry::deliver::pace::Rate;
 use ferry::deliver::retry::ErrorClass;
 use ferry::store::*;
+
+mod instances;
+mod scheduling;
 
 const T0: i64 = 1_767_225_600_000;
 
@@ -376,10 +382,22 @@ async fn story(store: Store) {
     store.maintain().await.unwrap();
 }
 
-#[tokio::test]
-async fn the_story_on_sqlite() {
+/// Runs a contract story on a fresh SQLite store.
+async fn on_sqlite<F: Future<Output = ()>>(story: impl FnOnce(Store) -> F) {
     let dir = tempfile::tempdir().unwrap();
     story(Store::open_sqlite(dir.path()).unwrap()).await;
+}
+
+/// Runs a contract story on a fresh PostgreSQL schema (dropped afterwards),
+/// when a server is given.
+async fn on_postgres<F: Future<Output = ()>>(test: &str, story: impl FnOnce(Store) -> F) {
+    let Some((store, url, schema)) = postgres(test).await else {
+        return;
+    };
+    story(store).await;
+    ferry::store::postgres::drop_scratch_schema(&url, &schema)
+        .await
+        .unwrap();
 }
 
 /// A fresh PostgreSQL schema, or `None` (and a note) when no server is given.
@@ -394,47 +412,14 @@ async fn postgres(test: &str) -> Option<(Store, String, String)> {
     Some((Store::open_postgres(&scoped).await.unwrap(), url, schema))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_story_on_postgres() {
-    let Some((store, url, schema)) = postgres("the_story_on_postgres").await else {
-        return;
-    };
-    story(store).await;
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
+#[tokio::test]
+async fn the_story_on_sqlite() {
+    on_sqlite(story).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_claims_are_disjoint_across_instances() {
-    let Some((a, url, schema)) = postgres("postgres_claims_are_disjoint").await else {
-        return;
-    };
-    let scoped = format!("{url}?options=-csearch_path%3D{schema}");
-    let b = Store::open_postgres(&scoped).await.unwrap();
-    for i in 0..200 {
-        a.accept(msg(&format!("m{i:03}"), None)).await.unwrap();
-    }
-    // Two instances claim at the same moment, many times over.
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let (x, y) = tokio::join!(a.claim("erp", T0, 30_000, 7), b.claim("erp", T0, 30_000, 7));
-        let (x, y) = (x.unwrap(), y.unwrap());
-        if x.is_empty() && y.is_empty() {
-            break;
-        }
-        for c in x.iter().chain(&y) {
-            assert!(
-                seen.insert(c.delivery_id),
-                "claimed twice: {}",
-                c.message_id
-            );
-        }
-    }
-    assert_eq!(seen.len(), 200);
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
+async fn the_story_on_postgres() {
+    on_postgres("the_story_on_postgres", story).await;
 }
 
 #[tokio::test]
@@ -449,287 +434,4 @@ async fn sqlite_survives_a_reopen() {
         store.claim("erp", T0, 1_000, 10).await.unwrap()[0].message_id,
         "kept"
     );
-}
-
-/// Accepts of one key racing each other (one group commit, or several):
-/// one wins, every other names it.
-async fn racing_accepts(store: Store) {
-    let mut msgs: Vec<NewMessage> = (0..40)
-        .map(|i| msg(&format!("r{i:02}"), Some("burst")))
-        .collect();
-    msgs.extend((0..10).map(|i| msg(&format!("u{i:02}"), Some(&format!("own{i}")))));
-    let results = futures_util::future::join_all(msgs.into_iter().map(|m| store.accept(m))).await;
-    let results: Vec<Accepted> = results.into_iter().map(Result::unwrap).collect();
-    let winners: Vec<usize> = (0..40).filter(|i| results[*i] == Accepted::New).collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    let original = format!("r{:02}", winners[0]);
-    for r in &results[..40] {
-        assert!(
-            *r == Accepted::New
-                || *r
-                    == Accepted::Duplicate {
-                        original: original.clone()
-                    }
-        );
-    }
-    assert!(results[40..].iter().all(|r| *r == Accepted::New));
-    assert_eq!(store.stats().await.unwrap()[0].queued, 11);
-}
-
-#[tokio::test]
-async fn racing_accepts_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    racing_accepts(Store::open_sqlite(dir.path()).unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_accepts_on_postgres() {
-    let Some((store, url, schema)) = postgres("racing_accepts_on_postgres").await else {
-        return;
-    };
-    racing_accepts(store).await;
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
-}
-
-/// A commit on one PostgreSQL instance wakes the others' workers through
-/// LISTEN/NOTIFY (their own poll is not involved: only the signal is watched).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_commits_wake_other_instances() {
-    let Some((a, url, schema)) = postgres("postgres_commits_wake_other_instances").await else {
-        return;
-    };
-    let scoped = format!("{url}?options=-csearch_path%3D{schema}");
-    let b = Store::open_postgres(&scoped).await.unwrap();
-    let wake = ferry::deliver::Wake::default();
-    let mut signals = wake.subscribe();
-    b.wake_on_remote_work(wake);
-    let limit = std::time::Duration::from_secs(10);
-    // The listener signals once when it starts listening (work may be due).
-    tokio::time::timeout(limit, signals.changed())
-        .await
-        .unwrap()
-        .unwrap();
-    a.accept(msg("woke", None)).await.unwrap();
-    tokio::time::timeout(limit, signals.changed())
-        .await
-        .expect("no NOTIFY reached the other instance")
-        .unwrap();
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
-}
-
-/// One message PostgreSQL refuses (a NUL in a text column) fails alone: the
-/// others committed in the same group still succeed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_one_refused_message_does_not_fail_its_batch() {
-    let Some((store, url, schema)) = postgres("postgres_one_refused_message").await else {
-        return;
-    };
-    let mut msgs: Vec<NewMessage> = (0..20)
-        .map(|i| msg(&format!("ok{i:02}"), Some(&format!("k{i}"))))
-        .collect();
-    msgs.insert(7, msg("bad", Some("nul\0key")));
-    let results = futures_util::future::join_all(msgs.into_iter().map(|m| store.accept(m))).await;
-    for (i, r) in results.iter().enumerate() {
-        match i {
-            7 => assert!(r.is_err(), "the refused message is not acked"),
-            _ => assert_eq!(r.as_ref().unwrap(), &Accepted::New),
-        }
-    }
-    assert_eq!(store.stats().await.unwrap()[0].queued, 20);
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
-}
-
-/// Per-entity order: only the earliest delivery of each ordering key still
-/// owed an attempt (or dead) can be claimed; a dead one holds its key until
-/// an operator discards it; keys do not hold each other up.
-async fn ordered_claims(store: Store) {
-    let keyed = |id: &str, key: Option<&str>| {
-        let mut m = msg(id, None);
-        m.ordering_key = key.map(str::to_owned);
-        m
-    };
-    // Accepted newest first: the order is the message ids', not the commits'.
-    for (id, key) in [
-        ("o3", Some("A")),
-        ("o2", Some("A")),
-        ("o1", Some("A")),
-        ("o4", Some("B")),
-        ("o5", None),
-    ] {
-        store.accept(keyed(id, key)).await.unwrap();
-    }
-    let ids = |c: &[Claimed]| {
-        let mut v: Vec<String> = c.iter().map(|c| c.message_id.clone()).collect();
-        v.sort();
-        v
-    };
-    let first = store.claim("erp", T0, 30_000, 10).await.unwrap();
-    assert_eq!(ids(&first), ["o1", "o4", "o5"], "one head per key");
-    assert!(
-        store
-            .claim("erp", T0 + 1_000, 30_000, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "the next of a key waits while its head is in flight"
-    );
-    let o1 = first.iter().find(|c| c.message_id == "o1").unwrap();
-    assert!(
-        store
-            .record(record(o1, T0 + 1_000, Next::Dead))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .claim("erp", T0 + 2_000, 30_000, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a dead head holds its key"
-    );
-    assert_eq!(
-        store.next_due("erp").await.unwrap(),
-        Some(T0 + 30_000),
-        "what waits behind its key is not due (only the leases of o4 and o5 are)"
-    );
-    let listed = store.message("o2").await.unwrap().unwrap();
-    assert_eq!(listed.summary.ordering_key.as_deref(), Some("A"));
-    assert_eq!(
-        store
-            .discard("o1", "ops", "bad data", T0 + 3_000)
-            .await
-            .unwrap(),
-        Discarded::Done
-    );
-    let next = store.claim("erp", T0 + 3_000, 30_000, 10).await.unwrap();
-    assert_eq!(
-        ids(&next),
-        ["o2"],
-        "skipped: the key moves on, one at a time"
-    );
-}
-
-#[tokio::test]
-async fn ordered_claims_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    ordered_claims(Store::open_sqlite(dir.path()).unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ordered_claims_on_postgres() {
-    let Some((store, url, schema)) = postgres("ordered_claims_on_postgres").await else {
-        return;
-    };
-    ordered_claims(store).await;
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
-}
-
-/// Bulk sync jobs: a row per upload (resumable by id) and its messages'
-/// progress by state.
-async fn jobs(store: Store) {
-    let job = NewJob {
-        id: "job_1".into(),
-        route: "orders".into(),
-        client: Some("erp".into()),
-        created_ms: T0,
-    };
-    assert!(store.start_job(job.clone()).await.unwrap());
-    assert!(!store.start_job(job).await.unwrap(), "a resumed upload");
-    for i in 0..3 {
-        let mut m = msg(&format!("j{i}"), None);
-        m.job_id = Some("job_1".into());
-        store.accept(m).await.unwrap();
-    }
-    store.accept(msg("other", None)).await.unwrap();
-    let view = store.job("job_1").await.unwrap().unwrap();
-    assert_eq!((view.messages.queued, view.finished_ms), (3, None));
-    assert!(!view.done());
-    let claimed = store.claim("erp", T0, 30_000, 10).await.unwrap();
-    for c in &claimed {
-        assert!(store.record(record(c, T0, Next::Delivered)).await.unwrap());
-    }
-    let errors = vec![LineError {
-        line: 2,
-        error: "not JSON".into(),
-    }];
-    store
-        .end_job(
-            "job_1",
-            JobUpload {
-                lines: 4,
-                rejected: 1,
-                errors: errors.clone(),
-                finished_ms: Some(T0 + 5),
-            },
-        )
-        .await
-        .unwrap();
-    let view = store.job("job_1").await.unwrap().unwrap();
-    assert_eq!(view.messages.delivered, 3, "only the job's own messages");
-    assert!(view.done());
-    assert_eq!((view.lines, view.rejected, view.errors), (4, 1, errors));
-    assert!(store.job("nope").await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn jobs_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    jobs(Store::open_sqlite(dir.path()).unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_on_postgres() {
-    let Some((store, url, schema)) = postgres("jobs_on_postgres").await else {
-        return;
-    };
-    jobs(store).await;
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
-}
-
-/// A half-open breaker's probe slot: one taker per interval.
-async fn probes(store: Store) {
-    assert_eq!(
-        store.probe("crm", T0, 5_000).await.unwrap(),
-        None,
-        "free: taken"
-    );
-    assert_eq!(
-        store.probe("crm", T0 + 1, 5_000).await.unwrap(),
-        Some(T0 + 5_000),
-        "taken until the interval ends"
-    );
-    assert_eq!(
-        store.probe("erp", T0 + 1, 5_000).await.unwrap(),
-        None,
-        "per system"
-    );
-    assert_eq!(store.probe("crm", T0 + 5_000, 5_000).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn probes_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    probes(Store::open_sqlite(dir.path()).unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probes_on_postgres() {
-    let Some((store, url, schema)) = postgres("probes_on_postgres").await else {
-        return;
-    };
-    probes(store).await;
-    ferry::store::postgres::drop_scratch_schema(&url, &schema)
-        .await
-        .unwrap();
 }
