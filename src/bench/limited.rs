@@ -27,25 +27,6 @@ use crate::sim::platform::limited::{LimitedConfig, LimitedSink};
 /// How often the wait looks at the sink's count.
 const POLL: Duration = Duration::from_millis(20);
 
-/// ferry's config: one webhook route into the rate-limited sink, whose
-/// budget ferry is told.
-const LIMITED_TOML: &str = r#"
-[server]
-listen = "{listen}"
-data_dir = "data"
-
-[credentials]
-bench_webhook = { env = "BENCH_WEBHOOK_SECRET" }
-
-[systems.sink]
-base_url = "{sink_url}"
-rate_limit = { per_second = {r}, burst = {burst}, dialect = "ietf" }
-
-[routes.bench]
-source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["bench_webhook"], max_body = "{max_body}" }
-destination = { system = "sink", method = "POST", path = "/events" }
-"#;
-
 /// What the rate-limited phase measured.
 pub(super) struct Report {
     r: u32,
@@ -157,13 +138,10 @@ async fn measure(args: &BenchArgs, r: u32, burst: u32, messages: u64) -> anyhow:
     .await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let max_body_kib = (args.body_bytes / 1024 + 1).max(1024);
-    let text = LIMITED_TOML
-        .replace("{listen}", &addr.to_string())
-        .replace("{sink_url}", &sink.url())
-        .replace("{r}", &r.to_string())
-        .replace("{burst}", &burst.to_string())
-        .replace("{max_body}", &format!("{max_body_kib}KiB"));
+    // ferry is told the sink's budget, as an operator would configure it.
+    let limits =
+        format!(r#"rate_limit = {{ per_second = {r}, burst = {burst}, dialect = "ietf" }}"#);
+    let text = super::bench_config(addr, &sink.url(), args.body_bytes, &limits);
     let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
     let config = parse_config(&text, "bench", dir.path(), &lookup)?;
     let app = App::build(config).await?;

@@ -40,7 +40,8 @@ const DRAIN_POLL: Duration = Duration::from_millis(5);
 const SECRET: &str = "whsec_ZmVycnktYmVuY2gtd2ViaG9vay1rZXktMDE=";
 
 /// ferry's config for phase 2: one webhook route into one local sink, dedupe
-/// by `webhook-id` (the default), everything else at its default.
+/// by `webhook-id` (the default), everything else at its default unless
+/// `{sink_extra}` adds lines to the sink system (the rate-limited mode).
 const BENCH_TOML: &str = r#"
 [server]
 listen = "{listen}"
@@ -51,11 +52,27 @@ bench_webhook = { env = "BENCH_WEBHOOK_SECRET" }
 
 [systems.sink]
 base_url = "{sink_url}"
+{sink_extra}
 
 [routes.bench]
 source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["bench_webhook"], max_body = "{max_body}" }
 destination = { system = "sink", method = "POST", path = "/events" }
 "#;
+
+/// [`BENCH_TOML`] filled in, with room for bodies of `body_bytes`.
+fn bench_config(
+    listen: std::net::SocketAddr,
+    sink_url: &str,
+    body_bytes: usize,
+    sink_extra: &str,
+) -> String {
+    let max_body_kib = (body_bytes / 1024 + 1).max(1024);
+    BENCH_TOML
+        .replace("{listen}", &listen.to_string())
+        .replace("{sink_url}", sink_url)
+        .replace("{sink_extra}", sink_extra)
+        .replace("{max_body}", &format!("{max_body_kib}KiB"))
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -271,17 +288,13 @@ async fn ferry_phase(
     };
     let sink = Receiver::start().await?;
     sink.forget_requests();
-    let max_body_kib = (args.body_bytes / 1024 + 1).max(1024);
     let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
     let shutdown = CancellationToken::new();
     let (mut addrs, mut servers, mut store) = (Vec::new(), Vec::new(), None);
     for _ in 0..args.instances {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let mut text = BENCH_TOML
-            .replace("{listen}", &addr.to_string())
-            .replace("{sink_url}", &sink.url())
-            .replace("{max_body}", &format!("{max_body_kib}KiB"));
+        let mut text = bench_config(addr, &sink.url(), args.body_bytes, "");
         if let Some((url, _)) = &schema {
             text = text.replace(
                 "[credentials]",
