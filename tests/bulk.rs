@@ -168,6 +168,22 @@ async fn a_bulk_upload_resumed_with_its_key_doubles_nothing_and_bad_lines_are_re
     );
 }
 
+/// ferry with an API route `items` sending batches of 8 to the receiver,
+/// built by the jq program `body`.
+async fn items_app(body: &str) -> TestApp {
+    TestApp::spawn_with(Options {
+        extra: format!(
+            r#"
+[routes.items]
+source = {{ kind = "api", credentials = ["erp_client"] }}
+destination = {{ system = "erp", path = "/items", batch = {{ max_items = 8, path = "/items/batch", body = "{body}" }} }}
+"#
+        ),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Uploads `body` to the `items` route as a bulk job and delivers it all.
 async fn sync_items(t: &TestApp, body: String) {
     let r = t
@@ -187,16 +203,7 @@ async fn sync_items(t: &TestApp, body: String) {
 #[tokio::test]
 async fn a_refused_batch_is_split_until_only_the_bad_item_fails() {
     use ferry::sim::receiver::{Received, Reply};
-    let t = TestApp::spawn_with(Options {
-        extra: r#"
-[routes.items]
-source = { kind = "api", credentials = ["erp_client"] }
-destination = { system = "erp", path = "/items", batch = { max_items = 8, path = "/items/batch", body = "{inputs: .}" } }
-"#
-        .into(),
-        ..Default::default()
-    })
-    .await;
+    let t = items_app("{inputs: .}").await;
     t.receiver
         .set_responder(std::sync::Arc::new(|r: &Received| {
             let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
@@ -248,16 +255,7 @@ destination = { system = "erp", path = "/items", batch = { max_items = 8, path =
 /// without sending anything until that item stands alone; only it dies.
 #[tokio::test]
 async fn an_item_the_batch_mapping_refuses_fails_alone_and_nothing_is_sent_for_it() {
-    let t = TestApp::spawn_with(Options {
-        extra: r#"
-[routes.items]
-source = { kind = "api", credentials = ["erp_client"] }
-destination = { system = "erp", path = "/items", batch = { max_items = 8, path = "/items/batch", body = "{inputs: map({n, code: (.code | ascii_downcase)})}" } }
-"#
-        .into(),
-        ..Default::default()
-    })
-    .await;
+    let t = items_app("{inputs: map({n, code: (.code | ascii_downcase)})}").await;
     let body: String = (0..8)
         .map(|i| match i {
             3 => "{\"n\":3,\"code\":null}\n".to_owned(),
