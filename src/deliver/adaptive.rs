@@ -23,9 +23,6 @@
 //! so it follows a platform that gets slower for good. [`Aimd`] is pure: times
 //! and RTTs are passed in; [`Limits`] holds one per adaptive system.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use super::Deliverer;
 use crate::config::{Config, System};
 use crate::connect::Sent;
@@ -160,29 +157,14 @@ impl Aimd {
 }
 
 /// An [`Aimd`] per system with `rate_limit.adaptive`, shared by the worker
-/// loops, the admin API and the metrics. A `std` mutex: held only for arithmetic.
-pub struct Limits(HashMap<String, Mutex<Aimd>>);
+/// loops, the admin API and the metrics.
+pub type Limits = super::PerSystem<Aimd>;
 
 impl Limits {
     pub fn new(config: &Config, now_ms: i64) -> Limits {
-        Limits(
-            config
-                .systems
-                .values()
-                .filter(|s| s.adaptive)
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        Mutex::new(Aimd::new(s.max_concurrency, now_ms)),
-                    )
-                })
-                .collect(),
-        )
-    }
-
-    fn with<T>(&self, system: &str, f: impl FnOnce(&mut Aimd) -> T) -> Option<T> {
-        let m = self.0.get(system)?;
-        Some(f(&mut m.lock().unwrap_or_else(|e| e.into_inner())))
+        Limits::build(config, |s| {
+            s.adaptive.then(|| Aimd::new(s.max_concurrency, now_ms))
+        })
     }
 
     /// The in-flight limit toward `system` now: its controller's, or

@@ -11,8 +11,7 @@
 //! when one opens, the worker also holds the system's shared request budget
 //! (`store.hold`), so no instance sends until the probe is due.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -269,26 +268,11 @@ impl Breaker {
 }
 
 /// Every system's breaker (systems with `circuit_breaker = false` have none).
-#[derive(Debug, Default)]
-pub struct Breakers(HashMap<String, Mutex<Breaker>>);
+pub type Breakers = super::PerSystem<Breaker>;
 
 impl Breakers {
     pub fn new(config: &crate::config::Config, now_ms: i64) -> Breakers {
-        Breakers(
-            config
-                .systems
-                .values()
-                .filter_map(|s| {
-                    Some((s.name.clone(), Mutex::new(Breaker::new(s.breaker?, now_ms))))
-                })
-                .collect(),
-        )
-    }
-
-    fn with<T>(&self, system: &str, f: impl FnOnce(&mut Breaker) -> T) -> Option<T> {
-        let b = self.0.get(system)?;
-        let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
-        Some(f(&mut b))
+        Breakers::build(config, |s| Some(Breaker::new(s.breaker?, now_ms)))
     }
 
     pub fn admit(&self, system: &str, now_ms: i64) -> (Admission, Option<Transition>) {

@@ -55,6 +55,30 @@ const MAX_CLAIM: usize = 256;
 /// configuration (it is finished as dead, so it does not wait forever).
 const STRAY_SWEEP_MS: i64 = 60_000;
 
+/// A piece of state kept per system (a breaker, an adaptive limit, a quota
+/// view), for the systems whose configuration asks for one; shared by the
+/// worker loops, the admin API and the metrics. A `std` mutex: it is held
+/// only for arithmetic, never across an await.
+pub struct PerSystem<T>(HashMap<String, std::sync::Mutex<T>>);
+
+impl<T> PerSystem<T> {
+    fn build(config: &Config, make: impl Fn(&System) -> Option<T>) -> PerSystem<T> {
+        PerSystem(
+            config
+                .systems
+                .values()
+                .filter_map(|s| Some((s.name.clone(), std::sync::Mutex::new(make(s)?))))
+                .collect(),
+        )
+    }
+
+    /// Runs `f` on the system's state; `None` when it has none.
+    fn with<R>(&self, system: &str, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let m = self.0.get(system)?;
+        Some(f(&mut m.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+}
+
 /// Tells idle worker loops that work may be due. Every loop sees every
 /// signal, and a signal sent while a loop is busy is not lost.
 #[derive(Clone)]

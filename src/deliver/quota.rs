@@ -16,9 +16,6 @@
 //! instance pauses only when its own answers show the usage (one answer
 //! after it starts sending). [`LowPause`] is pure: times are passed in.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::http::HeaderMap;
 use serde::Serialize;
 
@@ -111,24 +108,12 @@ impl LowPause {
 }
 
 /// A [`LowPause`] per system with `pause_low_at`, shared by the worker loops
-/// and the admin API. A `std` mutex: held only for arithmetic.
-pub struct Quotas(HashMap<String, Mutex<LowPause>>);
+/// and the admin API.
+pub type Quotas = super::PerSystem<LowPause>;
 
 impl Quotas {
     pub fn new(config: &Config) -> Quotas {
-        Quotas(
-            config
-                .systems
-                .values()
-                .filter_map(|s| Some((s.name.clone(), Mutex::new(LowPause::new(s.pause_low_at?)))))
-                .collect(),
-        )
-    }
-
-    fn with<T>(&self, system: &str, f: impl FnOnce(&mut LowPause) -> T) -> Option<T> {
-        let m = self.0.get(system)?;
-        let mut p = m.lock().unwrap_or_else(|e| e.into_inner());
-        Some(f(&mut p))
+        Quotas::build(config, |s| Some(LowPause::new(s.pause_low_at?)))
     }
 
     pub fn status(&self, system: &str, now_ms: i64) -> Option<Status> {
