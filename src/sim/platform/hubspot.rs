@@ -126,14 +126,7 @@ pub struct HubspotSim {
     shared: Arc<Shared>,
 }
 
-/// The running server's accessors (`url`, `counters`, `seen`,
-/// `forget_requests`, `stop`).
-impl std::ops::Deref for HubspotSim {
-    type Target = Running;
-    fn deref(&self) -> &Running {
-        &self.running
-    }
-}
+running_accessors!(HubspotSim);
 
 impl HubspotSim {
     /// Starts on 127.0.0.1, port 0; `clock` drives the window and the day.

@@ -101,14 +101,7 @@ pub struct LimitedSink {
     running: Running,
 }
 
-/// The running server's accessors (`url`, `counters`, `seen`,
-/// `forget_requests`, `stop`).
-impl std::ops::Deref for LimitedSink {
-    type Target = Running;
-    fn deref(&self) -> &Running {
-        &self.running
-    }
-}
+running_accessors!(LimitedSink);
 
 impl LimitedSink {
     /// Starts on 127.0.0.1, port 0; `clock` is the bucket's time

@@ -12,6 +12,19 @@
 //! `RollingWindow`, `DailyQuota`, `Gcra`) tested on injected times; the HTTP
 //! handlers only lock them, ask, and record what they answered.
 
+/// Gives a sim its running server's accessors (`url`, `counters`, `seen`,
+/// `forget_requests`, `stop`) through `Deref` to its `running` field.
+macro_rules! running_accessors {
+    ($sim:ty) => {
+        impl std::ops::Deref for $sim {
+            type Target = super::Running;
+            fn deref(&self) -> &super::Running {
+                &self.running
+            }
+        }
+    };
+}
+
 pub mod hubspot;
 pub mod limited;
 pub mod salesforce;

@@ -54,14 +54,7 @@ pub struct SalesforceSim {
     shared: Arc<Shared>,
 }
 
-/// The running server's accessors (`url`, `counters`, `seen`,
-/// `forget_requests`, `stop`).
-impl std::ops::Deref for SalesforceSim {
-    type Target = Running;
-    fn deref(&self) -> &Running {
-        &self.running
-    }
-}
+running_accessors!(SalesforceSim);
 
 impl SalesforceSim {
     /// Starts on 127.0.0.1, port 0; `clock` decides which day it is.

@@ -102,14 +102,7 @@ pub struct ShopifySim {
     running: Running,
 }
 
-/// The running server's accessors (`url`, `counters`, `seen`,
-/// `forget_requests`, `stop`).
-impl std::ops::Deref for ShopifySim {
-    type Target = Running;
-    fn deref(&self) -> &Running {
-        &self.running
-    }
-}
+running_accessors!(ShopifySim);
 
 impl ShopifySim {
     /// Starts on 127.0.0.1, port 0; `clock` drives the buckets' leak.
