@@ -265,10 +265,11 @@ pub fn reaching_out(code: &str) -> Option<String> {
         while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
             i += 1;
         }
-        // `.env` is a field, `def now:` a definition of the program's own.
+        // `.env` is a field and `{inputs: .}` a key, both the program's own.
         let field = start > 0 && bytes[start - 1] == b'.';
+        let key = code[i..].trim_start().starts_with(':');
         let name = &code[start..i];
-        if field {
+        if field || key {
             continue;
         }
         if let Some((_, why)) = REACHING_OUT.iter().find(|(n, _)| *n == name) {

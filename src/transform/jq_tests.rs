@@ -126,6 +126,8 @@ fn what_reaches_outside_the_program_does_not_compile() {
         key(r#".env + "-halt-now""#, br#"{"env":"prod"}"#).unwrap(),
         "prod-halt-now"
     );
+    // And object keys, in a program that fails for another reason.
+    assert!(compile_error("{inputs: ., at: now}").contains("`now` is not"));
     // So are definitions: they do not reach anything.
     assert_eq!(key("def now: 7; now", b"null").unwrap(), "7");
 }

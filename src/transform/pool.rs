@@ -122,6 +122,11 @@ impl<T: Send + 'static> Pool<T> {
         (s.workers, s.lost.len())
     }
 
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        lock(&self.inner.state).running.len()
+    }
+
     /// Queues `work`, to start before `timeout` has passed and be given
     /// the deadline; the receiver answers by then (plus [`GRACE`]).
     pub fn submit(
