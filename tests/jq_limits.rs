@@ -60,6 +60,16 @@ async fn a_body_nested_7000_deep_is_refused_and_ferry_lives_on() {
         .signed("updates", "evt_ok", r#"{"sku":"A"}"#, t.now_s(), WHSEC)
         .await;
     assert_eq!(ok.status(), 202);
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ferry_jq_stuck_total"), "{metrics}");
 }
 
 #[tokio::test]
