@@ -14,7 +14,8 @@
 //!   `breaker` gates a failing system, `batch` groups deliveries for bulk
 //!   endpoints, `pace` spaces requests within the system's budget (and
 //!   `dialect` reads platforms' limits), `retry` classifies and schedules.
-//! * [`transform`]: body translation between claim and send.
+//! * [`transform`]: body translation between claim and send; jq programs on
+//!   their own guarded thread pool (`jq`, `pool`); JSON depth on raw bytes.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
 //! * [`telemetry`]: logs and Prometheus metrics.

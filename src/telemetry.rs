@@ -1,7 +1,8 @@
 //! Telemetry: structured logs (pretty or JSON, `RUST_LOG` filter) and the
 //! Prometheus metrics every stage feeds — ingest counts received, duplicates and
 //! rejects; deliver counts delivered, retried and dead; the janitor sets queue
-//! depth. One registry per app (no global), so tests running several apps in
+//! depth; the jq pool counts the threads it gave up on (process-wide, like
+//! the pool). One registry per app (no global), so tests running several apps in
 //! one process see their own numbers. Served at `/metrics`.
 
 use prometheus_client::encoding::text::encode;
@@ -110,6 +111,11 @@ impl Metrics {
             "concurrency_limit",
             "Each system's in-flight request limit (moves with rate_limit.adaptive)",
             m.concurrency_limit.clone(),
+        );
+        registry.register(
+            "jq_stuck",
+            "jq threads given up on: a program spun past its deadline inside one step (the pool started another)",
+            crate::transform::pool::global().stuck(),
         );
         Metrics { registry, ..m }
     }

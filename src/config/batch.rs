@@ -45,8 +45,9 @@ pub(super) fn batch(cx: &mut Ctx<'_>, loc: &str, b: &RawBatch) -> Option<Batch> 
     if !b.path.starts_with('/') {
         cx.problem(format!("{loc}.path"), "must start with `/`");
     }
+    let timeout = cx.jq_timeout;
     let mut compile = |field: &str, code: &str| match Jq::compile_with(code, &[KEYS]) {
-        Ok(jq) => Some(Arc::new(jq)),
+        Ok(jq) => Some(Arc::new(jq.with_timeout(timeout))),
         Err(e) => {
             cx.problem(format!("{loc}.{field}"), e.to_string());
             None

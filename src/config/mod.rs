@@ -48,6 +48,8 @@ pub struct Server {
     /// so a system whose requests hang holds only its own places.
     pub workers: usize,
     pub log_format: LogFormat,
+    /// How long one run of a jq program may take (`server.jq_timeout`).
+    pub jq_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

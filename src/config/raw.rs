@@ -28,6 +28,7 @@ pub struct RawServer {
     pub admin_token: Option<RawSecretSource>,
     pub workers: Option<usize>,
     pub log_format: Option<String>,
+    pub jq_timeout: Option<String>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.

@@ -19,6 +19,8 @@ pub(super) struct Ctx<'a> {
     problems: Vec<Problem>,
     base_dir: &'a Path,
     env: EnvLookup<'a>,
+    /// `server.jq_timeout`, given to every program compiled.
+    pub(super) jq_timeout: Duration,
 }
 
 impl Ctx<'_> {
@@ -97,8 +99,10 @@ pub fn resolve(
         problems: Vec::new(),
         base_dir,
         env,
+        jq_timeout: crate::transform::jq::DEFAULT_TIMEOUT,
     };
     let server = server(&mut cx, &raw.server);
+    cx.jq_timeout = server.jq_timeout;
     let mut credentials = BTreeMap::new();
     for (name, src) in &raw.credentials {
         if let Some((source, value)) = cx.secret(&format!("credentials.{name}"), src) {
@@ -217,7 +221,16 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
                 None
             }
         });
+    let jq_timeout = cx.duration(
+        "server.jq_timeout",
+        s.jq_timeout.as_ref(),
+        crate::transform::jq::DEFAULT_TIMEOUT,
+    );
+    if jq_timeout.is_zero() {
+        cx.problem("server.jq_timeout", "must be more than zero");
+    }
     Server {
+        jq_timeout,
         listen,
         database_url,
         data_dir: cx
@@ -353,7 +366,7 @@ fn route(
         d.ordering_key
             .as_deref()
             .and_then(|code| match crate::transform::jq::Jq::compile(code) {
-                Ok(jq) => Some(std::sync::Arc::new(jq)),
+                Ok(jq) => Some(std::sync::Arc::new(jq.with_timeout(cx.jq_timeout))),
                 Err(e) => {
                     cx.problem(format!("{dloc}.ordering_key"), e.to_string());
                     None

@@ -250,3 +250,48 @@ rate_limit = {{ per_second = 2 }}
     };
     assert_eq!(problems[0].location, "systems.own.rate_limit.scope");
 }
+
+#[test]
+fn jq_programs_that_reach_outside_and_a_bad_jq_timeout_are_problems() {
+    let text = r#"
+[server]
+jq_timeout = "0s"
+
+[credentials]
+k = { env = "K" }
+
+[systems.erp]
+base_url = "http://127.0.0.1:1"
+
+[routes.a]
+source = { kind = "api", credentials = ["k"] }
+destination = { system = "erp", path = "/a", ordering_key = "env.K" }
+
+[routes.b]
+source = { kind = "api", credentials = ["k"] }
+destination = { system = "erp", path = "/b", batch = { path = "/b/batch", body = "{inputs: ., at: now}" } }
+"#;
+    let Err(ConfigError::Invalid(problems)) =
+        Config::parse(text, "f.toml", Path::new("."), &env_with(&[("K", "x")]))
+    else {
+        panic!("expected problems");
+    };
+    let find = |loc: &str| {
+        problems
+            .iter()
+            .find(|p| p.location == loc)
+            .map(|p| p.message.clone())
+            .unwrap_or_else(|| panic!("{loc} missing from {problems:?}"))
+    };
+    assert!(find("server.jq_timeout").contains("more than zero"));
+    assert!(find("routes.a.destination.ordering_key").contains("`env` is not available"));
+    assert!(find("routes.b.destination.batch.body").contains("use `$now`"));
+    let fine = text
+        .replace("jq_timeout = \"0s\"", "jq_timeout = \"250ms\"")
+        .replace("env.K", ".k")
+        .replace("at: now", "at: $now");
+    let cfg = Config::parse(&fine, "f.toml", Path::new("."), &env_with(&[("K", "x")])).unwrap();
+    assert_eq!(cfg.server.jq_timeout, Duration::from_millis(250));
+    let key = cfg.routes["a"].destination.ordering_key.as_ref().unwrap();
+    assert_eq!(key.timeout(), Duration::from_millis(250));
+}

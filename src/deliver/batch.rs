@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Batch, Config};
 use crate::store::Claimed;
+use crate::transform::jq::{Input, JqError};
 
 /// One request's worth of claimed work.
 #[derive(Debug)]
@@ -100,31 +101,63 @@ pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
     }
 }
 
+/// Why a batch's program gave nothing usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapError {
+    /// The items' content: a half of the batch may map.
+    Items(String),
+    /// Past the program's limits (deadline, outputs, recursion): splitting
+    /// would only run it again, so every item of the batch is dead.
+    Overrun(String),
+    /// jq had no free thread: nothing about the items; try them later.
+    Busy(String),
+}
+
+impl MapError {
+    pub fn why(&self) -> &str {
+        match self {
+            MapError::Items(w) | MapError::Overrun(w) | MapError::Busy(w) => w,
+        }
+    }
+}
+
+impl From<JqError> for MapError {
+    fn from(e: JqError) -> MapError {
+        match e {
+            JqError::Overrun { .. } => MapError::Overrun(e.to_string()),
+            JqError::Busy(why) => MapError::Busy(why),
+            e => MapError::Items(e.to_string()),
+        }
+    }
+}
+
 /// The bulk request's body: the `body` program applied to the array of
 /// the items' bodies (each stored as JSON at ingest), with `$keys` their
 /// downstream idempotency keys, for endpoints that deduplicate per item.
-pub fn body(b: &Batch, items: &[Claimed]) -> Result<Bytes, String> {
-    let bodies = item_bodies(items)?;
+/// It runs on jq's pool, at `now_ms` (`$now`).
+pub async fn body(b: &Batch, items: &[Claimed], now_ms: i64) -> Result<Bytes, MapError> {
+    let bodies = item_bodies(items).map_err(MapError::Items)?;
     let mut out = b
         .body
-        .run_value_with(&bodies, &[item_keys(items)])
-        .map_err(|e| e.to_string())?;
+        .run(Input::Value(bodies), vec![item_keys(items)], now_ms)
+        .await?;
     match (out.pop(), out.is_empty()) {
         (Some(v), true) => Ok(Bytes::from(v.to_string())),
-        _ => Err(format!(
+        _ => Err(MapError::Items(format!(
             "the batch body program `{}` must give exactly one value",
             b.body.code()
-        )),
+        ))),
     }
 }
 
 /// Per item, `None` where the platform took it and its reason where it did
 /// not, by the `results` program; without one, a 2xx takes every item.
-pub fn results(
+pub async fn results(
     b: &Batch,
     items: &[Claimed],
     status: u16,
     response: &[u8],
+    now_ms: i64,
 ) -> Result<Vec<Option<String>>, String> {
     let Some(program) = &b.results else {
         return Ok(vec![None; items.len()]);
@@ -137,7 +170,8 @@ pub fn results(
         "response": response,
     });
     let mut out = program
-        .run_value_with(&input, &[item_keys(items)])
+        .run(Input::Value(input), vec![item_keys(items)], now_ms)
+        .await
         .map_err(|e| e.to_string())?;
     let per_item = match (out.pop(), out.is_empty()) {
         (Some(serde_json::Value::Array(a)), true) if a.len() == items.len() => a,

@@ -13,7 +13,7 @@ use futures_util::future::join_all;
 
 use axum::http::Method;
 
-use super::batch;
+use super::batch::{self, MapError};
 use super::pace::Rate;
 use super::retry::Outcome;
 use super::{Deliverer, Observed, PACE_HORIZON_MS};
@@ -68,18 +68,23 @@ impl Deliverer {
                 self.hand_back(items, started_ms).await;
                 return;
             }
-            let body = match batch::body(b, &items) {
+            let body = match batch::body(b, &items, started_ms).await {
                 Ok(body) => body,
                 // One item the mapping cannot take: find it without sending.
-                Err(_) if items.len() > 1 => {
+                Err(MapError::Items(_)) if items.len() > 1 => {
                     let (left, right) = halves(items);
                     self.send_batch(route, system, b, left).await;
                     self.send_half(route, system, b, right).await;
                     return;
                 }
-                Err(why) => {
+                Err(MapError::Busy(why)) => {
+                    tracing::warn!(system = %system.name, items = items.len(), reason = %why, "jq had no thread for a batch body; handing the batch back.");
+                    self.hand_back(items, started_ms + 1_000).await;
+                    return;
+                }
+                Err(e) => {
                     let nothing = Observed::nothing_sent(started_ms);
-                    self.finish_all(&items, nothing, Outcome::Mapping(&why), None)
+                    self.finish_all(&items, nothing, Outcome::Mapping(e.why()), None)
                         .await;
                     return;
                 }
@@ -110,7 +115,7 @@ impl Deliverer {
             };
             match &attempt.sent {
                 Sent::Response { status, body, .. } if (200..300).contains(status) => {
-                    match batch::results(b, &items, *status, body) {
+                    match batch::results(b, &items, *status, body, self.clock.now_ms()).await {
                         Ok(per_item) => {
                             let no_headers = axum::http::HeaderMap::new();
                             let verdicts = items.iter().zip(&per_item).map(|(d, refused)| {

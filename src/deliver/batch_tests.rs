@@ -109,8 +109,8 @@ fn batches_close_at_max_bytes() {
     );
 }
 
-#[test]
-fn the_body_program_wraps_the_items() {
+#[tokio::test]
+async fn the_body_program_wraps_the_items() {
     let c = config();
     let b = c.routes["contacts"].destination.batch.as_ref().unwrap();
     let items = [
@@ -118,15 +118,18 @@ fn the_body_program_wraps_the_items() {
         item(2, "contacts", r#"{"id":"b"}"#, 0),
     ];
     assert_eq!(
-        &body(b, &items).unwrap()[..],
+        &body(b, &items, 0).await.unwrap()[..],
         br#"{"inputs":[{"id":"a"},{"id":"b"}]}"#
     );
     let bad = [item(3, "contacts", "not json", 0)];
-    assert!(body(b, &bad).unwrap_err().contains("m3 is not JSON"));
+    assert!(matches!(
+        body(b, &bad, 0).await,
+        Err(MapError::Items(why)) if why.contains("m3 is not JSON")
+    ));
 }
 
-#[test]
-fn per_item_results_come_back_from_the_answer() {
+#[tokio::test]
+async fn per_item_results_come_back_from_the_answer() {
     let c = config();
     let b = c.routes["contacts"].destination.batch.as_ref().unwrap();
     let items = [
@@ -136,10 +139,10 @@ fn per_item_results_come_back_from_the_answer() {
     ];
     let answer = br#"{"errors":[{"id":"b","message":"email is invalid"}]}"#;
     assert_eq!(
-        results(b, &items, 207, answer).unwrap(),
+        results(b, &items, 207, answer, 0).await.unwrap(),
         vec![None, Some("email is invalid".into()), None]
     );
-    let wrong = results(b, &items[..1], 207, br#"{"errors":[{"id":"a"}]}"#);
+    let wrong = results(b, &items[..1], 207, br#"{"errors":[{"id":"a"}]}"#, 0).await;
     assert_eq!(
         wrong.unwrap(),
         vec![None],
@@ -147,8 +150,8 @@ fn per_item_results_come_back_from_the_answer() {
     );
 }
 
-#[test]
-fn the_body_program_can_give_each_item_its_stable_key() {
+#[tokio::test]
+async fn the_body_program_can_give_each_item_its_stable_key() {
     let c = config();
     let b = c.routes["keyed"].destination.batch.as_ref().unwrap();
     let items = [
@@ -156,9 +159,44 @@ fn the_body_program_can_give_each_item_its_stable_key() {
         item(2, "keyed", r#"{"a":2}"#, 0),
     ];
     assert_eq!(
-        &body(b, &items).unwrap()[..],
+        &body(b, &items, 0).await.unwrap()[..],
         br#"{"inputs":[{"id":"k1","properties":{"a":1}},{"id":"k2","properties":{"a":2}}]}"#
     );
+}
+
+#[tokio::test]
+async fn a_program_past_its_limits_is_an_overrun_not_an_item_error() {
+    let slow = CONFIG
+        .replace(
+            "[credentials]",
+            "[server]\njq_timeout = \"100ms\"\n\n[credentials]",
+        )
+        .replace("body = \"{inputs: .}\"", "body = \"last(range(infinite))\"")
+        .replace(
+            "body = \"{inputs: [range",
+            "body = \"range(1e9), {inputs: [range",
+        );
+    let c = Config::parse(&slow, "test", Path::new("/tmp"), &|k| {
+        (k == "K").then(|| "x".into())
+    })
+    .unwrap();
+    let items = [item(1, "contacts", "{}", 0), item(2, "contacts", "{}", 0)];
+    let b = c.routes["contacts"].destination.batch.as_ref().unwrap();
+    assert!(matches!(
+        body(b, &items, 0).await,
+        Err(MapError::Overrun(why)) if why.contains("ran longer than 100ms")
+    ));
+    // Only the output cap stops this one, even behind other tests' programs.
+    let patient = slow.replace("jq_timeout = \"100ms\"", "jq_timeout = \"60s\"");
+    let c = Config::parse(&patient, "test", Path::new("/tmp"), &|k| {
+        (k == "K").then(|| "x".into())
+    })
+    .unwrap();
+    let b = c.routes["keyed"].destination.batch.as_ref().unwrap();
+    assert!(matches!(
+        body(b, &items, 0).await,
+        Err(MapError::Overrun(why)) if why.contains("more than 10000 values")
+    ));
 }
 
 #[test]

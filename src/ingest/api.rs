@@ -102,7 +102,9 @@ pub async fn receive(
         .await
         .map_err(|p| reject("body", p))?;
     require_json(&body).map_err(|p| reject("json", p))?;
-    let ordering_key = ordering_key(route, &body).map_err(|p| reject("ordering_key", p))?;
+    let ordering_key = ordering_key(route, &body, app.clock.now_ms())
+        .await
+        .map_err(|p| reject("ordering_key", p))?;
     let mut h = Sha256::new();
     h.update(route_name.as_bytes());
     h.update([0]);

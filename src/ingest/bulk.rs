@@ -172,7 +172,7 @@ async fn stream_lines(
             if std::mem::take(&mut oversized) {
                 continue;
             }
-            if let Some(msg) = line_message(app, route, job_id, line, tally) {
+            if let Some(msg) = line_message(app, route, job_id, line, tally).await {
                 pending.push(app.store.accept(msg));
             }
         }
@@ -189,7 +189,7 @@ async fn stream_lines(
         if last {
             if !buf.is_empty()
                 && !oversized
-                && let Some(msg) = line_message(app, route, job_id, &buf.clone(), tally)
+                && let Some(msg) = line_message(app, route, job_id, &buf.clone(), tally).await
             {
                 pending.push(app.store.accept(msg));
             }
@@ -245,7 +245,7 @@ fn too_long(route: &Route) -> String {
 /// Its dedupe key is the job, the line's number and a hash of its content:
 /// the same file sent again is absorbed line for line, and a line that
 /// changed since is a new message, never silently dropped.
-fn line_message(
+async fn line_message(
     app: &AppState,
     route: &Route,
     job_id: &str,
@@ -263,7 +263,10 @@ fn line_message(
         tally.reject(n, too_long(route));
         return None;
     }
-    let checked = require_json(line).and_then(|()| ordering_key(route, line));
+    let checked = match require_json(line) {
+        Ok(()) => ordering_key(route, line, app.clock.now_ms()).await,
+        Err(p) => Err(p),
+    };
     let ordering_key = match checked {
         Ok(k) => k,
         Err(p) => {

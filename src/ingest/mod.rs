@@ -72,13 +72,31 @@ fn require_json(body: &[u8]) -> Result<(), Problem> {
 
 /// The entity a message is about, by the route's `ordering_key`: without
 /// it the message's place in its key's order is unknown, so it is refused
-/// (422) rather than delivered out of order.
-fn ordering_key(route: &crate::config::Route, body: &[u8]) -> Result<Option<String>, Problem> {
+/// (422) rather than delivered out of order. The program runs on jq's pool
+/// (never on this thread); one that overruns its limits on this body is 422
+/// too, and a pool with no free thread is 503.
+async fn ordering_key(
+    route: &crate::config::Route,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Option<String>, Problem> {
+    use crate::transform::jq::JqError;
     let Some(jq) = &route.destination.ordering_key else {
         return Ok(None);
     };
-    jq.key(body).map(Some).map_err(|e| {
-        Problem::new(
+    jq.key(body, now_ms).await.map(Some).map_err(|e| match e {
+        JqError::Busy(why) => Problem::unavailable(why, 1),
+        JqError::Overrun { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "jq-limit",
+            "Unprocessable Content",
+            format!(
+                "route `{}` orders messages by `{}`, which could not read this body within its limits: {e}",
+                route.name,
+                jq.code()
+            ),
+        ),
+        e => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "ordering-key",
             "Unprocessable Content",
@@ -87,7 +105,7 @@ fn ordering_key(route: &crate::config::Route, body: &[u8]) -> Result<Option<Stri
                 route.name,
                 jq.code()
             ),
-        )
+        ),
     })
 }
 

@@ -77,7 +77,9 @@ pub async fn receive(
     )
     .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
     require_json(&body).map_err(|p| reject("json", p))?;
-    let ordering_key = ordering_key(route, &body).map_err(|p| reject("ordering_key", p))?;
+    let ordering_key = ordering_key(route, &body, now_ms)
+        .await
+        .map_err(|p| reject("ordering_key", p))?;
 
     let dedupe_key = match dedupe {
         Dedupe::SchemeEventId => verified.event_id.clone(),

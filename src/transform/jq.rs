@@ -2,23 +2,46 @@
 //! loaded and run many times: a route's `ordering_key`, read at ingest, and
 //! the batch body wrapper and result mapping of a destination's `batch`.
 //! jaq's arithmetic is floating point: mappings keep money as strings.
+//! Programs see only their input and `$now` (`jq_env` says what is left
+//! out), and run on the `pool`'s threads, never on the async runtime, with
+//! a deadline (`server.jq_timeout`) and a cap on their outputs. Inputs are
+//! held to [`MAX_INPUT_DEPTH`] levels before jaq reads them.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use jaq_core::data::JustLut;
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars, unwrap_valr};
+use jaq_core::{Compiler, Ctx, Vars};
 use jaq_json::Val;
+
+pub use super::jq_env::MAX_INPUT_DEPTH;
+use super::jq_env::{self, Env, Guard, Guarded, Overrun};
+use super::json_depth;
+use super::pool::{self, PoolError};
+
+/// How long a run may take unless `server.jq_timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Outputs one run may give: a key is one value, a batch body one document.
+pub const MAX_OUTPUTS: usize = 10_000;
+/// Bytes of JSON one run may give, all outputs together.
+pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+
+/// The variable every program may read: the time of the run, in seconds
+/// since the epoch, from ferry's clock (so tests and replays see theirs).
+pub const NOW: &str = "$now";
 
 /// A compiled jq program and its source (for messages and equality).
 pub struct Jq {
     code: String,
-    filter: jaq_core::Filter<JustLut<Val>>,
+    filter: jaq_core::Filter<Guarded>,
     /// Names of the variables the caller binds (`$keys`), in order.
     vars: Vec<&'static str>,
+    timeout: Duration,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum JqError {
     #[error("`{code}` is not a jq program: {why}")]
     Compile { code: String, why: String },
@@ -26,6 +49,24 @@ pub enum JqError {
     Input(String),
     #[error("`{code}` failed: {why}")]
     Run { code: String, why: String },
+    /// Past the deadline, the output cap or the recursion limit: the
+    /// program, or the program on this input, costs too much.
+    #[error("`{code}` was stopped: {why}")]
+    Overrun { code: String, why: String },
+    /// No thread to run it on now (the pool's queue is full or its
+    /// threads are stuck); nothing about this input.
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// What a run gives back from the pool.
+pub type Answer = Result<Vec<serde_json::Value>, JqError>;
+
+/// A run's input: raw bytes (a body as received) or a value built in Rust.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Bytes(Vec<u8>),
+    Value(serde_json::Value),
 }
 
 impl Jq {
@@ -34,89 +75,101 @@ impl Jq {
     }
 
     /// Compiles a program that may use the variables `vars` (`"$keys"`),
-    /// given values in the same order by [`Jq::run_value_with`].
+    /// given values in the same order at each run, besides `$now`.
     pub fn compile_with(code: &str, vars: &[&'static str]) -> Result<Jq, JqError> {
         let bad = |why: String| JqError::Compile {
             code: code.to_owned(),
-            why,
+            why: jq_env::reaching_out(code).unwrap_or(why),
         };
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
         let arena = Arena::default();
-        let modules = Loader::new(defs)
+        let modules = Loader::new(jq_env::defs())
             .load(&arena, File { code, path: () })
             .map_err(|errs| bad(describe(&errs)))?;
         let filter = Compiler::default()
-            .with_funs(funs)
-            .with_global_vars(vars.iter().copied())
+            .with_funs(jq_env::funs())
+            .with_global_vars([NOW].into_iter().chain(vars.iter().copied()))
             .compile(modules)
             .map_err(|errs| bad(describe(&errs)))?;
         Ok(Jq {
             code: code.to_owned(),
             filter,
             vars: vars.to_vec(),
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The same program with another deadline per run.
+    pub fn with_timeout(mut self, timeout: Duration) -> Jq {
+        self.timeout = timeout;
+        self
     }
 
     pub fn code(&self) -> &str {
         &self.code
     }
 
-    /// Every output of the program on `input`, as JSON values.
-    pub fn run(&self, input: Val) -> Result<Vec<serde_json::Value>, JqError> {
-        self.run_bound(input, Vec::new())
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
-    fn run_bound(&self, input: Val, vars: Vec<Val>) -> Result<Vec<serde_json::Value>, JqError> {
-        if vars.len() != self.vars.len() {
-            return Err(self.failed(format!("it needs {} variables", self.vars.len())));
-        }
-        let ctx = Ctx::<JustLut<Val>>::new(&self.filter.lut, Vars::new(vars));
-        self.filter
-            .id
-            .run((ctx, input))
-            .map(unwrap_valr)
-            .map(|r| {
-                let v = r.map_err(|e| self.failed(e.to_string()))?;
-                serde_json::from_str(&v.to_string())
-                    .map_err(|e| self.failed(format!("its output is not JSON: {e}")))
+    /// Every output of the program on `input`, run on the pool, with its
+    /// variables bound to `vars` and `$now` to `now_ms`.
+    pub async fn run(
+        self: &Arc<Self>,
+        input: Input,
+        vars: Vec<serde_json::Value>,
+        now_ms: i64,
+    ) -> Answer {
+        let jq = self.clone();
+        let ran = pool::global()
+            .run(self.timeout, move |deadline| {
+                jq.eval(input, &vars, now_ms, deadline)
             })
-            .collect()
+            .await;
+        self.settle(ran)
     }
 
-    /// Runs the program on a JSON document.
-    pub fn run_bytes(&self, json: &[u8]) -> Result<Vec<serde_json::Value>, JqError> {
-        self.run(parse(json)?)
+    /// [`Jq::run`] for callers outside the async runtime (tests, the CLI).
+    pub fn run_blocking(
+        self: &Arc<Self>,
+        input: Input,
+        vars: Vec<serde_json::Value>,
+        now_ms: i64,
+    ) -> Answer {
+        let jq = self.clone();
+        let ran = pool::global().run_blocking(self.timeout, move |deadline| {
+            jq.eval(input, &vars, now_ms, deadline)
+        });
+        self.settle(ran)
     }
 
-    /// Runs the program on a JSON value built in Rust.
-    pub fn run_value(&self, input: &serde_json::Value) -> Result<Vec<serde_json::Value>, JqError> {
-        self.run(parse(input.to_string().as_bytes())?)
-    }
-
-    /// Runs a program compiled with [`Jq::compile_with`], binding its
-    /// variables to `vars` in order.
-    pub fn run_value_with(
-        &self,
-        input: &serde_json::Value,
-        vars: &[serde_json::Value],
-    ) -> Result<Vec<serde_json::Value>, JqError> {
-        let vars = vars
-            .iter()
-            .map(|v| parse(v.to_string().as_bytes()))
-            .collect::<Result<_, _>>()?;
-        self.run_bound(parse(input.to_string().as_bytes())?, vars)
+    fn settle(&self, ran: Result<Answer, PoolError>) -> Answer {
+        match ran {
+            Ok(answer) => answer,
+            Err(PoolError::Timeout | PoolError::Lost) => Err(self.overrun(self.past_deadline())),
+            Err(e @ (PoolError::Busy(_) | PoolError::Exhausted(_))) => {
+                Err(JqError::Busy(e.to_string()))
+            }
+        }
     }
 
     /// The one value the program gives for `json`, as a key: a string as
     /// itself, anything else as its JSON text. No output, `null` or more than
     /// one output is an error: a key must name one thing.
-    pub fn key(&self, json: &[u8]) -> Result<String, JqError> {
-        let mut out = self.run_bytes(json)?;
+    pub async fn key(self: &Arc<Self>, json: &[u8], now_ms: i64) -> Result<String, JqError> {
+        let out = self
+            .run(Input::Bytes(json.to_vec()), Vec::new(), now_ms)
+            .await?;
+        self.one_key(out)
+    }
+
+    /// [`Jq::key`] outside the async runtime.
+    pub fn key_blocking(self: &Arc<Self>, json: &[u8], now_ms: i64) -> Result<String, JqError> {
+        let out = self.run_blocking(Input::Bytes(json.to_vec()), Vec::new(), now_ms)?;
+        self.one_key(out)
+    }
+
+    fn one_key(&self, mut out: Vec<serde_json::Value>) -> Result<String, JqError> {
         match (out.pop(), out.is_empty()) {
             (Some(serde_json::Value::String(s)), true) => Ok(s),
             (Some(serde_json::Value::Null), true) | (None, _) => {
@@ -124,6 +177,89 @@ impl Jq {
             }
             (Some(v), true) => Ok(v.to_string()),
             (Some(_), false) => Err(self.failed("it gave more than one value".into())),
+        }
+    }
+
+    /// The run itself, on the calling thread (a pool thread): the depth
+    /// check, jaq's reader, the program under its guard, the output caps.
+    fn eval(
+        &self,
+        input: Input,
+        vars: &[serde_json::Value],
+        now_ms: i64,
+        deadline: Instant,
+    ) -> Answer {
+        if vars.len() != self.vars.len() {
+            return Err(self.failed(format!("it needs {} variables", self.vars.len())));
+        }
+        let guard = Guard::new(deadline);
+        let run = AssertUnwindSafe(|| -> Answer {
+            let input = match &input {
+                Input::Bytes(b) => parse(b)?,
+                Input::Value(v) => parse(v.to_string().as_bytes())?,
+            };
+            let mut bound = vec![Val::from(now_ms as f64 / 1000.0)];
+            for v in vars {
+                bound.push(parse(v.to_string().as_bytes())?);
+            }
+            self.outputs(input, bound, &guard)
+        });
+        match catch_unwind(run) {
+            Ok(answer) => answer,
+            Err(payload) => Err(self.overrun(match payload.downcast_ref::<Overrun>() {
+                Some(Overrun::Deadline) => self.past_deadline(),
+                Some(Overrun::Recursion) => {
+                    "it recursed too deeply (a recursion that does not end?)".into()
+                }
+                None => "jq failed inside (a bug in jaq)".into(),
+            })),
+        }
+    }
+
+    fn outputs(&self, input: Val, vars: Vec<Val>, guard: &Guard) -> Answer {
+        let env = Env {
+            lut: &self.filter.lut,
+            guard,
+        };
+        let ctx = Ctx::<Guarded>::new(env, Vars::new(vars));
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for r in self.filter.id.run((ctx, input)) {
+            if Instant::now() >= guard.deadline() {
+                return Err(self.overrun(self.past_deadline()));
+            }
+            if out.len() >= MAX_OUTPUTS {
+                return Err(self.overrun(format!("it gave more than {MAX_OUTPUTS} values")));
+            }
+            // Only errors come out of a main filter: jaq_std's `halt` is
+            // not in ferry's environment, so nothing can end the process.
+            let v = r.map_err(|e| match e.get_err() {
+                Ok(e) => self.failed(e.to_string()),
+                Err(_) => self.failed("it stopped abnormally".into()),
+            })?;
+            let text = v.to_string();
+            bytes = bytes.saturating_add(text.len());
+            if bytes > MAX_OUTPUT_BYTES {
+                return Err(self.overrun(format!(
+                    "its output is larger than {MAX_OUTPUT_BYTES} bytes"
+                )));
+            }
+            out.push(
+                serde_json::from_str(&text)
+                    .map_err(|e| self.failed(format!("its output is not JSON: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn past_deadline(&self) -> String {
+        format!("it ran longer than {:?} (server.jq_timeout)", self.timeout)
+    }
+
+    fn overrun(&self, why: String) -> JqError {
+        JqError::Overrun {
+            code: self.code.clone(),
+            why,
         }
     }
 
@@ -135,7 +271,9 @@ impl Jq {
     }
 }
 
+/// jaq's reader, behind the depth check (it recurses per level).
 fn parse(json: &[u8]) -> Result<Val, JqError> {
+    json_depth::check(json, MAX_INPUT_DEPTH).map_err(|e| JqError::Input(e.to_string()))?;
     jaq_json::read::parse_single(json).map_err(|e| JqError::Input(e.to_string()))
 }
 
@@ -161,65 +299,5 @@ impl PartialEq for Jq {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_strings_or_json_text() {
-        let jq = Jq::compile(".order.id").unwrap();
-        assert_eq!(jq.key(br#"{"order":{"id":"A-1"}}"#).unwrap(), "A-1");
-        assert_eq!(jq.key(br#"{"order":{"id":42}}"#).unwrap(), "42");
-        let sku = Jq::compile(r#".sku + "@" + .warehouse"#).unwrap();
-        assert_eq!(sku.key(br#"{"sku":"X","warehouse":"W1"}"#).unwrap(), "X@W1");
-    }
-
-    #[test]
-    fn a_key_must_be_one_value() {
-        let jq = Jq::compile(".id").unwrap();
-        assert!(matches!(jq.key(b"{}"), Err(JqError::Run { .. })));
-        assert!(matches!(jq.key(b"not json"), Err(JqError::Input(_))));
-        let many = Jq::compile(".ids[]").unwrap();
-        assert!(matches!(
-            many.key(br#"{"ids":[1,2]}"#),
-            Err(JqError::Run { .. })
-        ));
-    }
-
-    #[test]
-    fn bad_programs_are_refused_at_compile_time() {
-        assert!(matches!(Jq::compile(".a |"), Err(JqError::Compile { .. })));
-        assert!(matches!(
-            Jq::compile("nosuchfn(1)"),
-            Err(JqError::Compile { .. })
-        ));
-    }
-
-    #[test]
-    fn variables_are_bound_by_the_caller() {
-        let jq =
-            Jq::compile_with("[range(length) as $i | .[$i] + {k: $keys[$i]}]", &["$keys"]).unwrap();
-        let out = jq
-            .run_value_with(
-                &serde_json::json!([{"a": 1}, {"a": 2}]),
-                &[serde_json::json!(["x", "y"])],
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![serde_json::json!([{"a": 1, "k": "x"}, {"a": 2, "k": "y"}])]
-        );
-        assert!(matches!(Jq::compile("$keys"), Err(JqError::Compile { .. })));
-    }
-
-    #[test]
-    fn programs_build_documents() {
-        let wrap = Jq::compile("{inputs: map(.)}").unwrap();
-        let out = wrap
-            .run_value(&serde_json::json!([{"a": 1}, {"a": 2.5}]))
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![serde_json::json!({"inputs": [{"a": 1}, {"a": 2.5}]})]
-        );
-    }
-}
+#[path = "jq_tests.rs"]
+mod tests;

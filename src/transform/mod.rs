@@ -5,6 +5,9 @@
 //! mapping is never silently skipped.
 
 pub mod jq;
+mod jq_env;
+pub mod json_depth;
+pub mod pool;
 
 use bytes::Bytes;
 
