@@ -12,6 +12,7 @@ use ferry::store::*;
 
 mod instances;
 mod scheduling;
+mod tls;
 
 const T0: i64 = 1_767_225_600_000;
 

@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_util::sync::CancellationToken;
 
-use super::{WORK_CHANNEL, accept};
+use super::{WORK_CHANNEL, accept, pool_error};
 use crate::store::{Accepted, NewMessage, StoreError};
 
 const MAX_BATCH: usize = 512;
@@ -222,10 +222,7 @@ async fn attempt(
     msgs: &[&NewMessage],
     recs: &[&RecordRow],
 ) -> Result<(Vec<Accepted>, Vec<bool>), StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await?;
     let staged = accept::stage(&tx, msgs).await?;
     let recorded = record_all(&tx, recs).await?;

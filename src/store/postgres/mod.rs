@@ -11,16 +11,16 @@ mod accept;
 mod batch;
 mod jobs;
 mod read;
+pub mod tls;
 mod write;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
@@ -45,7 +45,7 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
-    config: tokio_postgres::Config,
+    target: tls::Target,
     /// The group-commit queue (accepts and attempt records).
     batch: mpsc::UnboundedSender<batch::Pending>,
     /// Stops the batcher and the listener when the last handle goes.
@@ -58,28 +58,38 @@ impl Drop for Inner {
     }
 }
 
-/// Checks a `postgres://` URL without connecting: what `check-config` reports.
-pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err("sslmode=require: TLS to PostgreSQL is not supported yet; \
-                    run ferry next to the database (sslmode=disable or prefer)"
-            .into());
+/// A pool error with its causes (a TLS handshake's reason is in its source).
+fn pool_error(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let words = cause.to_string();
+        if !text.contains(&words) {
+            text = format!("{text}: {words}");
+        }
+        source = cause.source();
     }
-    if config.get_dbname().is_none() {
+    StoreError::Pool(text)
+}
+
+/// Checks a `postgres://` URL without connecting (and loads the CA file it
+/// names): what `check-config` reports.
+pub fn parse_url(url: &str) -> Result<tls::Target, String> {
+    let target = tls::target(url)?;
+    if target.config.get_dbname().is_none() {
         return Err("the URL names no database (postgres://user@host/DATABASE)".into());
     }
-    Ok(config)
+    Ok(target)
 }
 
 impl PgStore {
     /// Connects, runs the migrations (serialised across instances by an
     /// advisory lock) and starts this instance's accept batcher.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
-        let config = parse_url(url).map_err(StoreError::Config)?;
+        let target = parse_url(url).map_err(StoreError::Config)?;
         let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
+            target.config.clone(),
+            target.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -90,7 +100,7 @@ impl PgStore {
             .create_timeout(Some(Duration::from_secs(10)))
             .wait_timeout(Some(Duration::from_secs(30)))
             .build()
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
+            .map_err(pool_error)?;
         migrate(&pool).await?;
         let stop = CancellationToken::new();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -98,7 +108,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
-                config,
+                target,
                 batch: tx,
                 stop,
             }),
@@ -106,11 +116,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+        self.inner.pool.get().await.map_err(pool_error)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -118,15 +124,32 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether this instance's connections to the database are encrypted,
+    /// as the server sees them (for `check-store` and the TLS tests).
+    pub async fn encrypted(&self) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        match row {
+            Some(r) => Ok(r.try_get::<_, bool>(0)?),
+            None => Ok(false),
+        }
+    }
+
     /// Wakes `wake` whenever any instance commits due work, until the store is
     /// dropped. A lost connection is re-made after a second; meanwhile the
     /// workers' own idle poll keeps them going.
     pub fn listen(&self, wake: crate::deliver::Wake) {
-        let config = self.inner.config.clone();
+        let target = self.inner.target.clone();
         let stop = self.inner.stop.clone();
         tokio::spawn(async move {
             while !stop.is_cancelled() {
-                if let Err(e) = listen_once(&config, &wake, &stop).await {
+                if let Err(e) = listen_once(&target, &wake, &stop).await {
                     tracing::warn!(error = %e, "Lost the PostgreSQL notification connection; reconnecting in a second.");
                 }
                 tokio::select! {
@@ -139,11 +162,11 @@ impl PgStore {
 }
 
 async fn listen_once(
-    config: &tokio_postgres::Config,
+    target: &tls::Target,
     wake: &crate::deliver::Wake,
     stop: &CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = target.config.connect(target.tls.clone()).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let sql = format!("LISTEN {WORK_CHANNEL}");
     let listen = client.batch_execute(&sql);
@@ -169,10 +192,7 @@ async fn listen_once(
 }
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await?;
     tx.batch_execute(
         "SELECT pg_advisory_xact_lock(hashtext('ferry-migrate'));
@@ -206,7 +226,7 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
 /// run that must not see anyone else's rows; returns the URL that selects it
 /// (as `search_path`) and its name, for [`drop_scratch_schema`].
 pub async fn scratch_schema(url: &str, prefix: &str) -> Result<(String, String), StoreError> {
-    let config = parse_url(url).map_err(StoreError::Config)?;
+    let target = parse_url(url).map_err(StoreError::Config)?;
     let name = format!(
         "{prefix}_{}",
         uuid::Uuid::now_v7()
@@ -215,7 +235,7 @@ pub async fn scratch_schema(url: &str, prefix: &str) -> Result<(String, String),
             .get(20..)
             .unwrap_or("0")
     );
-    let (client, connection) = config.connect(NoTls).await?;
+    let (client, connection) = target.config.connect(target.tls).await?;
     let conn = tokio::spawn(connection);
     client
         .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
@@ -228,8 +248,8 @@ pub async fn scratch_schema(url: &str, prefix: &str) -> Result<(String, String),
 
 /// Drops a schema made by [`scratch_schema`], with everything in it.
 pub async fn drop_scratch_schema(url: &str, name: &str) -> Result<(), StoreError> {
-    let config = parse_url(url).map_err(StoreError::Config)?;
-    let (client, connection) = config.connect(NoTls).await?;
+    let target = parse_url(url).map_err(StoreError::Config)?;
+    let (client, connection) = target.config.connect(target.tls).await?;
     let conn = tokio::spawn(connection);
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
