@@ -11,6 +11,7 @@ use ferry::deliver::retry::ErrorClass;
 use ferry::store::*;
 
 mod instances;
+mod retention;
 mod scheduling;
 
 const T0: i64 = 1_767_225_600_000;
