@@ -170,6 +170,24 @@ async fn retry_in_chunks(store: Store) {
     assert_eq!(due.len(), n, "each requeued exactly once");
 }
 
+/// The bench's preloaded keys are live dedupe keys like any other, pruned
+/// in chunks once expired.
+async fn preloaded_keys(store: Store) {
+    let n = CHUNK as u64 * 2 + 3;
+    store
+        .preload_dedupe("orders", n, T0 + MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.accept(msg("late", Some("preload-7"))).await.unwrap(),
+        Accepted::Duplicate {
+            original: "preload".into()
+        }
+    );
+    let p = store.prune(T0 + MINUTE).await.unwrap();
+    assert_eq!(p.dedupe_keys, n);
+}
+
 /// `total` messages through, 1,000 every 10 s of manual time: accepted,
 /// claimed, delivered, then pruned and purged by the janitor's calls with
 /// 1-minute retention. `after_step` sees the step count (for file sizes).
@@ -219,12 +237,14 @@ const FLOW: usize = if cfg!(debug_assertions) {
 async fn retention_on_sqlite() {
     on_sqlite(windows_outlive_messages).await;
     on_sqlite(retry_in_chunks).await;
+    on_sqlite(preloaded_keys).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_on_postgres() {
     on_postgres("retention_on_postgres", windows_outlive_messages).await;
     on_postgres("retention_on_postgres", retry_in_chunks).await;
+    on_postgres("retention_on_postgres", preloaded_keys).await;
     on_postgres("retention_on_postgres", |s| async move {
         steady_flow(&s, FLOW, |_| {}).await;
     })
