@@ -4,7 +4,6 @@
 //! cancelled. `main`, `ferry demo`, `ferry bench` and every test start ferry
 //! the same way.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +30,12 @@ use crate::telemetry::Metrics;
 
 /// How often the janitor refreshes gauges and prunes keys.
 const JANITOR_EVERY: Duration = Duration::from_secs(2);
+/// A system's queue is counted no further than this each round when it has
+/// no `max_queue` (with one, no further than `max_queue + 1`).
+const GAUGE_CAP: u64 = 10_000;
+/// Every this many rounds (30 s), a queue past its cap is counted in full
+/// for the gauge.
+const FULL_COUNT_EVERY: u64 = 15;
 /// How often the WAL is copied back: often enough that the backfill keeps up
 /// with the writer and the WAL can restart from its beginning.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -63,6 +68,9 @@ pub struct Shared {
     pub quotas: Arc<crate::deliver::quota::Quotas>,
     /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
     pub concurrency: Arc<crate::deliver::adaptive::Limits>,
+    /// The janitor's upkeep rounds so far (it counts the whole queue only
+    /// every [`FULL_COUNT_EVERY`] rounds).
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -121,6 +129,7 @@ impl App {
             breakers,
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
+            rounds: Default::default(),
         });
         Ok(App { state, deliverer })
     }
@@ -215,30 +224,85 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// The janitor's slower round: queue-depth gauges (every configured route,
-/// 0 once drained) and expired dedupe and idempotency keys.
+/// The janitor's slower round: queue-depth gauges and back-pressure (every
+/// configured route, 0 once drained), expired dedupe and idempotency keys,
+/// and finished messages past `[retention]`. Each count is bounded and each
+/// deletion goes in chunks, so ingest keeps flowing meanwhile.
 pub async fn upkeep(app: &Shared) {
+    let round = app
+        .rounds
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config = app.config();
+    let mut saturated = false;
+    for (name, system) in &config.systems {
+        let cap = system.max_queue.map_or(GAUGE_CAP, |m| m.saturating_add(1));
+        match app.store.queue_depth_capped(name, cap).await {
+            Ok(depths) => {
+                let total: u64 = depths.iter().map(|d| d.depth).sum();
+                app.backlog.set(name, total);
+                if total >= cap {
+                    // Past the cap the gauge keeps its last full count.
+                    saturated = true;
+                    continue;
+                }
+                for (route, r) in &config.routes {
+                    if &r.destination.system == name {
+                        let depth = depths.iter().find(|d| &d.route == route);
+                        app.metrics
+                            .set_queue_depth(route, depth.map_or(0, |d| d.depth));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, system = %name, "Reading queue depth failed."),
+        }
+    }
+    if saturated && round.is_multiple_of(FULL_COUNT_EVERY) {
+        full_count(app, &config).await;
+    }
+    let now = app.clock.now_ms();
+    match app.store.prune(now).await {
+        Ok(p) => {
+            app.metrics
+                .housekeeping_deleted("dedupe_key", p.dedupe_keys);
+            app.metrics
+                .housekeeping_deleted("idempotency_key", p.idempotency_keys);
+            tracing::debug!(
+                dedupe_keys = p.dedupe_keys,
+                idempotency_keys = p.idempotency_keys,
+                "Pruned expired keys."
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "Pruning expired keys failed."),
+    }
+    match app.store.purge(config.retention.cutoffs(now)).await {
+        Ok(p) => {
+            app.metrics.housekeeping_deleted("message", p.messages);
+            app.metrics.housekeeping_deleted("attempt", p.attempts);
+            app.metrics.housekeeping_deleted("job", p.jobs);
+            tracing::debug!(
+                messages = p.messages,
+                attempts = p.attempts,
+                jobs = p.jobs,
+                "Deleted finished messages past their retention."
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "Deleting messages past retention failed."),
+    }
+}
+
+/// Counts every queue in full, for the gauges of systems past their cap.
+async fn full_count(app: &Shared, config: &Config) {
     match app.store.queue_depth().await {
         Ok(depths) => {
-            let config = app.config();
-            let mut per_system: HashMap<&str, u64> =
-                config.systems.keys().map(|s| (s.as_str(), 0)).collect();
-            for (name, route) in &config.routes {
+            for name in config.routes.keys() {
                 let depth = depths
                     .iter()
                     .filter(|d| &d.route == name)
                     .map(|d| d.depth)
                     .sum();
                 app.metrics.set_queue_depth(name, depth);
-                *per_system.entry(&route.destination.system).or_default() += depth;
-            }
-            for (system, depth) in per_system {
-                app.backlog.set(system, depth);
             }
         }
         Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),
-    }
-    if let Err(e) = app.store.prune(app.clock.now_ms()).await {
-        tracing::warn!(error = %e, "Pruning expired keys failed.");
     }
 }

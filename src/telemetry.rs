@@ -28,6 +28,7 @@ pub struct Metrics {
     circuit: Family<Labels, Gauge>,
     circuit_changes: Family<Labels, Counter>,
     concurrency_limit: Family<Labels, Gauge>,
+    housekeeping: Family<Labels, Counter>,
 }
 
 fn route(r: &str) -> Labels {
@@ -55,6 +56,7 @@ impl Metrics {
             circuit: Family::default(),
             circuit_changes: Family::default(),
             concurrency_limit: Family::default(),
+            housekeeping: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -117,6 +119,11 @@ impl Metrics {
             "jq threads given up on: a program spun past its deadline inside one step (the pool started another)",
             crate::transform::pool::global().stuck(),
         );
+        registry.register(
+            "housekeeping_deleted",
+            "Rows the janitor deleted: expired dedupe and idempotency keys, messages, attempts and jobs past retention",
+            m.housekeeping.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -150,6 +157,14 @@ impl Metrics {
             .get_or_create(&vec![("route", r.to_owned()), ("class", class.to_owned())])
             .inc();
     }
+    /// The janitor deleted `n` rows of `kind` (dedupe_key, idempotency_key,
+    /// message, attempt, job).
+    pub fn housekeeping_deleted(&self, kind: &'static str, n: u64) {
+        self.housekeeping
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc_by(n);
+    }
+
     pub fn set_queue_depth(&self, r: &str, depth: u64) {
         self.queue_depth.get_or_create(&route(r)).set(depth as i64);
     }

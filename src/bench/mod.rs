@@ -104,6 +104,10 @@ pub struct BenchArgs {
     /// same budget; reports the rate achieved and the 429s.
     #[arg(long, value_name = "R")]
     pub rate_limit: Option<u32>,
+    /// Before ferry's phases, store N live dedupe keys (expiring in a day)
+    /// on the bench route, to measure ingest with a large dedupe table.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preload_keys: u64,
 }
 
 /// Phase 2's figures beyond the load generator's.
@@ -314,6 +318,19 @@ async fn ferry_phase(
         addrs.push(addr);
     }
     let store = store.context("no ferry instance started")?;
+    if args.preload_keys > 0 {
+        let expires_ms = crate::clock::Clock::System.now_ms() + 86_400_000;
+        let started = Instant::now();
+        store
+            .preload_dedupe("bench", args.preload_keys, expires_ms)
+            .await
+            .context("cannot preload dedupe keys")?;
+        eprintln!(
+            "preloaded {} live dedupe keys in {:.1} s",
+            args.preload_keys,
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     let (started, load) = load::run(
         target(addrs, "/in/bench", args.body_bytes),

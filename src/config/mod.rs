@@ -29,6 +29,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../config.default.toml");
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: Server,
+    pub retention: Retention,
     pub credentials: BTreeMap<String, Credential>,
     pub systems: BTreeMap<String, Arc<System>>,
     pub routes: BTreeMap<String, Arc<Route>>,
@@ -50,6 +51,27 @@ pub struct Server {
     pub log_format: LogFormat,
     /// How long one run of a jq program may take (`server.jq_timeout`).
     pub jq_timeout: Duration,
+}
+
+/// How long finished messages are kept (`[retention]`), then deleted by the
+/// janitor with their attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Delivered and discarded messages, from when they got there.
+    pub delivered: Duration,
+    /// Dead messages, from when they died: longer, an operator may still act.
+    pub dead: Duration,
+}
+
+impl Retention {
+    /// The lines the janitor draws at `now_ms`.
+    pub fn cutoffs(&self, now_ms: i64) -> crate::store::Cutoffs {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        crate::store::Cutoffs {
+            delivered_before_ms: now_ms.saturating_sub(ms(self.delivered)),
+            dead_before_ms: now_ms.saturating_sub(ms(self.dead)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
+    pub retention: RawRetention,
+    #[serde(default)]
     pub credentials: BTreeMap<String, RawSecretSource>,
     #[serde(default)]
     pub systems: BTreeMap<String, RawSystem>,
@@ -29,6 +31,13 @@ pub struct RawServer {
     pub workers: Option<usize>,
     pub log_format: Option<String>,
     pub jq_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub delivered: Option<String>,
+    pub dead: Option<String>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.

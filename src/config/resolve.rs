@@ -103,6 +103,18 @@ pub fn resolve(
     };
     let server = server(&mut cx, &raw.server);
     cx.jq_timeout = server.jq_timeout;
+    let retention = Retention {
+        delivered: cx.duration(
+            "retention.delivered",
+            raw.retention.delivered.as_ref(),
+            Duration::from_secs(7 * 86_400),
+        ),
+        dead: cx.duration(
+            "retention.dead",
+            raw.retention.dead.as_ref(),
+            Duration::from_secs(30 * 86_400),
+        ),
+    };
     let mut credentials = BTreeMap::new();
     for (name, src) in &raw.credentials {
         if let Some((source, value)) = cx.secret(&format!("credentials.{name}"), src) {
@@ -168,6 +180,7 @@ pub fn resolve(
     if cx.problems.is_empty() {
         Ok(Config {
             server,
+            retention,
             credentials,
             systems,
             routes,

@@ -3,7 +3,10 @@
 //! in one fsynced transaction before any 2xx); `deliver` workers `claim` due
 //! deliveries and `record` each attempt's verdict; `admin`, the console and the
 //! CLI read (`list`, `message`, `stats`) and act (`retry`, `discard`) through the
-//! same methods; the janitor `prune`s expired keys.
+//! same methods; the janitor `prune`s expired keys and `purge`s finished
+//! messages past their retention. Every housekeeping and bulk write runs in
+//! chunks of [`CHUNK`] rows, each its own short transaction, so accepts
+//! interleave between chunks instead of waiting behind one long write.
 //!
 //! The store is an enum over its backends, each a folder of plain SQL: SQLite
 //! (embedded, the default) and PostgreSQL (scale-out: many instances, one
@@ -17,6 +20,12 @@ pub mod sqlite;
 pub use model::*;
 
 use std::path::Path;
+
+/// Rows per housekeeping or bulk-operation transaction.
+pub const CHUNK: usize = 500;
+/// Chunks per janitor round and kind (prune, purge): at most 20k rows a
+/// round; what is left waits for the next round, 2 s later.
+const ROUND_CHUNKS: usize = 40;
 
 /// Errors at the store boundary. They keep their source.
 #[derive(Debug, thiserror::Error)]
@@ -247,9 +256,68 @@ impl Store {
         on_backend!(self, s => s.audit_log(limit).await)
     }
 
-    /// Deletes dedupe and idempotency keys whose window has passed.
+    /// Deletes dedupe and idempotency keys whose window has passed, in
+    /// chunks (one short write each, yielding between them) until none is
+    /// left or the round's budget is spent.
     pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        on_backend!(self, s => s.prune(now_ms).await)
+        let mut total = Pruned::default();
+        for _ in 0..ROUND_CHUNKS {
+            let p = on_backend!(self, s => s.prune_chunk(now_ms, CHUNK).await)?;
+            total.add(p);
+            if p.dedupe_keys < CHUNK as u64 && p.idempotency_keys < CHUNK as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+
+    /// Deletes finished messages past their retention (see [`Cutoffs`]), with
+    /// their deliveries and attempts, and bulk jobs with no message left, in
+    /// chunks like [`Store::prune`]. A dead message whose ordering key holds
+    /// back a later one still owed an attempt is kept: deleting it would
+    /// release the key behind the operator's back.
+    pub async fn purge(&self, cut: Cutoffs) -> Result<Purged, StoreError> {
+        let mut total = Purged::default();
+        for _ in 0..ROUND_CHUNKS {
+            let p = on_backend!(self, s => s.purge_chunk(cut, CHUNK).await)?;
+            total.add(p);
+            if p.messages < CHUNK as u64 && p.jobs < CHUNK as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+
+    /// Deliveries toward `system` still owed an attempt, per route, counting
+    /// no further than `cap` in all (through the due index): enough to tell
+    /// whether the queue is past `max_queue`, at a cost bounded by `cap`.
+    pub async fn queue_depth_capped(
+        &self,
+        system: &str,
+        cap: u64,
+    ) -> Result<Vec<QueueDepth>, StoreError> {
+        on_backend!(self, s => s.queue_depth_capped(system, cap).await)
+    }
+
+    /// Stores `n` live dedupe keys (`preload-0`, `preload-1`, ...) on
+    /// `route`, expiring at `expires_ms`, in chunks: `ferry bench
+    /// --preload-keys` measures ingest beside a large dedupe table.
+    pub async fn preload_dedupe(
+        &self,
+        route: &str,
+        n: u64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        const PRELOAD_CHUNK: u64 = 10_000;
+        let mut from = 0;
+        while from < n {
+            let to = (from + PRELOAD_CHUNK).min(n);
+            on_backend!(self, s => s.preload_dedupe(route, from, to, expires_ms).await)?;
+            from = to;
+        }
+        Ok(())
     }
 
     /// Readiness: the store answers a trivial query.

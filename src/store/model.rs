@@ -386,3 +386,36 @@ pub struct Pruned {
     pub dedupe_keys: u64,
     pub idempotency_keys: u64,
 }
+
+impl Pruned {
+    pub fn add(&mut self, o: Pruned) {
+        self.dedupe_keys += o.dedupe_keys;
+        self.idempotency_keys += o.idempotency_keys;
+    }
+}
+
+/// What one retention round deleted: finished messages with their delivery
+/// rows and attempts, and bulk jobs none of whose messages is left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub messages: u64,
+    pub attempts: u64,
+    pub jobs: u64,
+}
+
+impl Purged {
+    pub fn add(&mut self, o: Purged) {
+        self.messages += o.messages;
+        self.attempts += o.attempts;
+        self.jobs += o.jobs;
+    }
+}
+
+/// Where retention draws its lines: a message delivered or discarded before
+/// `delivered_before_ms`, or dead before `dead_before_ms` (by when it got
+/// there), is deleted. Never one still owed an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub delivered_before_ms: i64,
+    pub dead_before_ms: i64,
+}

@@ -11,6 +11,7 @@ use ferry::deliver::retry::ErrorClass;
 use ferry::store::*;
 
 mod instances;
+mod retention;
 mod scheduling;
 mod tls;
 

@@ -9,6 +9,7 @@
 
 mod accept;
 mod batch;
+mod housekeeping;
 mod jobs;
 mod read;
 pub mod tls;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v3.sql"),
     include_str!("v4.sql"),
     include_str!("v5.sql"),
+    include_str!("v6.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";

@@ -235,6 +235,10 @@ impl PgStore {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
+    /// By filter, in chunks of [`CHUNK`] deliveries, each its own
+    /// transaction and audit entry, walking up the delivery id (keyset), so
+    /// a delivery requeued by one chunk is never selected by the next and
+    /// accepts interleave between chunks. The dry run only counts.
     pub async fn retry(
         &self,
         sel: Selection,
@@ -242,7 +246,7 @@ impl PgStore {
         now_ms: i64,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        let (clause, args) = match &sel {
+        let (clause, mut args) = match &sel {
             Selection::One(id) => (
                 "message_id = $1 AND state IN ('dead', 'retrying', 'discarded', 'delivered')"
                     .to_owned(),
@@ -260,34 +264,54 @@ impl PgStore {
             }
         };
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rows = tx
-            .query(
-                &format!("SELECT id FROM deliveries WHERE {clause} FOR UPDATE"),
-                &super::read::params(&args),
-            )
-            .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        if dry_run || ids.is_empty() {
-            return Ok(ids.len() as u64);
+        if dry_run {
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM deliveries WHERE {clause}"),
+                    &super::read::params(&args),
+                )
+                .await?
+                .get(0);
+            return Ok(n as u64);
         }
-        tx.execute(
-            "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
-               attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
-             WHERE id = ANY($1)",
-            &[&ids, &now_ms],
-        )
-        .await?;
         let target = match &sel {
             Selection::One(id) => id.clone(),
             Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
         };
-        let detail = format!("{} message(s) requeued", ids.len());
-        audit(&tx, now_ms, actor, "retry", &target, &detail).await?;
-        tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
+        let n = args.len();
+        let select = format!(
+            "SELECT id FROM deliveries WHERE {clause} AND id > ${} ORDER BY id LIMIT {CHUNK} FOR UPDATE",
+            n + 1
+        );
+        args.push(Box::new(0i64));
+        let mut total = 0u64;
+        loop {
+            let tx = client.transaction().await?;
+            let rows = tx.query(&select, &super::read::params(&args)).await?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            if ids.is_empty() {
+                break;
+            }
+            tx.execute(
+                "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
+                   attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
+                 WHERE id = ANY($1)",
+                &[&ids, &now_ms],
+            )
             .await?;
-        tx.commit().await?;
-        Ok(ids.len() as u64)
+            let detail = format!("{} message(s) requeued", ids.len());
+            audit(&tx, now_ms, actor, "retry", &target, &detail).await?;
+            tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
+                .await?;
+            tx.commit().await?;
+            total += ids.len() as u64;
+            if ids.len() < CHUNK {
+                break;
+            }
+            args[n] = Box::new(ids[ids.len() - 1]);
+            tracing::debug!(requeued = total, "Retry by filter: a chunk is done.");
+        }
+        Ok(total)
     }
 
     pub async fn discard(
@@ -319,18 +343,6 @@ impl PgStore {
         audit(&tx, now_ms, actor, "discard", id, reason).await?;
         tx.commit().await?;
         Ok(Discarded::Done)
-    }
-
-    pub async fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        let client = self.client().await?;
-        Ok(Pruned {
-            dedupe_keys: client
-                .execute("DELETE FROM dedupe WHERE expires_ms <= $1", &[&now_ms])
-                .await?,
-            idempotency_keys: client
-                .execute("DELETE FROM idempotency WHERE expires_ms <= $1", &[&now_ms])
-                .await?,
-        })
     }
 }
 

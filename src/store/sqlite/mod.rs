@@ -3,6 +3,7 @@
 //! the admin side (`read.rs`), and WAL checkpoints run by the janitor, off the
 //! writer's path (they stall writes for milliseconds).
 
+mod housekeeping;
 mod jobs;
 mod read;
 mod write;
@@ -22,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v2.sql"),
     include_str!("v3.sql"),
     include_str!("v4.sql"),
+    include_str!("v5.sql"),
 ];
 
 #[derive(Clone)]

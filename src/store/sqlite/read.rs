@@ -3,7 +3,7 @@
 //! They run on read connections (WAL snapshots), never on the writer.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::SqliteStore;
 use crate::deliver::retry::ErrorClass;
@@ -147,6 +147,31 @@ impl SqliteStore {
                     route: r.get(0)?,
                     system: r.get(1)?,
                     depth: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn queue_depth_capped(
+        &self,
+        system: &str,
+        cap: u64,
+    ) -> Result<Vec<QueueDepth>, StoreError> {
+        let system = system.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT route, COUNT(*) FROM (
+                   SELECT route FROM deliveries INDEXED BY deliveries_due
+                   WHERE system = ?1 AND state IN ('queued', 'retrying', 'delivering') LIMIT ?2)
+                 GROUP BY route",
+            )?;
+            let rows = stmt.query_map(params![system, cap as i64], |r| {
+                Ok(QueueDepth {
+                    route: r.get(0)?,
+                    system: system.clone(),
+                    depth: r.get::<_, i64>(1)? as u64,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
