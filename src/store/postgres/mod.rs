@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v3.sql"),
     include_str!("v4.sql"),
     include_str!("v5.sql"),
+    // v6 (the store helper's) goes before this one at merge.
+    include_str!("v7.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";

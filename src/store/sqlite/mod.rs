@@ -22,6 +22,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v2.sql"),
     include_str!("v3.sql"),
     include_str!("v4.sql"),
+    // v5 (the store helper's) goes before this one at merge.
+    include_str!("v6.sql"),
 ];
 
 #[derive(Clone)]
