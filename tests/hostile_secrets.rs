@@ -359,3 +359,54 @@ async fn one_client_cannot_read_another_clients_bulk_job() {
     let (code, p) = problem(status(OTHER_KEY).await.unwrap()).await;
     assert_eq!(code, 404, "{p}");
 }
+
+#[tokio::test]
+async fn the_postgres_scrub_migration_cleans_rows_stored_by_an_old_schema() {
+    let Some(pg) = PgScratch::new("postgres scrub").await else {
+        return;
+    };
+    {
+        let (c, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for sql in [
+            include_str!("../src/store/postgres/schema.sql"),
+            include_str!("../src/store/postgres/v2.sql"),
+            include_str!("../src/store/postgres/v3.sql"),
+            include_str!("../src/store/postgres/v4.sql"),
+            include_str!("../src/store/postgres/v5.sql"),
+        ] {
+            c.batch_execute(sql).await.unwrap();
+        }
+        c.batch_execute(
+            "CREATE TABLE ferry_schema (version INTEGER NOT NULL);
+             INSERT INTO ferry_schema SELECT generate_series(1, 5);",
+        )
+        .await
+        .unwrap();
+        c.execute(
+            "INSERT INTO messages (id, route, received_ms, headers, body) VALUES ('m1', 'r', 0, $1, '\\x7b7d')",
+            &[&r#"{"X-Api-Key":"OLD-SECRET","cookie":"OLD-COOKIE","content-type":"application/json"}"#],
+        )
+        .await
+        .unwrap();
+    }
+    let store = pg.store().await;
+    drop(store);
+    let (c, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let headers: String = c
+        .query_one("SELECT headers FROM messages WHERE id = 'm1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let h: serde_json::Value = serde_json::from_str(&headers).unwrap();
+    assert_eq!(h["X-Api-Key"], "[redacted]");
+    assert_eq!(h["cookie"], "[redacted]");
+    assert_eq!(h["content-type"], "application/json");
+    drop(c);
+    pg.drop().await;
+}
