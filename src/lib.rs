@@ -21,6 +21,7 @@
 //! * [`telemetry`]: logs and Prometheus metrics.
 //! * [`sync`]: `ferry sync`, the command-line client of bulk sync jobs.
 //! * [`clock`], [`problem`]: injected time; RFC 9457 error bodies.
+//! * [`redact`]: which headers carry credentials; digest comparison of secrets.
 //! * [`sim`]: simulated platforms (a shop sending webhooks, a flaky ERP,
 //!   Shopify-, HubSpot- and Salesforce-like APIs with their limits) for
 //!   `ferry demo`, `ferry bench` and the tests.
@@ -34,6 +35,7 @@ pub mod connect;
 pub mod deliver;
 pub mod ingest;
 pub mod problem;
+pub mod redact;
 pub mod sim;
 pub mod store;
 pub mod sync;

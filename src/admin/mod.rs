@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::config::units::parse_duration;
@@ -58,14 +57,14 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(
-        expected
-            .expose_secret()
-            .as_bytes()
-            .ct_eq(presented.as_bytes()),
-    ) {
+        .and_then(crate::redact::bearer);
+    let expected = expected.expose_secret().as_bytes();
+    // Fail closed: no token sent, or (defensively) an empty one configured.
+    let ok = match presented {
+        Some(p) => !expected.is_empty() & crate::redact::secret_eq(expected, p.as_bytes()),
+        None => false,
+    };
+    if !ok {
         return Err(Problem::unauthorized(
             "bad-admin-token",
             "send `Authorization: Bearer <admin token>`",

@@ -100,6 +100,9 @@ pub struct System {
     /// With `{api_version}` already substituted.
     pub base_url: String,
     pub api_version: Option<String>,
+    /// The HTTP proxy deliveries go through (`proxy`); `None`: direct, and
+    /// proxy environment variables are ignored.
+    pub proxy: Option<reqwest::Url>,
     pub auth: Auth,
     pub timeout: Duration,
     pub connect_timeout: Duration,

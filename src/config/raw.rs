@@ -53,6 +53,7 @@ pub struct RawSecretSource {
 pub struct RawSystem {
     pub base_url: String,
     pub api_version: Option<String>,
+    pub proxy: Option<String>,
     pub auth: Option<RawAuth>,
     pub timeout: Option<String>,
     pub connect_timeout: Option<String>,

@@ -50,8 +50,13 @@ impl Ctx<'_> {
     fn secret(&mut self, loc: &str, src: &RawSecretSource) -> Option<(SecretSource, SecretString)> {
         match (&src.env, &src.file) {
             (Some(var), None) => match (self.env)(var) {
-                Some(v) if !v.is_empty() => Some((SecretSource::Env(var.clone()), v.into())),
-                _ => {
+                Some(v) if v.trim().is_empty() => {
+                    // An empty secret would accept (or send) nothing at all: fail closed.
+                    self.problem(loc, format!("environment variable {var} is empty"));
+                    None
+                }
+                Some(v) => Some((SecretSource::Env(var.clone()), v.into())),
+                None => {
                     self.problem(loc, format!("environment variable {var} is not set"));
                     None
                 }
@@ -59,6 +64,10 @@ impl Ctx<'_> {
             (None, Some(file)) => {
                 let path = self.base_dir.join(file);
                 match std::fs::read_to_string(&path) {
+                    Ok(v) if v.trim().is_empty() => {
+                        self.problem(loc, format!("{} is empty", path.display()));
+                        None
+                    }
                     Ok(v) => Some((SecretSource::File(path), v.trim_end().to_owned().into())),
                     Err(e) => {
                         self.problem(loc, format!("cannot read {}: {e}", path.display()));
@@ -362,6 +371,12 @@ fn route(
     };
     if !d.path.starts_with('/') {
         cx.problem(format!("{dloc}.path"), "must start with `/`");
+    } else if d.path.starts_with("//") || d.path.contains('\\') {
+        // `//host` or `\\host` would let a path name another authority.
+        cx.problem(
+            format!("{dloc}.path"),
+            "must not start with `//` or contain `\\`",
+        );
     }
     let mut headers = Vec::new();
     for (k, v) in &d.headers {

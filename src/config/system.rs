@@ -17,27 +17,25 @@ pub(super) fn system(
     known_credential: &dyn Fn(&str) -> bool,
 ) -> Option<System> {
     let loc = format!("systems.{name}");
-    let mut base_url = s.base_url.trim_end_matches('/').to_owned();
-    if base_url.contains("{api_version}") {
-        match &s.api_version {
-            Some(v) => base_url = base_url.replace("{api_version}", v),
-            None => cx.problem(
-                format!("{loc}.base_url"),
-                "uses {api_version} but `api_version` is not set",
-            ),
-        }
-    }
-    if let Err(e) = reqwest::Url::parse(&base_url) {
-        cx.problem(
-            format!("{loc}.base_url"),
-            format!("`{base_url}` is not a URL: {e}"),
-        );
-    } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        cx.problem(
-            format!("{loc}.base_url"),
-            "must start with http:// or https://",
-        );
-    }
+    let base_url = base_url(cx, &loc, s);
+    let proxy = s
+        .proxy
+        .as_deref()
+        .and_then(|p| match reqwest::Url::parse(p) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
+                    && u.has_host() =>
+            {
+                Some(u)
+            }
+            _ => {
+                cx.problem(
+                    format!("{loc}.proxy"),
+                    format!("`{p}` is not a proxy URL like http://proxy.internal:3128"),
+                );
+                None
+            }
+        });
     let auth = match &s.auth {
         None => Auth::None,
         Some(a) => {
@@ -199,6 +197,7 @@ pub(super) fn system(
         name: name.to_owned(),
         base_url,
         api_version: s.api_version.clone(),
+        proxy,
         auth,
         timeout,
         connect_timeout,
@@ -263,4 +262,70 @@ fn breaker(cx: &mut Ctx<'_>, loc: &str, b: Option<&RawBreaker>) -> Option<Policy
         }
     }
     b.enabled.unwrap_or(true).then_some(p)
+}
+
+/// The base URL with `{api_version}` substituted, checked: http(s), no
+/// userinfo (credentials belong in `auth`), an `api_version` of only
+/// `[A-Za-z0-9._-]`, and the same host after substitution as before.
+fn base_url(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> String {
+    let template = s.base_url.trim_end_matches('/');
+    let mut base_url = template.to_owned();
+    if let Some(v) = &s.api_version
+        && (v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        cx.problem(
+            format!("{loc}.api_version"),
+            format!("`{v}`: an API version may only use letters, digits, `.`, `_` and `-`"),
+        );
+        return base_url;
+    }
+    if base_url.contains("{api_version}") {
+        match &s.api_version {
+            Some(v) => base_url = base_url.replace("{api_version}", v),
+            None => cx.problem(
+                format!("{loc}.base_url"),
+                "uses {api_version} but `api_version` is not set",
+            ),
+        }
+    }
+    let url = match reqwest::Url::parse(&base_url) {
+        Ok(u) => u,
+        Err(e) => {
+            cx.problem(
+                format!("{loc}.base_url"),
+                format!("`{base_url}` is not a URL: {e}"),
+            );
+            return base_url;
+        }
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        cx.problem(
+            format!("{loc}.base_url"),
+            "must start with http:// or https://",
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        cx.problem(
+            format!("{loc}.base_url"),
+            "must not carry a user name or password: give credentials in `auth`",
+        );
+    }
+    // The host as written, with a placeholder standing in for the version.
+    let written = reqwest::Url::parse(&template.replace("{api_version}", "v"));
+    if let Ok(written) = written
+        && crate::connect::same_origin(written.as_str(), url.as_str()).is_err()
+    {
+        cx.problem(
+            format!("{loc}.base_url"),
+            format!(
+                "substituting api_version moves the host from `{}` to `{}`",
+                written.host_str().unwrap_or(""),
+                url.host_str().unwrap_or("")
+            ),
+        );
+    }
+    base_url
 }

@@ -43,6 +43,9 @@ pub enum Sent {
     },
     Network(String),
     Timeout,
+    /// Not sent: the URL built from the path would leave the system's
+    /// scheme, host or port (a `config` death); the reason.
+    Refused(String),
 }
 
 pub struct Attempt {
@@ -60,7 +63,18 @@ impl Connector {
     pub fn new(config: &Config) -> Result<Connector, ConnectError> {
         let mut clients = HashMap::new();
         for (name, s) in &config.systems {
-            let client = reqwest::Client::builder()
+            // Proxy variables in the environment are ignored: deliveries carry
+            // credentials, so a proxy is used only when the system names one.
+            let builder = match &s.proxy {
+                None => reqwest::Client::builder().no_proxy(),
+                Some(url) => reqwest::Client::builder().proxy(
+                    reqwest::Proxy::all(url.as_str()).map_err(|source| ConnectError::Client {
+                        system: name.clone(),
+                        source,
+                    })?,
+                ),
+            };
+            let client = builder
                 .connect_timeout(s.connect_timeout)
                 .timeout(s.timeout)
                 .redirect(reqwest::redirect::Policy::none())
@@ -88,6 +102,7 @@ impl Connector {
         delivery_key: &str,
     ) -> Attempt {
         let url = format!("{}{}", system.base_url, dest.path);
+        let refused = same_origin(&system.base_url, &url).err();
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -106,11 +121,8 @@ impl Connector {
             headers: headers
                 .iter()
                 .map(|(k, v)| {
-                    let value = if Some(k) == secret_header.as_ref() {
-                        "[redacted]".to_owned()
-                    } else {
-                        String::from_utf8_lossy(v.as_bytes()).into_owned()
-                    };
+                    let own = secret_header.as_ref().map(|h| h.as_str());
+                    let value = crate::redact::header_value(k.as_str(), v.as_bytes(), own);
                     (k.to_string(), value)
                 })
                 .collect(),
@@ -118,6 +130,7 @@ impl Connector {
         };
         let started = Instant::now();
         let sent = match self.clients.get(&system.name) {
+            _ if refused.is_some() => Sent::Refused(refused.unwrap_or_default()),
             None => Sent::Network(format!("no HTTP client for system {}", system.name)),
             Some(client) => {
                 let req = client
@@ -163,7 +176,7 @@ async fn read_response(mut resp: reqwest::Response) -> Sent {
             .map(|(k, v)| {
                 (
                     k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    crate::redact::header_value(k.as_str(), v.as_bytes(), None),
                 )
             })
             .collect(),
@@ -190,6 +203,30 @@ fn classify_error(e: &reqwest::Error) -> Sent {
         source = s.source();
     }
     Sent::Network(text)
+}
+
+/// Whether `url` keeps `base`'s scheme, host and port: a path (or an
+/// `{api_version}` in it) must never send a delivery and its credentials
+/// to another host.
+pub fn same_origin(base: &str, url: &str) -> Result<(), String> {
+    let (Ok(b), Ok(u)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
+        return Err(format!("`{url}` is not a URL"));
+    };
+    let origin = |x: &reqwest::Url| {
+        (
+            x.scheme().to_owned(),
+            x.host_str().map(str::to_owned),
+            x.port_or_known_default(),
+        )
+    };
+    if origin(&b) != origin(&u) || !u.username().is_empty() || u.password().is_some() {
+        return Err(format!(
+            "the delivery URL `{}` would leave the system's host `{}`; nothing was sent",
+            u.host_str().unwrap_or(""),
+            b.host_str().unwrap_or("")
+        ));
+    }
+    Ok(())
 }
 
 /// The first bytes of a body, as text, cut on a character boundary.

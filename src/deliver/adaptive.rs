@@ -58,7 +58,7 @@ impl Signal {
             Sent::Response { .. } => Some(Signal::Answered {
                 rtt_ms: duration_ms,
             }),
-            Sent::Network(_) => None,
+            Sent::Network(_) | Sent::Refused(_) => None,
         }
     }
 }

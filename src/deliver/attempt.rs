@@ -95,6 +95,7 @@ impl Deliverer {
             }
             Sent::Network(e) => Outcome::Network(e),
             Sent::Timeout => Outcome::Timeout,
+            Sent::Refused(e) => Outcome::Config(e),
         };
         self.finish(&d, observed, outcome, credential).await;
     }
@@ -116,6 +117,8 @@ impl Deliverer {
         let health = match &attempt.sent {
             Sent::Response { status, .. } => Health::of_status(*status),
             Sent::Network(_) | Sent::Timeout => Health::Down,
+            // Nothing was sent: it says nothing about the system's health.
+            Sent::Refused(_) => return,
         };
         if let Some(t) = self.breakers.observe(&system.name, now, health) {
             self.announce(system, t, now).await;

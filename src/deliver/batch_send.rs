@@ -171,6 +171,10 @@ impl Deliverer {
                     self.finish_all(&items, observed, Outcome::Timeout, credential)
                         .await;
                 }
+                Sent::Refused(e) => {
+                    self.finish_all(&items, observed, Outcome::Config(e), credential)
+                        .await;
+                }
             }
         })
     }

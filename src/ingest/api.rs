@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
 use crate::app::AppState;
@@ -126,7 +125,7 @@ pub async fn receive(
         system: system.clone(),
         received_ms: now_ms,
         event_id: Some(key.clone()),
-        headers: headers_json(&headers),
+        headers: headers_json(&headers, None),
         body,
         dedupe: None,
         idempotency: Some(IdempotencyRecord {
@@ -165,10 +164,7 @@ pub async fn receive(
         )),
         Err(e) => {
             tracing::error!(route = %route_name, error = %e, "Accepting an API call failed; the client was told to retry.");
-            Err(Problem::unavailable(
-                format!("the message could not be stored: {e}"),
-                1,
-            ))
+            Err(super::store_unavailable())
         }
     }
 }
@@ -198,7 +194,7 @@ pub(super) fn authenticate<'c>(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::redact::bearer)
         .ok_or_else(|| {
             Problem::unauthorized(
                 "missing-credentials",
@@ -209,12 +205,7 @@ pub(super) fn authenticate<'c>(
     for name in credentials {
         if let Some(secret) = config.secret(name) {
             // Check every credential, so timing does not reveal which matched.
-            if bool::from(
-                secret
-                    .expose_secret()
-                    .as_bytes()
-                    .ct_eq(presented.trim().as_bytes()),
-            ) {
+            if crate::redact::secret_eq(secret.expose_secret().as_bytes(), presented.as_bytes()) {
                 found = Some(name.as_str());
             }
         }

@@ -308,9 +308,10 @@ pub async fn status(
     let Source::Api { credentials, .. } = &route.source else {
         return Err(unknown_route(&route_name));
     };
-    authenticate(&config, credentials, &headers)?;
+    let client = authenticate(&config, credentials, &headers)?;
+    // A job is visible only to the client credential that created it.
     let job: JobView = match app.store.job(&job_id).await.map_err(store_problem)? {
-        Some(j) if j.route == route_name => j,
+        Some(j) if j.route == route_name && j.client.as_deref() == Some(client) => j,
         _ => {
             return Err(Problem::not_found(format!(
                 "route `{route_name}` has no bulk job `{job_id}`"
@@ -326,9 +327,7 @@ pub async fn status(
 fn store_problem(e: StoreError) -> Problem {
     tracing::error!(error = %e, "A bulk upload failed in the store.");
     Problem::unavailable(
-        format!(
-            "the store failed: {e}; send the upload again with the same Idempotency-Key to resume"
-        ),
+        "the store could not take the upload right now; send it again with the same Idempotency-Key to resume",
         5,
     )
 }

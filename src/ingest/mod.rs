@@ -110,17 +110,31 @@ async fn ordering_key(
 }
 
 /// Headers worth keeping with the message for operators, as a JSON object;
-/// credentials are redacted.
-fn headers_json(headers: &HeaderMap) -> String {
+/// credential-bearing ones ([`crate::redact::is_secret_header`], and `own`,
+/// the route scheme's configured header) are redacted.
+fn headers_json(headers: &HeaderMap, own: Option<&str>) -> String {
     let mut map = serde_json::Map::with_capacity(headers.len());
     for (k, v) in headers {
-        let value = match k.as_str() {
-            "authorization" | "cookie" | "proxy-authorization" => "[redacted]".into(),
-            _ => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        };
+        let value = crate::redact::header_value(k.as_str(), v.as_bytes(), own);
         map.insert(k.as_str().to_owned(), serde_json::Value::String(value));
     }
     serde_json::Value::Object(map).to_string()
+}
+
+/// The header a webhook scheme reads its secret or signature from when the
+/// route names it (`api-key`, generic `hmac`): redacted whatever its name.
+fn scheme_header(scheme: &verify::Scheme) -> Option<&str> {
+    match scheme {
+        verify::Scheme::ApiKey { header } => Some(header),
+        verify::Scheme::Hmac(spec) => Some(&spec.header),
+        _ => None,
+    }
+}
+
+/// The answer when the store cannot take a message: generic, since the
+/// sender may be unauthenticated; the cause is logged by the caller.
+fn store_unavailable() -> Problem {
+    Problem::unavailable("the message could not be stored right now; retry later", 1)
 }
 
 /// The downstream `Idempotency-Key`: derived from the source event (or the

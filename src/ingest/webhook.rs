@@ -101,7 +101,7 @@ pub async fn receive(
         system: system.clone(),
         received_ms: now_ms,
         event_id: verified.event_id,
-        headers: headers_json(&headers),
+        headers: headers_json(&headers, super::scheme_header(scheme)),
         body,
         dedupe: dedupe_key.map(|key| DedupeKey {
             key,
@@ -129,10 +129,7 @@ pub async fn receive(
         ))),
         Err(e) => {
             tracing::error!(route = %route_name, error = %e, "Accepting a webhook failed; the sender was told to retry.");
-            Err(Problem::unavailable(
-                format!("the message could not be stored: {e}"),
-                1,
-            ))
+            Err(super::store_unavailable())
         }
     }
 }

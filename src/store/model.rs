@@ -110,6 +110,9 @@ pub struct JobUpload {
 pub struct JobView {
     pub id: String,
     pub route: String,
+    /// The API client that uploaded it: only that client may read it.
+    #[serde(skip)]
+    pub client: Option<String>,
     pub created_ms: i64,
     /// When the whole upload was read; `None` while it streams in, or when
     /// it broke off and has not been resumed.

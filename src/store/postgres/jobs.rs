@@ -42,7 +42,7 @@ impl PgStore {
         let client = self.client().await?;
         let Some(r) = client
             .query_opt(
-                "SELECT route, created_ms, finished_ms, lines, rejected, errors FROM jobs WHERE id = $1",
+                "SELECT route, created_ms, finished_ms, lines, rejected, errors, client FROM jobs WHERE id = $1",
                 &[&id],
             )
             .await?
@@ -68,6 +68,7 @@ impl PgStore {
         Ok(Some(JobView {
             id: id.to_owned(),
             route,
+            client: r.get(6),
             created_ms: r.get(1),
             finished_ms: r.get(2),
             lines: r.get::<_, i64>(3) as u64,

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v4.sql"),
     include_str!("v5.sql"),
     include_str!("v6.sql"),
+    include_str!("v7.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 const WORK_CHANNEL: &str = "ferry_work";

@@ -48,7 +48,7 @@ impl SqliteStore {
         self.read(move |c| {
             let row = c
                 .query_row(
-                    "SELECT route, created_ms, finished_ms, lines, rejected, errors FROM jobs WHERE id = ?",
+                    "SELECT route, created_ms, finished_ms, lines, rejected, errors, client FROM jobs WHERE id = ?",
                     [&id],
                     |r| {
                         Ok((
@@ -58,11 +58,12 @@ impl SqliteStore {
                             r.get::<_, i64>(3)?,
                             r.get::<_, i64>(4)?,
                             r.get::<_, String>(5)?,
+                            r.get::<_, Option<String>>(6)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((route, created_ms, finished_ms, lines, rejected, errors)) = row else {
+            let Some((route, created_ms, finished_ms, lines, rejected, errors, client)) = row else {
                 return Ok(None);
             };
             let mut messages = RouteStats {
@@ -82,6 +83,7 @@ impl SqliteStore {
             Ok(Some(JobView {
                 id,
                 route,
+                client,
                 created_ms,
                 finished_ms,
                 lines: lines as u64,
