@@ -56,6 +56,8 @@ pub struct Shared {
     pub in_flight: InFlight,
     /// Each system's queue depth as ingest sees it (back-pressure).
     pub backlog: Backlog,
+    /// Bytes of webhook bodies being read before their signature is checked.
+    pub unverified: crate::ingest::budget::Unverified,
     /// Each system's circuit breaker (shown by the admin API).
     pub breakers: Arc<Breakers>,
     /// Each system's daily quota as last reported, where low-priority routes
@@ -110,6 +112,10 @@ impl App {
         ));
         store.wake_on_remote_work(wake.clone());
         let backlog = Backlog::new(&config);
+        let unverified = crate::ingest::budget::Unverified::new(
+            config.server.edge.max_unverified_bytes,
+            metrics.unverified_bytes.clone(),
+        );
         let state = Arc::new(Shared {
             config,
             store,
@@ -118,6 +124,7 @@ impl App {
             wake,
             in_flight: InFlight::default(),
             backlog,
+            unverified,
             breakers,
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
@@ -164,10 +171,19 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.state.clone(), shutdown.clone()));
-        let signal = shutdown.clone();
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { signal.cancelled().await })
-            .await?;
+        let limits = crate::server::Limits::from_config(&self.state.config);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "Serving HTTP (server.max_connections; the rest wait in the listen backlog)."
+        );
+        crate::server::serve(
+            listener,
+            self.router(),
+            limits,
+            self.state.metrics.clone(),
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         let _ = janitor.await;
         Ok(())

@@ -27,6 +27,13 @@ pub struct Metrics {
     circuit: Family<Labels, Gauge>,
     circuit_changes: Family<Labels, Counter>,
     concurrency_limit: Family<Labels, Gauge>,
+    /// HTTP connections being served, and the cap (`server.max_connections`).
+    pub http_connections: Gauge,
+    pub http_connections_max: Gauge,
+    /// Failed `accept` calls (out of file descriptors, mostly).
+    pub accept_errors: Counter,
+    /// Bytes of unverified webhook bodies buffered now.
+    pub unverified_bytes: Gauge,
 }
 
 fn route(r: &str) -> Labels {
@@ -54,6 +61,10 @@ impl Metrics {
             circuit: Family::default(),
             circuit_changes: Family::default(),
             concurrency_limit: Family::default(),
+            http_connections: Gauge::default(),
+            http_connections_max: Gauge::default(),
+            accept_errors: Counter::default(),
+            unverified_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -110,6 +121,26 @@ impl Metrics {
             "concurrency_limit",
             "Each system's in-flight request limit (moves with rate_limit.adaptive)",
             m.concurrency_limit.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections being served",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_max",
+            "HTTP connections served at most at once (server.max_connections)",
+            m.http_connections_max.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts of HTTP connections (out of file descriptors, mostly)",
+            m.accept_errors.clone(),
+        );
+        registry.register(
+            "unverified_bytes",
+            "Bytes of webhook bodies buffered before their signature was checked",
+            m.unverified_bytes.clone(),
         );
         Metrics { registry, ..m }
     }

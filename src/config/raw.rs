@@ -28,6 +28,10 @@ pub struct RawServer {
     pub admin_token: Option<RawSecretSource>,
     pub workers: Option<usize>,
     pub log_format: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub body_idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_unverified_bytes: Option<String>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.
@@ -115,6 +119,7 @@ pub struct RawSource {
     pub dedupe_window: Option<String>,
     pub idempotency_window: Option<String>,
     pub max_body: Option<String>,
+    pub max_depth: Option<usize>,
     pub tolerance: Option<String>,
     /// Generic `hmac` scheme and `api-key` scheme: the header carrying the signature or key.
     pub header: Option<String>,
