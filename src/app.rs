@@ -30,9 +30,6 @@ use crate::telemetry::Metrics;
 
 /// How often the janitor refreshes gauges and prunes keys.
 const JANITOR_EVERY: Duration = Duration::from_secs(2);
-/// A system's queue is counted no further than this each round when it has
-/// no `max_queue` (with one, no further than `max_queue + 1`).
-const GAUGE_CAP: u64 = 10_000;
 /// Every this many rounds (30 s), a queue past its cap is counted in full
 /// for the gauge.
 const FULL_COUNT_EVERY: u64 = 15;
@@ -61,6 +58,8 @@ pub struct Shared {
     pub in_flight: InFlight,
     /// Each system's queue depth as ingest sees it (back-pressure).
     pub backlog: Backlog,
+    /// Bytes of webhook bodies being read before their signature is checked.
+    pub unverified: crate::ingest::budget::Unverified,
     /// Each system's circuit breaker (shown by the admin API).
     pub breakers: Arc<Breakers>,
     /// Each system's daily quota as last reported, where low-priority routes
@@ -118,6 +117,10 @@ impl App {
         ));
         store.wake_on_remote_work(wake.clone());
         let backlog = Backlog::new(&config);
+        let unverified = crate::ingest::budget::Unverified::new(
+            config.server.edge.max_unverified_bytes,
+            metrics.unverified_bytes.clone(),
+        );
         let state = Arc::new(Shared {
             config,
             store,
@@ -126,6 +129,7 @@ impl App {
             wake,
             in_flight: InFlight::default(),
             backlog,
+            unverified,
             breakers,
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
@@ -173,10 +177,19 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.state.clone(), shutdown.clone()));
-        let signal = shutdown.clone();
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { signal.cancelled().await })
-            .await?;
+        let limits = crate::server::Limits::from_config(&self.state.config);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "Serving HTTP (server.max_connections; the rest wait in the listen backlog)."
+        );
+        crate::server::serve(
+            listener,
+            self.router(),
+            limits,
+            self.state.metrics.clone(),
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         let _ = janitor.await;
         Ok(())
@@ -235,7 +248,7 @@ pub async fn upkeep(app: &Shared) {
     let config = app.config();
     let mut saturated = false;
     for (name, system) in &config.systems {
-        let cap = system.max_queue.map_or(GAUGE_CAP, |m| m.saturating_add(1));
+        let cap = system.max_queue.saturating_add(1);
         match app.store.queue_depth_capped(name, cap).await {
             Ok(depths) => {
                 let total: u64 = depths.iter().map(|d| d.depth).sum();

@@ -7,6 +7,8 @@
 //!
 //! * [`config`]: `ferry.toml` + env → a validated [`config::Config`].
 //! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers, janitor.
+//! * [`server`]: the accept loop under every HTTP edge: header and body-idle
+//!   timeouts, the connection cap, graceful shutdown.
 //! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
 //! * [`store`]: the durable queue on SQLite or PostgreSQL: accept, claim,
 //!   reserve, record, defer, retry, discard, list, prune.
@@ -36,6 +38,7 @@ pub mod deliver;
 pub mod ingest;
 pub mod problem;
 pub mod redact;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -29,6 +29,13 @@ pub struct Metrics {
     circuit_changes: Family<Labels, Counter>,
     concurrency_limit: Family<Labels, Gauge>,
     housekeeping: Family<Labels, Counter>,
+    /// HTTP connections being served, and the cap (`server.max_connections`).
+    pub http_connections: Gauge,
+    pub http_connections_max: Gauge,
+    /// Failed `accept` calls (out of file descriptors, mostly).
+    pub accept_errors: Counter,
+    /// Bytes of unverified webhook bodies buffered now.
+    pub unverified_bytes: Gauge,
 }
 
 fn route(r: &str) -> Labels {
@@ -57,6 +64,10 @@ impl Metrics {
             circuit_changes: Family::default(),
             concurrency_limit: Family::default(),
             housekeeping: Family::default(),
+            http_connections: Gauge::default(),
+            http_connections_max: Gauge::default(),
+            accept_errors: Counter::default(),
+            unverified_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -123,6 +134,26 @@ impl Metrics {
             "housekeeping_deleted",
             "Rows the janitor deleted: expired dedupe and idempotency keys, messages, attempts and jobs past retention",
             m.housekeeping.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections being served",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_max",
+            "HTTP connections served at most at once (server.max_connections)",
+            m.http_connections_max.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts of HTTP connections (out of file descriptors, mostly)",
+            m.accept_errors.clone(),
+        );
+        registry.register(
+            "unverified_bytes",
+            "Bytes of webhook bodies buffered before their signature was checked",
+            m.unverified_bytes.clone(),
         );
         Metrics { registry, ..m }
     }

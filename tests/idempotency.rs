@@ -176,3 +176,38 @@ async fn a_retry_while_the_first_request_is_in_flight_is_409() {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(t.total_messages().await, 1);
 }
+
+/// Issue 9: `bool::then_some` built a guard for the refused second request
+/// and dropped it at once, releasing the first request's entry, so a third
+/// request ran alongside the first.
+#[tokio::test]
+async fn first_409_no_longer_releases_the_in_flight_guard() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestApp::spawn().await;
+    let mut first = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/routes/stock/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ERP_KEY}\r\nidempotency-key: race\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{{\"qty\":"
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    while !t.app.in_flight.holds("erp_client", "race") {
+        tokio::task::yield_now().await;
+    }
+    for which in ["second", "third"] {
+        let (status, p) = problem(t.api(Some("race"), ERP_KEY, r#"{"qty":12}"#).await).await;
+        assert_eq!(
+            status, 409,
+            "the {which} request while the first is in flight"
+        );
+        assert_eq!(p["type"], "urn:ferry:problem:request-in-progress");
+        assert!(t.app.in_flight.holds("erp_client", "race"));
+    }
+    assert_eq!(t.total_messages().await, 0, "nothing ran beside the first");
+    first.write_all(b"12}").await.unwrap();
+    let mut out = Vec::new();
+    first.read_to_end(&mut out).await.unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 202"));
+    let fourth = t.api(Some("race"), ERP_KEY, r#"{"qty":12}"#).await;
+    assert_eq!(fourth.status(), 202);
+    assert_eq!(fourth.headers()["idempotent-replayed"], "true");
+    assert_eq!(t.total_messages().await, 1);
+}

@@ -215,7 +215,14 @@ async fn a_body_over_the_limit_is_413() {
 async fn raw_chunked(t: &TestApp, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(t.addr).await.unwrap();
-    let mut req = "POST /in/orders HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_owned();
+    // Signed, so it gets past the header checks made before the body.
+    let ts = t.now_s();
+    let sig =
+        ferry::ingest::verify::sign_standard_webhooks(WHSEC, "big", ts, body.as_bytes()).unwrap();
+    let mut req = format!(
+        "POST /in/orders HTTP/1.1\r\nhost: x\r\nwebhook-id: big\r\nwebhook-timestamp: {ts}\r\n\
+         webhook-signature: {sig}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
     for c in body.as_bytes().chunks(1000) {
         req.push_str(&format!(
             "{:x}\r\n{}\r\n",

@@ -52,6 +52,8 @@ bench_webhook = { env = "BENCH_WEBHOOK_SECRET" }
 
 [systems.sink]
 base_url = "{sink_url}"
+# The ingest phase queues all it takes (workers off): above the default limit.
+max_queue = 1000000000
 {sink_extra}
 
 [routes.bench]

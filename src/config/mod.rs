@@ -5,6 +5,7 @@
 //! location; `config.default.toml` (embedded) is the commented reference.
 
 mod batch;
+mod edge;
 mod raw;
 mod resolve;
 mod system;
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method};
 use secrecy::SecretString;
+
+pub use edge::Edge;
 
 use crate::deliver::retry::RetryPolicy;
 use crate::ingest::verify::Scheme;
@@ -51,6 +54,8 @@ pub struct Server {
     pub log_format: LogFormat,
     /// How long one run of a jq program may take (`server.jq_timeout`).
     pub jq_timeout: Duration,
+    /// The HTTP edge's limits (timeouts, connections, unverified bytes).
+    pub edge: Edge,
 }
 
 /// How long finished messages are kept (`[retention]`), then deleted by the
@@ -114,8 +119,8 @@ pub struct System {
     /// concurrency cap.
     pub rate: Option<crate::deliver::pace::Rate>,
     /// Messages waiting for this system past which ingest answers 503
-    /// (`max_queue`); `None`: no limit.
-    pub max_queue: Option<u64>,
+    /// (`max_queue`, default 100,000).
+    pub max_queue: u64,
     /// Which rate-limit headers the platform answers with (`rate_limit.dialect`).
     pub dialect: Option<crate::deliver::dialect::Dialect>,
     /// When to stop sending to a failing platform (`circuit_breaker`);
@@ -169,6 +174,8 @@ pub struct Route {
     pub destination: Destination,
     /// Largest accepted request body in bytes.
     pub max_body: usize,
+    /// Deepest accepted nesting of JSON arrays and objects (`max_depth`).
+    pub max_depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +200,10 @@ pub enum Dedupe {
     /// The scheme's own event id (`webhook-id`, `X-Shopify-Webhook-Id`, ...).
     SchemeEventId,
     Header(HeaderName),
+    /// A SHA-256 of the body (`dedupe = "body-hash"`): the replay defence
+    /// of schemes that sign no timestamp (hmac, shopify, github), where a
+    /// captured request stays valid forever.
+    BodyHash,
     Off,
 }
 

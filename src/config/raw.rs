@@ -31,6 +31,10 @@ pub struct RawServer {
     pub workers: Option<usize>,
     pub log_format: Option<String>,
     pub jq_timeout: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub body_idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_unverified_bytes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +130,7 @@ pub struct RawSource {
     pub dedupe_window: Option<String>,
     pub idempotency_window: Option<String>,
     pub max_body: Option<String>,
+    pub max_depth: Option<usize>,
     pub tolerance: Option<String>,
     /// Generic `hmac` scheme and `api-key` scheme: the header carrying the signature or key.
     pub header: Option<String>,

@@ -96,6 +96,11 @@ impl Ctx<'_> {
 /// The environment variable that selects PostgreSQL over the config file.
 pub const DATABASE_URL_ENV: &str = "FERRY_DATABASE_URL";
 
+/// The deepest JSON nesting a route accepts, and its default: deeper than
+/// any real payload, and as deep as ferry's JSON handling (serde_json
+/// values, jq) goes without running out of stack.
+const MAX_DEPTH: usize = 128;
+
 /// Requests in flight toward one system at once, unless it says otherwise.
 const DEFAULT_WORKERS: usize = 32;
 
@@ -186,6 +191,19 @@ pub fn resolve(
             routes.insert(name.clone(), Arc::new(route));
         }
     }
+    for r in routes.values() {
+        if matches!(r.source, Source::Webhook { .. })
+            && r.max_body > server.edge.max_unverified_bytes
+        {
+            cx.problem(
+                format!("routes.{}.source.max_body", r.name),
+                format!(
+                    "is larger than server.max_unverified_bytes ({} bytes): no webhook body this large could be read",
+                    server.edge.max_unverified_bytes
+                ),
+            );
+        }
+    }
     if cx.problems.is_empty() {
         Ok(Config {
             server,
@@ -261,6 +279,7 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
         admin_token,
         workers: workers.max(1),
         log_format,
+        edge: super::edge::edge(cx, s),
     }
 }
 
@@ -295,6 +314,13 @@ fn route(
             1 << 20
         }
     };
+    let max_depth = src.max_depth.unwrap_or(MAX_DEPTH);
+    if !(1..=MAX_DEPTH).contains(&max_depth) {
+        cx.problem(
+            format!("{sloc}.max_depth"),
+            format!("must be between 1 and {MAX_DEPTH}"),
+        );
+    }
     let source = match src.kind.as_str() {
         "webhook" => {
             let scheme = scheme(cx, &sloc, src)?;
@@ -302,10 +328,11 @@ fn route(
                 None => Dedupe::SchemeEventId,
                 Some(RawDedupe::Keyword(k)) if k == "none" => Dedupe::Off,
                 Some(RawDedupe::Keyword(k)) if k == "event-id" => Dedupe::SchemeEventId,
+                Some(RawDedupe::Keyword(k)) if k == "body-hash" => Dedupe::BodyHash,
                 Some(RawDedupe::Keyword(k)) => {
                     cx.problem(
                         format!("{sloc}.dedupe"),
-                        format!("`{k}`: use \"event-id\", \"none\" or {{ header = \"...\" }}"),
+                        format!("`{k}`: use \"event-id\", \"body-hash\", \"none\" or {{ header = \"...\" }}"),
                     );
                     Dedupe::Off
                 }
@@ -427,6 +454,7 @@ fn route(
             priority,
         },
         max_body,
+        max_depth,
     })
 }
 

@@ -9,6 +9,11 @@ use super::resolve::Ctx;
 use super::*;
 use crate::deliver::breaker::Policy;
 
+/// Messages waiting for one system past which ingest answers 503, unless the
+/// system says otherwise: a destination that is down for a day at 1 msg/s
+/// stays under it, and a runaway upload stops long before the disk fills.
+pub const DEFAULT_MAX_QUEUE: u64 = 100_000;
+
 pub(super) fn system(
     cx: &mut Ctx<'_>,
     name: &str,
@@ -203,7 +208,7 @@ pub(super) fn system(
         connect_timeout,
         retry,
         max_concurrency: max_concurrency.max(1),
-        max_queue: s.max_queue,
+        max_queue: s.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
         dialect: s
             .rate_limit
             .as_ref()

@@ -1,6 +1,6 @@
 //! Admission: ingest's back-pressure, checked after a request is verified and
-//! before it is stored. Each system's queue may have a limit
-//! (`systems.<name>.max_queue`); past it, ingest answers 503 with
+//! before it is stored. Each system's queue has a limit
+//! (`systems.<name>.max_queue`, default 100,000); past it, ingest answers 503 with
 //! `Retry-After` instead of growing a backlog the destination cannot drain,
 //! and nothing already accepted is touched. The depth is the janitor's last
 //! count from the store (every instance's work, on PostgreSQL) plus what this
@@ -36,13 +36,26 @@ impl Backlog {
 
     /// Refuses a message toward `system` while its queue is at its limit.
     pub fn admit(&self, config: &Config, system: &str) -> Result<(), Problem> {
+        self.admit_more(config, system, 0)
+    }
+
+    /// Like [`Backlog::admit`], with `in_flight` more messages on their way
+    /// to the store and not counted yet (a bulk upload's window).
+    pub fn admit_more(
+        &self,
+        config: &Config,
+        system: &str,
+        in_flight: usize,
+    ) -> Result<(), Problem> {
         let (Some(limit), Some(depth)) = (
-            config.systems.get(system).and_then(|s| s.max_queue),
+            config.systems.get(system).map(|s| s.max_queue),
             self.depth.get(system),
         ) else {
             return Ok(());
         };
-        let depth = depth.load(Ordering::Relaxed);
+        let depth = depth
+            .load(Ordering::Relaxed)
+            .saturating_add(in_flight as u64);
         if depth < limit {
             return Ok(());
         }

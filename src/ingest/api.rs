@@ -49,7 +49,9 @@ impl InFlight {
             .lock()
             .expect("in-flight set poisoned")
             .insert(entry.clone());
-        fresh.then_some(InFlightGuard { set: self, entry })
+        // `then`, not `then_some`: a guard built for a request that is not
+        // fresh would be dropped at once and release the first one's entry.
+        fresh.then(|| InFlightGuard { set: self, entry })
     }
 }
 
@@ -100,7 +102,7 @@ pub async fn receive(
     let body = read_body(&headers, body, route.max_body)
         .await
         .map_err(|p| reject("body", p))?;
-    require_json(&body).map_err(|p| reject("json", p))?;
+    require_json(&body, route.max_depth).map_err(|p| reject("json", p))?;
     let ordering_key = ordering_key(route, &body, app.clock.now_ms())
         .await
         .map_err(|p| reject("ordering_key", p))?;
@@ -296,5 +298,14 @@ mod tests {
         assert!(set.enter("other", "k").is_some());
         drop(g);
         assert!(set.enter("c", "k").is_some());
+    }
+
+    #[test]
+    fn a_refused_second_request_no_longer_releases_the_first_ones_entry() {
+        let set = InFlight::default();
+        let _first = set.enter("c", "k").unwrap();
+        assert!(set.enter("c", "k").is_none(), "second: 409");
+        assert!(set.enter("c", "k").is_none(), "third: still 409");
+        assert!(set.holds("c", "k"));
     }
 }

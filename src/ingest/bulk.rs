@@ -19,6 +19,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::api::{authenticate, idempotency_key};
+use super::ndjson::{Item, Splitter};
 use super::{delivery_key, ordering_key, require_json, unknown_route};
 use crate::app::AppState;
 use crate::config::{Route, Source};
@@ -134,7 +135,9 @@ pub async fn upload(
     Ok(r)
 }
 
-/// Reads the body line by line and accepts each line as a message.
+/// Reads the body line by line and accepts each line as a message. A full
+/// queue ends the upload at the line where it filled: what was stored stays
+/// (counted in the answer), the rest is not read.
 async fn stream_lines(
     app: &AppState,
     route: &Route,
@@ -145,70 +148,95 @@ async fn stream_lines(
     let config = app.config();
     let system = route.destination.system.as_str();
     let mut data = body.into_data_stream();
-    let mut buf: Vec<u8> = Vec::new();
-    // Inside a line longer than the route allows: its rest is skipped.
-    let mut oversized = false;
+    let mut lines = Splitter::new(route.max_body);
     let mut pending = FuturesUnordered::new();
     loop {
         let chunk = match data.next().await {
             Some(Ok(c)) => c,
             Some(Err(e)) => {
-                return Err(Problem::bad_request(
-                    "body-unreadable",
-                    format!(
-                        "the upload broke off after line {}: {e}; send it again with the same Idempotency-Key to resume",
-                        tally.lines
-                    ),
-                ));
+                // What was sent before it broke off is stored and counted.
+                settle(app, route, &mut pending, tally, 0).await?;
+                return Err(broke_off(&e, tally));
             }
-            None => Bytes::new(),
+            None => break,
         };
-        let last = chunk.is_empty();
-        buf.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line = &buf[start..start + pos];
-            start += pos + 1;
-            if std::mem::take(&mut oversized) {
-                continue;
+        lines.push(&chunk);
+        while let Some(item) = lines.next() {
+            let line = match item {
+                Item::Line(line) => line,
+                Item::TooLong => {
+                    tally.physical += 1;
+                    tally.lines += 1;
+                    tally.reject(tally.physical, too_long(route));
+                    continue;
+                }
+            };
+            // Past the queue's limit this line is not taken: count what is
+            // in flight first, so the answer says exactly what was stored.
+            if app
+                .backlog
+                .admit_more(&config, system, pending.len())
+                .is_err()
+            {
+                settle(app, route, &mut pending, tally, 0).await?;
+                app.backlog
+                    .admit(&config, system)
+                    .map_err(|p| queue_full(p, system, tally))?;
             }
             if let Some(msg) = line_message(app, route, job_id, line, tally).await {
                 pending.push(app.store.accept(msg));
             }
         }
-        buf.drain(..start);
-        if buf.len() > route.max_body {
-            if !oversized {
-                tally.physical += 1;
-                tally.lines += 1;
-                tally.reject(tally.physical, too_long(route));
-            }
-            oversized = true;
-            buf.clear();
-        }
-        if last {
-            if !buf.is_empty()
-                && !oversized
-                && let Some(msg) = line_message(app, route, job_id, &buf.clone(), tally).await
-            {
-                pending.push(app.store.accept(msg));
-            }
-            break;
-        }
         if pending.len() >= WINDOW {
             settle(app, route, &mut pending, tally, WINDOW / 2).await?;
             app.wake.notify();
-            // A full queue ends the upload here; what was stored stays.
-            app.backlog.admit(&config, system).map_err(|mut p| {
-                p.detail = format!(
-                    "the queue toward {system} is full after line {} of this upload; send it again later with the same Idempotency-Key to resume",
-                    tally.lines
-                );
-                p
-            })?;
+        }
+    }
+    if let Some(line) = lines.finish() {
+        let line = line.to_vec();
+        if app
+            .backlog
+            .admit_more(&config, system, pending.len())
+            .is_err()
+        {
+            settle(app, route, &mut pending, tally, 0).await?;
+            app.backlog
+                .admit(&config, system)
+                .map_err(|p| queue_full(p, system, tally))?;
+        }
+        if let Some(msg) = line_message(app, route, job_id, &line, tally).await {
+            pending.push(app.store.accept(msg));
         }
     }
     settle(app, route, &mut pending, tally, 0).await
+}
+
+/// The body could not be read to its end (the client went away or stalled).
+fn broke_off(e: &axum::Error, tally: &Tally) -> Problem {
+    let resume = "send it again with the same Idempotency-Key to resume";
+    if let Some(idle) = crate::server::idle_timeout(e) {
+        let mut p = idle.problem();
+        p.detail = format!("{} after line {}; {resume}", p.detail, tally.lines);
+        return p;
+    }
+    Problem::bad_request(
+        "body-unreadable",
+        format!(
+            "the upload broke off after line {}: {e}; {resume}",
+            tally.lines
+        ),
+    )
+}
+
+/// The queue filled during the upload: what was taken, and how to go on.
+fn queue_full(mut p: Problem, system: &str, tally: &Tally) -> Problem {
+    p.detail = format!(
+        "the queue toward {system} is full (max_queue): lines 1 to {} of this upload were taken \
+         ({} stored, {} already known, {} refused), the rest was not read; send the upload \
+         again later with the same Idempotency-Key to resume after them",
+        tally.physical, tally.accepted, tally.duplicates, tally.rejected
+    );
+    p
 }
 
 /// Awaits accepts until at most `keep` are in flight.
@@ -263,7 +291,7 @@ async fn line_message(
         tally.reject(n, too_long(route));
         return None;
     }
-    let checked = match require_json(line) {
+    let checked = match require_json(line, route.max_depth) {
         Ok(()) => ordering_key(route, line, app.clock.now_ms()).await,
         Err(p) => Err(p),
     };

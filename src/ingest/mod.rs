@@ -8,7 +8,10 @@
 
 pub mod admission;
 mod api;
+pub mod budget;
 mod bulk;
+pub mod json_check;
+mod ndjson;
 
 pub use api::InFlight;
 pub mod verify;
@@ -33,41 +36,49 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/routes/{route}/bulk/{job}", get(bulk::status))
 }
 
-/// Reads the body up to `limit` bytes; larger is 413 (checked on
-/// Content-Length first, so an honest sender is refused before it uploads).
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Problem> {
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Payload too large",
-            format!("the body is larger than this route's limit of {limit} bytes"),
-        )
-    };
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "Payload too large",
+        format!("the body is larger than this route's limit of {limit} bytes"),
+    )
+}
+
+/// The body's size as the request declares it (`Content-Length`); more than
+/// `limit` is 413, so an honest sender is refused before it uploads.
+fn declared_size(headers: &HeaderMap, limit: usize) -> Result<Option<usize>, Problem> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Problem::bad_request(
-            "body-unreadable",
-            format!("the request body could not be read: {e}"),
-        )),
+    match declared {
+        Some(n) if n > limit => Err(too_large(limit)),
+        d => Ok(d),
     }
 }
 
-/// The body must be one JSON value; checked without building it.
-fn require_json(body: &[u8]) -> Result<(), Problem> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
-        .map(|_| ())
-        .map_err(|e| {
-            Problem::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
-        })
+/// Reads the body up to `limit` bytes; larger is 413, a body that stalls
+/// is 408 (`server.body_idle_timeout`).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Problem> {
+    declared_size(headers, limit)?;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(match crate::server::idle_timeout(e.as_ref()) {
+            Some(idle) => idle.problem(),
+            None => Problem::bad_request(
+                "body-unreadable",
+                format!("the request body could not be read: {e}"),
+            ),
+        }),
+    }
+}
+
+/// The body must be one JSON value, valid UTF-8, nested at most `max_depth`
+/// deep; checked without building it.
+fn require_json(body: &[u8], max_depth: usize) -> Result<(), Problem> {
+    json_check::check(body, max_depth).map_err(|e| Problem::bad_request(e.slug(), e.to_string()))
 }
 
 /// The entity a message is about, by the route's `ordering_key`: without

@@ -7,9 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 
 use super::verify::{self, Inbound, Scheme, VerifyError};
-use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
+use super::{
+    declared_size, delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route,
+};
 use crate::app::AppState;
 use crate::config::{Dedupe, Source};
 use crate::problem::Problem;
@@ -43,6 +46,17 @@ pub async fn receive(
         app.metrics.rejected(&route_name, reason);
         p
     };
+    // Before a byte of the body is read: the scheme's headers (and time
+    // window), then room in the budget of unverified bytes.
+    let now_ms = app.clock.now_ms();
+    let tolerance_s = tolerance.as_secs() as i64;
+    verify::precheck(scheme, &headers, now_ms.div_euclid(1000), tolerance_s)
+        .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
+    let size = declared_size(&headers, route.max_body).map_err(|p| reject("body", p))?;
+    let reservation = app
+        .unverified
+        .reserve(size.unwrap_or(route.max_body))
+        .map_err(|p| reject("unverified_bytes", p))?;
     let body = read_body(&headers, body, route.max_body)
         .await
         .map_err(|p| reject("body", p))?;
@@ -67,16 +81,16 @@ pub async fn receive(
         headers: &headers,
         body: &body,
     };
-    let now_ms = app.clock.now_ms();
     let verified = verify::verify(
         scheme,
         &secrets,
         &inbound,
         now_ms.div_euclid(1000),
-        tolerance.as_secs() as i64,
+        tolerance_s,
     )
     .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
-    require_json(&body).map_err(|p| reject("json", p))?;
+    drop(reservation);
+    require_json(&body, route.max_depth).map_err(|p| reject("json", p))?;
     let ordering_key = ordering_key(route, &body, now_ms)
         .await
         .map_err(|p| reject("ordering_key", p))?;
@@ -87,6 +101,7 @@ pub async fn receive(
             .get(h)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        Dedupe::BodyHash => Some(body_hash(&route_name, &body)),
         Dedupe::Off => None,
     };
     let system = &route.destination.system;
@@ -132,6 +147,16 @@ pub async fn receive(
             Err(super::store_unavailable())
         }
     }
+}
+
+/// The dedupe key of `dedupe = "body-hash"`: the same body to the same
+/// route within the window is one event, however often it is replayed.
+fn body_hash(route: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(route.as_bytes());
+    h.update([0]);
+    h.update(body);
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn ack(status: StatusCode, id: &str, what: &str) -> Response {

@@ -41,6 +41,8 @@ pub struct Options {
     pub workers: bool,
     /// Extra TOML appended to the base config (more systems or routes).
     pub extra: String,
+    /// More lines for `[server]` (the edge's limits, say).
+    pub server: String,
     /// Retry block of the `erp` system.
     pub retry: String,
     /// More lines for the `erp` system (a `rate_limit`, say).
@@ -98,6 +100,7 @@ impl Default for Options {
         Options {
             workers: false,
             extra: String::new(),
+            server: String::new(),
             retry:
                 r#"{ max_attempts = 5, initial_delay = "1s", max_delay = "1m", max_age = "1h" }"#
                     .into(),
@@ -134,6 +137,7 @@ listen = "127.0.0.1:0"
 data_dir = "data"
 admin_token = {{ env = "ADMIN" }}
 workers = 16
+{server}
 
 [credentials]
 whsec = {{ env = "WHSEC" }}
@@ -174,6 +178,7 @@ destination = {{ system = "erp", method = "PUT", path = "/stock" }}
 {extra}
 "#,
         retry = opts.retry,
+        server = opts.server,
         erp = opts.erp,
         extra = opts.extra
     )

@@ -581,7 +581,9 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+mod precheck;
 mod sign;
+pub use precheck::precheck;
 pub use sign::*;
 
 #[cfg(test)]

@@ -48,7 +48,31 @@ fn check(
         headers: h,
         body,
     };
-    verify(scheme, &secrets, &req, now, TOL)
+    let verified = verify(scheme, &secrets, &req, now, TOL);
+    agrees_with_precheck(scheme, h, now, &verified);
+    verified
+}
+
+/// `precheck` (headers only, before the body) refuses exactly what `verify`
+/// refuses on the headers, with the same error, and passes everything else.
+fn agrees_with_precheck(
+    scheme: &Scheme,
+    h: &HeaderMap,
+    now: i64,
+    verified: &Result<Verified, VerifyError>,
+) {
+    let pre = precheck(scheme, h, now, TOL);
+    match verified {
+        Ok(_) | Err(VerifyError::Mismatch | VerifyError::InvalidSecret { .. }) => {
+            assert_eq!(
+                pre,
+                Ok(()),
+                "precheck refused what verify got past the headers"
+            )
+        }
+        Err(VerifyError::NoSecret) => {}
+        Err(e) => assert_eq!(pre.as_ref(), Err(e), "precheck and verify disagree"),
+    }
 }
 
 fn ok(index: usize, id: Option<&str>) -> Result<Verified, VerifyError> {
