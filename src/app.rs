@@ -63,6 +63,9 @@ pub struct Shared {
     pub quotas: Arc<crate::deliver::quota::Quotas>,
     /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
     pub concurrency: Arc<crate::deliver::adaptive::Limits>,
+    /// Each system's hold from a platform's Retry-After or rate-limit
+    /// headers (shown by the admin API, explaining waiting deliveries).
+    pub holds: Arc<crate::deliver::hold::Holds>,
 }
 
 impl Shared {
@@ -121,6 +124,7 @@ impl App {
             breakers,
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
+            holds: deliverer.holds(),
         });
         Ok(App { state, deliverer })
     }

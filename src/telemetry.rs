@@ -27,6 +27,7 @@ pub struct Metrics {
     circuit: Family<Labels, Gauge>,
     circuit_changes: Family<Labels, Counter>,
     concurrency_limit: Family<Labels, Gauge>,
+    hold_until: Family<Labels, Gauge>,
 }
 
 fn route(r: &str) -> Labels {
@@ -54,6 +55,7 @@ impl Metrics {
             circuit: Family::default(),
             circuit_changes: Family::default(),
             concurrency_limit: Family::default(),
+            hold_until: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -110,6 +112,11 @@ impl Metrics {
             "concurrency_limit",
             "Each system's in-flight request limit (moves with rate_limit.adaptive)",
             m.concurrency_limit.clone(),
+        );
+        registry.register(
+            "hold_until_seconds",
+            "Until when (Unix seconds) a platform's Retry-After or rate-limit headers hold each system; 0 or past: no hold",
+            m.hold_until.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -182,6 +189,13 @@ impl Metrics {
         self.concurrency_limit
             .get_or_create(&vec![("system", system.to_owned())])
             .set(limit as i64);
+    }
+
+    /// A platform's hold on `system` until `until_ms` (already capped).
+    pub fn hold_until(&self, system: &str, until_ms: i64) {
+        self.hold_until
+            .get_or_create(&vec![("system", system.to_owned())])
+            .set(until_ms.div_euclid(1000));
     }
 
     pub fn render(&self) -> String {

@@ -148,7 +148,7 @@ impl Store {
         want: u32,
         horizon_ms: i64,
     ) -> Result<crate::deliver::pace::Grant, StoreError> {
-        on_backend!(self, s => s.reserve(key, now_ms * 1000, rate, want, horizon_ms * 1000).await)
+        on_backend!(self, s => s.reserve(key, now_ms.saturating_mul(1000), rate, want, horizon_ms.saturating_mul(1000)).await)
     }
 
     /// Records one attempt and moves the delivery on (delivered, retrying, dead).
@@ -165,7 +165,21 @@ impl Store {
         until_ms: i64,
         rate: crate::deliver::pace::Rate,
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.hold(key, until_ms * 1000, rate).await)
+        on_backend!(self, s => s.hold(key, until_ms.saturating_mul(1000), rate).await)
+    }
+
+    /// Bounds what waits toward `system` (budget `budget`) to `cap_ms`:
+    /// deliveries due later are due then, and a stored hold ends then.
+    /// Returns how many deliveries were pulled in.
+    pub async fn bound_waits(
+        &self,
+        system: &str,
+        budget: &str,
+        cap_ms: i64,
+        rate: crate::deliver::pace::Rate,
+    ) -> Result<u64, StoreError> {
+        let cap_tat_us = crate::deliver::pace::held(None, cap_ms.saturating_mul(1000), rate);
+        on_backend!(self, s => s.bound_waits(system, budget, cap_ms, cap_tat_us).await)
     }
 
     /// Takes the probe slot of a half-open circuit breaker for `interval_ms`:
