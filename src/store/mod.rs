@@ -10,6 +10,7 @@
 //! database). Every method keeps one meaning across backends, defended by the
 //! contract test in `tests/store_contract/`.
 
+pub mod health;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -36,6 +37,8 @@ pub enum StoreError {
     Commit(String),
     #[error("a background store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Unusable(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("PostgreSQL: {0}")]
@@ -45,6 +48,9 @@ pub enum StoreError {
     #[error("database_url: {0}")]
     Config(String),
 }
+
+/// How long `/readyz` waits for the store's answer.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One durable store; cheap to clone (handles are shared).
 #[derive(Clone)]
@@ -266,9 +272,32 @@ impl Store {
         on_backend!(self, s => s.prune(now_ms).await)
     }
 
-    /// Readiness: the store answers a trivial query.
+    /// Readiness: on SQLite the writer thread runs a trivial operation, on
+    /// PostgreSQL the pool runs `SELECT 1`; either answers within
+    /// [`PING_TIMEOUT`] or the store counts as down.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_backend!(self, s => s.ping().await)
+        let ping = async { on_backend!(self, s => s.ping().await) };
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .map_err(|_| StoreError::Unusable(format!("no answer within {PING_TIMEOUT:?}")))?
+    }
+
+    /// What `ferry check-store` reports: SQLite's integrity check (`quick`:
+    /// its quick check), or PostgreSQL's connection and schema version.
+    pub async fn check(
+        server: &crate::config::Server,
+        quick: bool,
+    ) -> Result<health::Report, StoreError> {
+        use secrecy::ExposeSecret;
+        match &server.database_url {
+            Some(url) => {
+                health::check_postgres(url.expose_secret(), postgres::SCHEMA_VERSION).await
+            }
+            None => {
+                let dir = server.data_dir.clone();
+                tokio::task::spawn_blocking(move || health::check_sqlite(&dir, quick)).await?
+            }
+        }
     }
 
     /// Background upkeep that must stay off the write path (SQLite's WAL
