@@ -157,7 +157,8 @@ impl Deliverer {
             return;
         }
         let source = dialect::hold_source(system.dialect, headers, body);
-        let until = self.holds.note(system, source, asked, now);
+        let daily = source.contains("daily");
+        let until = self.holds.note(system, source, daily, asked, now);
         self.metrics.hold_until(&system.name, until);
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         match self.store.hold(&system.budget, until, rate).await {

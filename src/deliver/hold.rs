@@ -42,9 +42,20 @@ impl Hold {
     }
 }
 
-/// The longest a platform's hold may last from `now_ms` for `system`.
-pub fn cap_ms(system: &System, now_ms: i64) -> i64 {
-    let longest = system.retry.max_hold_ms.min(system.retry.max_age_ms).max(1);
+/// A spent daily quota waits for ferry's own reckoning of its reset (at
+/// most a day, see `dialect::next_utc_midnight`), not for a number the
+/// platform sent: `max_hold` does not cut it, `max_age` still does.
+const DAY_MS: i64 = 86_400_000;
+
+/// The longest a platform's hold may last from `now_ms` for `system`;
+/// `daily` for a spent daily quota.
+pub fn cap_ms(system: &System, now_ms: i64, daily: bool) -> i64 {
+    let hold = if daily {
+        DAY_MS
+    } else {
+        system.retry.max_hold_ms
+    };
+    let longest = hold.min(system.retry.max_age_ms).max(1);
     now_ms.saturating_add(longest)
 }
 
@@ -57,8 +68,15 @@ pub struct Holds {
 impl Holds {
     /// Bounds a hold `system` was asked for until `until_ms` and remembers it;
     /// returns the bounded time.
-    pub fn note(&self, system: &System, source: &str, until_ms: i64, now_ms: i64) -> i64 {
-        let cap = cap_ms(system, now_ms);
+    pub fn note(
+        &self,
+        system: &System,
+        source: &str,
+        daily: bool,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> i64 {
+        let cap = cap_ms(system, now_ms, daily);
         let hold = Hold {
             until_ms: until_ms.min(cap),
             source: source.to_owned(),
