@@ -131,7 +131,25 @@ async fn max_hold_is_configurable_and_bounded_by_max_age() {
 /// one) are due within `max_hold` once the workers start again.
 #[tokio::test]
 async fn holds_stored_before_a_restart_are_bounded() {
-    let t = TestApp::spawn().await;
+    stored_holds_are_bounded(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn holds_stored_before_a_restart_are_bounded_on_postgres() {
+    let Some(pg) = PgScratch::new("holds_stored_before_a_restart_are_bounded_on_postgres").await
+    else {
+        return;
+    };
+    let t = TestApp::spawn_with(Options {
+        store: Some(pg.store().await),
+        ..Options::default()
+    })
+    .await;
+    stored_holds_are_bounded(t).await;
+    pg.drop().await;
+}
+
+async fn stored_holds_are_bounded(t: TestApp) {
     t.webhook("evt_a", "{}").await;
     let start = t.clock.now_ms();
     let claimed = t.store.claim("erp", start, 60_000, 10).await.unwrap();
