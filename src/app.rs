@@ -70,6 +70,9 @@ pub struct Shared {
     /// The janitor's upkeep rounds so far (it counts the whole queue only
     /// every [`FULL_COUNT_EVERY`] rounds).
     rounds: std::sync::atomic::AtomicU64,
+    /// Each system's hold from a platform's Retry-After or rate-limit
+    /// headers (shown by the admin API, explaining waiting deliveries).
+    pub holds: Arc<crate::deliver::hold::Holds>,
 }
 
 impl Shared {
@@ -134,6 +137,7 @@ impl App {
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
             rounds: Default::default(),
+            holds: deliverer.holds(),
         });
         Ok(App { state, deliverer })
     }

@@ -46,6 +46,15 @@ enum Command {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
     },
+    /// Check the store: SQLite's integrity check (exit 1 on any problem), or
+    /// PostgreSQL's connection and schema version.
+    CheckStore {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        /// SQLite's faster quick_check instead of the full integrity_check.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Validate a config file and report every problem with its location.
     CheckConfig {
         file: Option<PathBuf>,
@@ -177,6 +186,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.backend()
             );
             Ok(())
+        }
+        Command::CheckStore { config, quick } => {
+            let config = load(&config)?;
+            let report = Store::check(&config.server, quick).await?;
+            if report.problems.is_empty() {
+                println!("{}: ok", report.checked);
+                return Ok(());
+            }
+            for p in &report.problems {
+                println!("{p}");
+            }
+            bail!("{} problem(s) in {}", report.problems.len(), report.checked)
         }
         Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,
         Command::CheckConfig {

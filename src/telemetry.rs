@@ -36,6 +36,7 @@ pub struct Metrics {
     pub accept_errors: Counter,
     /// Bytes of unverified webhook bodies buffered now.
     pub unverified_bytes: Gauge,
+    hold_until: Family<Labels, Gauge>,
 }
 
 fn route(r: &str) -> Labels {
@@ -68,6 +69,7 @@ impl Metrics {
             http_connections_max: Gauge::default(),
             accept_errors: Counter::default(),
             unverified_bytes: Gauge::default(),
+            hold_until: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -155,6 +157,11 @@ impl Metrics {
             "Bytes of webhook bodies buffered before their signature was checked",
             m.unverified_bytes.clone(),
         );
+        registry.register(
+            "hold_until_seconds",
+            "Until when (Unix seconds) a platform's Retry-After or rate-limit headers hold each system; 0 or past: no hold",
+            m.hold_until.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -234,6 +241,13 @@ impl Metrics {
         self.concurrency_limit
             .get_or_create(&vec![("system", system.to_owned())])
             .set(limit as i64);
+    }
+
+    /// A platform's hold on `system` until `until_ms` (already capped).
+    pub fn hold_until(&self, system: &str, until_ms: i64) {
+        self.hold_until
+            .get_or_create(&vec![("system", system.to_owned())])
+            .set(until_ms.div_euclid(1000));
     }
 
     pub fn render(&self) -> String {

@@ -135,14 +135,53 @@ async fn list(
     State(app): State<AppState>,
     Query(q): Query<FilterQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let filter = q.resolve(app.clock.now_ms())?;
+    let now = app.clock.now_ms();
+    let filter = q.resolve(now)?;
     let messages = app.store.list(&filter).await.map_err(store_problem)?;
+    let messages: Vec<Value> = messages
+        .into_iter()
+        .map(|m| {
+            let waiting = waiting(&app, &m, now);
+            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+            v["waiting"] = json!(waiting);
+            v
+        })
+        .collect();
     Ok(Json(json!({ "messages": messages })))
+}
+
+/// Why a delivery that is owed an attempt has not had it yet, in words: the
+/// platform's hold on its system ("held by shop's Retry-After until ..."),
+/// or the time its next attempt is due. `None` when nothing waits.
+fn waiting(app: &AppState, m: &crate::store::MessageSummary, now_ms: i64) -> Option<String> {
+    if !matches!(m.state, MsgState::Queued | MsgState::Retrying) {
+        return None;
+    }
+    if let Some(hold) = app.holds.current(&m.system, now_ms) {
+        return Some(hold.explain(&m.system));
+    }
+    let next = m.next_attempt_ms.filter(|t| *t > now_ms)?;
+    let why = match &m.last_explanation {
+        Some(e) if m.attempts > 0 => format!(" after: {e}"),
+        _ => format!(
+            " ({}'s request budget or an earlier hold deferred it)",
+            m.system
+        ),
+    };
+    Some(format!(
+        "next attempt at {}{why}",
+        crate::deliver::hold::utc_time(next)
+    ))
 }
 
 async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
     match app.store.message(&id).await.map_err(store_problem)? {
-        Some(m) => Ok(Json(serde_json::to_value(m).unwrap_or(Value::Null))),
+        Some(m) => {
+            let waiting = waiting(&app, &m.summary, app.clock.now_ms());
+            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+            v["waiting"] = json!(waiting);
+            Ok(Json(v))
+        }
         None => Err(Problem::not_found(format!("no message {id}"))),
     }
 }
@@ -268,6 +307,13 @@ async fn systems(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
                 "circuit": app.breakers.status(&s.name, now),
                 "quota": app.quotas.status(&s.name, now),
                 "concurrency_limit": app.concurrency.limit(s),
+                "hold": app.holds.current(&s.name, now).map(|h| json!({
+                    "until_ms": h.until_ms,
+                    "until": crate::deliver::hold::utc_time(h.until_ms),
+                    "source": h.source,
+                    "capped": h.capped,
+                    "explanation": h.explain(&s.name),
+                })),
             })
         })
         .collect();

@@ -108,6 +108,8 @@ pub struct RawRateLimit {
     pub adaptive: Option<bool>,
     /// Whose budget `per_second`/`burst` is: the system's or its credential's.
     pub scope: Option<String>,
+    /// The longest a `Retry-After` or dialect header may hold the system.
+    pub max_hold: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,6 +123,18 @@ pub(super) fn system(
             d(retry.max_age_ms),
         ));
     }
+    if let Some(h) = s.rate_limit.as_ref().and_then(|r| r.max_hold.as_ref()) {
+        let at = format!("{loc}.rate_limit.max_hold");
+        let hold = cx.duration(
+            &at,
+            Some(h),
+            Duration::from_millis(retry.max_hold_ms as u64),
+        );
+        if hold.is_zero() {
+            cx.problem(at, "must be longer than 0s");
+        }
+        retry.max_hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX).max(1);
+    }
     let max_concurrency = s
         .rate_limit
         .as_ref()

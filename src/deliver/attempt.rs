@@ -103,8 +103,12 @@ impl Deliverer {
     /// Whether a request starting at `now_ms` could outlive its lease, with
     /// the time to record its verdict: another worker could then send it too.
     pub(super) fn lease_too_short(&self, system: &System, lease_until: i64, now_ms: i64) -> bool {
-        let longest = (system.timeout + system.connect_timeout).as_millis() as i64;
-        now_ms + longest + super::LEASE_MARGIN_MS >= lease_until
+        let longest = i64::try_from((system.timeout + system.connect_timeout).as_millis())
+            .unwrap_or(i64::MAX);
+        now_ms
+            .saturating_add(longest)
+            .saturating_add(super::LEASE_MARGIN_MS)
+            >= lease_until
     }
 
     /// What every answer (or its absence) tells ferry about the system, for
@@ -149,16 +153,20 @@ impl Deliverer {
     ) {
         let now = self.clock.now_ms();
         self.note_usage(system, headers, now);
-        let Some(until) = dialect::hold_until(system.dialect, headers, body, now) else {
+        let Some(asked) = dialect::hold_until(system.dialect, headers, body, now) else {
             return;
         };
-        if until <= now {
+        if asked <= now {
             return;
         }
+        let source = dialect::hold_source(system.dialect, headers, body);
+        let daily = source.contains("daily");
+        let until = self.holds.note(system, source, daily, asked, now);
+        self.metrics.hold_until(&system.name, until);
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         match self.store.hold(&system.budget, until, rate).await {
             Ok(()) => {
-                tracing::info!(system = %system.name, hold_ms = until - now, "The platform's budget is spent; holding every request to it until then.")
+                tracing::info!(system = %system.name, hold_ms = until.saturating_sub(now), asked_ms = asked.saturating_sub(now), source, "The platform's budget is spent; holding every request to it until then.")
             }
             Err(e) => {
                 tracing::warn!(system = %system.name, error = %e, "Holding the request budget failed; the next requests may meet a 429.")

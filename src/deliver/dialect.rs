@@ -72,7 +72,7 @@ impl Usage {
 /// `REQUEST_LIMIT_EXCEEDED` answer holds until the quota resets whatever
 /// dialect the system names: that body says so unambiguously.
 pub fn hold_until(d: Option<Dialect>, headers: &HeaderMap, body: &str, now_ms: i64) -> Option<i64> {
-    if let Some(delay) = header(headers, "retry-after").and_then(|v| parse_retry_after(v, now_ms)) {
+    if let Some(delay) = retry_after(headers, now_ms) {
         return Some(now_ms.saturating_add(delay));
     }
     if salesforce_quota_exceeded(body) {
@@ -91,7 +91,30 @@ pub fn hold_until(d: Option<Dialect>, headers: &HeaderMap, body: &str, now_ms: i
         Dialect::Hubspot => hubspot(headers),
         Dialect::Github => github(headers, now_ms),
     }?;
-    Some(now_ms + wait_ms)
+    Some(now_ms.saturating_add(wait_ms))
+}
+
+fn retry_after(headers: &HeaderMap, now_ms: i64) -> Option<i64> {
+    header(headers, "retry-after").and_then(|v| parse_retry_after(v, now_ms))
+}
+
+/// What [`hold_until`] read its hold from, in words for the admin API:
+/// `Retry-After`, `daily API quota` or `<dialect> rate-limit headers`.
+pub fn hold_source(d: Option<Dialect>, headers: &HeaderMap, body: &str) -> &'static str {
+    if retry_after(headers, 0).is_some() {
+        return "Retry-After";
+    }
+    if salesforce_quota_exceeded(body) {
+        return "daily API quota (REQUEST_LIMIT_EXCEEDED)";
+    }
+    match d {
+        Some(Dialect::Ietf) => "RateLimit header",
+        Some(Dialect::Shopify) => "Shopify rate-limit answer",
+        Some(Dialect::Salesforce) => "Sforce-Limit-Info daily quota",
+        Some(Dialect::Hubspot) => "HubSpot rate-limit headers",
+        Some(Dialect::Github) => "X-RateLimit headers",
+        None => "rate-limit answer",
+    }
 }
 
 /// The daily quota an answer reports, for dialects that have one
@@ -103,9 +126,9 @@ pub fn daily_usage(d: Option<Dialect>, headers: &HeaderMap, now_ms: i64) -> Opti
             let limit = header(headers, "x-hubspot-ratelimit-daily").and_then(int)?;
             let left = header(headers, "x-hubspot-ratelimit-daily-remaining").and_then(int)?;
             Some(Usage {
-                used: (limit - left.min(limit)) as u64,
+                used: limit.saturating_sub(left.min(limit)) as u64,
                 limit: limit as u64,
-                resets_at_ms: now_ms + DAILY_HOLD_MS,
+                resets_at_ms: now_ms.saturating_add(DAILY_HOLD_MS),
             })
         }
         _ => None,
@@ -131,7 +154,10 @@ pub fn salesforce_quota_exceeded(body: &str) -> bool {
 /// day's requests came late; the next answer then shows the quota still
 /// spent and ferry holds again.
 pub fn next_utc_midnight(now_ms: i64) -> i64 {
-    (now_ms.div_euclid(DAY_MS) + 1) * DAY_MS
+    now_ms
+        .div_euclid(DAY_MS)
+        .saturating_add(1)
+        .saturating_mul(DAY_MS)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -155,7 +181,8 @@ fn pace_out(remaining: i64, quota: Option<i64>, left_ms: i64) -> Option<i64> {
         return Some(left_ms);
     }
     let quota = quota.filter(|q| *q > 0)?;
-    ((remaining as f64) < SPREAD_BELOW * quota as f64).then(|| left_ms / (remaining + 1))
+    ((remaining as f64) < SPREAD_BELOW * quota as f64)
+        .then(|| left_ms / remaining.saturating_add(1))
 }
 
 /// `"default";r=0;t=30`: spent, more in 30 s; `r=5;t=30` of a policy with
@@ -172,7 +199,7 @@ fn ietf(value: &str, policies: &str) -> Option<i64> {
             .iter()
             .find(|p| p.name == item.name)
             .and_then(|p| p.q);
-        wait = wait.max(pace_out(r, quota, t * 1000));
+        wait = wait.max(pace_out(r, quota, t.saturating_mul(1000)));
     }
     wait
 }
@@ -255,8 +282,16 @@ fn github(headers: &HeaderMap, now_ms: i64) -> Option<i64> {
     let remaining = header(headers, "x-ratelimit-remaining").and_then(int)?;
     let reset_s = header(headers, "x-ratelimit-reset").and_then(int)?;
     let limit = header(headers, "x-ratelimit-limit").and_then(int);
-    pace_out(remaining, limit, (reset_s * 1000 - now_ms).max(0))
+    pace_out(
+        remaining,
+        limit,
+        reset_s.saturating_mul(1000).saturating_sub(now_ms).max(0),
+    )
 }
+
+#[cfg(test)]
+#[path = "dialect_props.rs"]
+mod props;
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ mod batch_send;
 pub mod breaker;
 mod classify;
 pub mod dialect;
+pub mod hold;
 pub mod pace;
 mod plan;
 pub mod quota;
@@ -151,6 +152,8 @@ pub struct Deliverer {
     /// the semaphore above stays at `max_concurrency`, the loop starts
     /// requests only below this limit.
     concurrency: Arc<adaptive::Limits>,
+    /// Per system, the platform's hold in force (bounded, shown by the admin API).
+    holds: Arc<hold::Holds>,
 }
 
 impl Deliverer {
@@ -194,12 +197,18 @@ impl Deliverer {
             quotas,
             concurrency,
             per_request,
+            holds: Arc::default(),
         }
     }
 
     /// The daily-quota views (shown by the admin API).
     pub fn quotas(&self) -> Arc<quota::Quotas> {
         self.quotas.clone()
+    }
+
+    /// The platforms' holds in force (shown by the admin API).
+    pub fn holds(&self) -> Arc<hold::Holds> {
+        self.holds.clone()
     }
 
     /// The in-flight limits (shown by the admin API).
@@ -283,6 +292,28 @@ impl Deliverer {
         attempts.wait().await;
     }
 
+    /// Holds stored by an earlier run (deferred deliveries, PostgreSQL's
+    /// shared budget) may predate `max_hold` or a shorter one: bound them
+    /// now, so no hold from before a restart outlasts the cap.
+    async fn bound_stored_waits(&self, system: &System) {
+        let longest = system.retry.max_hold_ms.max(system.retry.max_delay_ms);
+        let cap = self.clock.now_ms().saturating_add(longest.max(1));
+        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
+        match self
+            .store
+            .bound_waits(&system.name, &system.budget, cap, rate)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(system = %system.name, deliveries = n, "Deliveries were held past rate_limit.max_hold; they are due within it now.")
+            }
+            Err(e) => {
+                tracing::warn!(system = %system.name, error = %e, "Bounding stored holds failed; some deliveries may wait longer than max_hold.")
+            }
+        }
+    }
+
     async fn run_system(
         self: Arc<Self>,
         system: &System,
@@ -292,6 +323,7 @@ impl Deliverer {
         let Some(permits) = self.per_system.get(&system.name).cloned() else {
             return;
         };
+        self.bound_stored_waits(system).await;
         let mut wake = self.wake.subscribe();
         // The budget's theoretical arrival time as of this loop's last
         // reservation: claims are sized by it, so a spent budget is not

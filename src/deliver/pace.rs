@@ -40,7 +40,8 @@ impl Rate {
 /// The TAT after a platform said "nothing before `until_us`": the next slot
 /// conforms no earlier than that.
 pub fn held(tat: Option<i64>, until_us: i64, rate: Rate) -> i64 {
-    tat.unwrap_or(i64::MIN).max(until_us + rate.tolerance_us)
+    tat.unwrap_or(i64::MIN)
+        .max(until_us.saturating_add(rate.tolerance_us))
 }
 
 /// Send times granted to `count` requests: request `i` may go at

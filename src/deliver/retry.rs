@@ -15,9 +15,12 @@
 //! - Backoff uses full jitter: uniform in `[0, min(max_delay, initial * 2^(n-1))]`,
 //!   then raised to at least 1 ms so the next attempt is always strictly after
 //!   `now`. See [`backoff_ms`].
-//! - A `Retry-After` header is honoured and never undercut: the retry time is
-//!   exactly `now + retry_after` (at least 1 ms). If that is past the message's
-//!   max age the message goes dead instead. Unparseable values are ignored.
+//! - A `Retry-After` header is honoured and never undercut up to the
+//!   system's `max_hold` (default 1 h): the retry time is exactly
+//!   `now + min(retry_after, max_hold)` (at least 1 ms); a longer one is heard
+//!   as `max_hold`, so one header cannot park a message for years. If that is
+//!   past the message's max age the message goes dead instead. Unparseable
+//!   values are ignored.
 //! - 429 and an open circuit breaker do not consume the retry budget; max age
 //!   still applies. Without `Retry-After`, a 429 backs off on the number of
 //!   consecutive 429s, an open circuit on the attempts counted so far.
@@ -106,16 +109,20 @@ pub struct RetryPolicy {
     pub max_delay_ms: i64,
     /// Age, from first receipt, after which the message is not retried.
     pub max_age_ms: i64,
+    /// The longest a `Retry-After` or a dialect header may hold deliveries
+    /// (`rate_limit.max_hold`): a platform asking for more is heard as this.
+    pub max_hold_ms: i64,
 }
 
 impl Default for RetryPolicy {
-    /// 8 attempts, 1 s initial delay, 10 min max delay, 24 h max age.
+    /// 8 attempts, 1 s initial delay, 10 min max delay, 24 h max age, 1 h max hold.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
             initial_delay_ms: 1_000,
             max_delay_ms: 10 * 60 * 1_000,
             max_age_ms: 24 * 60 * 60 * 1_000,
+            max_hold_ms: 60 * 60 * 1_000,
         }
     }
 }
@@ -233,10 +240,11 @@ pub fn decide(
         let noun = if n == 1 { "attempt" } else { "attempts" };
         return dead(format!("gave up after {n} {noun} over {age}: {last}"));
     }
-    let retry_after = match outcome {
+    let asked = match outcome {
         Outcome::Response { headers, .. } => header_retry_after(headers, now_ms),
         _ => None,
     };
+    let retry_after = asked.map(|ra| ra.min(policy.max_hold_ms.max(1)));
     // A spent daily quota (Salesforce's 403 REQUEST_LIMIT_EXCEEDED) comes
     // back when it resets, not after a backoff.
     let quota_reset = match outcome {
@@ -245,7 +253,7 @@ pub fn decide(
             body_excerpt,
             ..
         } if super::dialect::salesforce_quota_exceeded(body_excerpt) => {
-            Some(super::dialect::next_utc_midnight(now_ms) - now_ms)
+            Some(super::dialect::next_utc_midnight(now_ms).saturating_sub(now_ms))
         }
         _ => None,
     };
@@ -262,7 +270,7 @@ pub fn decide(
     let deadline = history.first_received_ms.saturating_add(max_age);
     if at_ms > deadline {
         let (max_age, ago) = (human_duration(max_age), format!("first received {age} ago"));
-        return dead(match retry_after {
+        return dead(match asked {
             _ if now_ms > deadline => {
                 format!(
                     "the message is older than its {max_age} max age ({ago}); last failure: {last}"

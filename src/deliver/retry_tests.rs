@@ -384,7 +384,7 @@ fn max_age_exceeded_is_dead() {
 #[test]
 fn retry_after_beyond_max_age_is_dead() {
     let hist = History {
-        first_received_ms: NOW - 23 * HOUR,
+        first_received_ms: NOW - 23 * HOUR - HOUR / 2,
         ..history(0)
     };
     let h = headers(&[("retry-after", "7200")]);
@@ -398,6 +398,38 @@ fn retry_after_beyond_max_age_is_dead() {
     let h = headers(&[("retry-after", "1800")]);
     let (at, _, _) = expect_retry(run(&resp(429, &h, ""), &hist));
     assert_eq!(at, NOW + 1_800_000);
+}
+
+#[test]
+fn retry_after_is_capped_by_max_hold() {
+    for huge in [
+        "100000000",
+        "99999999999999999999999",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let h = headers(&[("retry-after", huge)]);
+        let (at, counts, _) = expect_retry(run(&resp(429, &h, ""), &history(0)));
+        assert_eq!(at, NOW + HOUR, "Retry-After: {huge} is heard as max_hold");
+        assert!(!counts);
+    }
+    let policy = RetryPolicy {
+        max_hold_ms: 60_000,
+        ..RetryPolicy::default()
+    };
+    let h = headers(&[("retry-after", "120")]);
+    let v = decide(
+        &resp(503, &h, ""),
+        &policy,
+        &history(0),
+        "erp",
+        None,
+        NOW,
+        &mut Fixed(0),
+    );
+    assert!(
+        matches!(v, Verdict::Retry { at_ms, .. } if at_ms == NOW + 60_000),
+        "{v:?}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! database). Every method keeps one meaning across backends, defended by the
 //! contract test in `tests/store_contract/`.
 
+pub mod health;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -45,6 +46,8 @@ pub enum StoreError {
     Commit(String),
     #[error("a background store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Unusable(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("PostgreSQL: {0}")]
@@ -54,6 +57,9 @@ pub enum StoreError {
     #[error("database_url: {0}")]
     Config(String),
 }
+
+/// How long `/readyz` waits for the store's answer.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One durable store; cheap to clone (handles are shared).
 #[derive(Clone)]
@@ -157,7 +163,7 @@ impl Store {
         want: u32,
         horizon_ms: i64,
     ) -> Result<crate::deliver::pace::Grant, StoreError> {
-        on_backend!(self, s => s.reserve(key, now_ms * 1000, rate, want, horizon_ms * 1000).await)
+        on_backend!(self, s => s.reserve(key, now_ms.saturating_mul(1000), rate, want, horizon_ms.saturating_mul(1000)).await)
     }
 
     /// Records one attempt and moves the delivery on (delivered, retrying, dead).
@@ -174,7 +180,21 @@ impl Store {
         until_ms: i64,
         rate: crate::deliver::pace::Rate,
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.hold(key, until_ms * 1000, rate).await)
+        on_backend!(self, s => s.hold(key, until_ms.saturating_mul(1000), rate).await)
+    }
+
+    /// Bounds what waits toward `system` (budget `budget`) to `cap_ms`:
+    /// deliveries due later are due then, and a stored hold ends then.
+    /// Returns how many deliveries were pulled in.
+    pub async fn bound_waits(
+        &self,
+        system: &str,
+        budget: &str,
+        cap_ms: i64,
+        rate: crate::deliver::pace::Rate,
+    ) -> Result<u64, StoreError> {
+        let cap_tat_us = crate::deliver::pace::held(None, cap_ms.saturating_mul(1000), rate);
+        on_backend!(self, s => s.bound_waits(system, budget, cap_ms, cap_tat_us).await)
     }
 
     /// Takes the probe slot of a half-open circuit breaker for `interval_ms`:
@@ -320,9 +340,32 @@ impl Store {
         Ok(())
     }
 
-    /// Readiness: the store answers a trivial query.
+    /// Readiness: on SQLite the writer thread runs a trivial operation, on
+    /// PostgreSQL the pool runs `SELECT 1`; either answers within
+    /// [`PING_TIMEOUT`] or the store counts as down.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_backend!(self, s => s.ping().await)
+        let ping = async { on_backend!(self, s => s.ping().await) };
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .map_err(|_| StoreError::Unusable(format!("no answer within {PING_TIMEOUT:?}")))?
+    }
+
+    /// What `ferry check-store` reports: SQLite's integrity check (`quick`:
+    /// its quick check), or PostgreSQL's connection and schema version.
+    pub async fn check(
+        server: &crate::config::Server,
+        quick: bool,
+    ) -> Result<health::Report, StoreError> {
+        use secrecy::ExposeSecret;
+        match &server.database_url {
+            Some(url) => {
+                health::check_postgres(url.expose_secret(), postgres::SCHEMA_VERSION).await
+            }
+            None => {
+                let dir = server.data_dir.clone();
+                tokio::task::spawn_blocking(move || health::check_sqlite(&dir, quick)).await?
+            }
+        }
     }
 
     /// Background upkeep that must stay off the write path (SQLite's WAL

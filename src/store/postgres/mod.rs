@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v7.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
+/// The schema version this ferry migrates PostgreSQL to.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 const WORK_CHANNEL: &str = "ferry_work";
 /// Connections per instance: committers, workers' claims and records, admin reads.
 const POOL_SIZE: usize = 16;

@@ -105,6 +105,33 @@ impl PgStore {
         Ok(n == 1)
     }
 
+    /// Pulls every delivery toward `system` waiting past `cap_ms`, and the
+    /// budget's stored hold past `cap_tat_us`, in to the cap: holds stored
+    /// before `max_hold` bounded them (or under a longer one) end in time.
+    pub async fn bound_waits(
+        &self,
+        system: &str,
+        budget: &str,
+        cap_ms: i64,
+        cap_tat_us: i64,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE rate_limits SET tat_us = $2 WHERE key = $1 AND tat_us > $2",
+                &[&budget, &cap_tat_us],
+            )
+            .await?;
+        let n = client
+            .execute(
+                "UPDATE deliveries SET next_attempt_ms = $2
+                 WHERE system = $1 AND state IN ('queued', 'retrying') AND next_attempt_ms > $2",
+                &[&system, &cap_ms],
+            )
+            .await?;
+        Ok(n)
+    }
+
     pub async fn hold(&self, key: &str, until_us: i64, rate: Rate) -> Result<(), StoreError> {
         let tat = pace::held(None, until_us, rate);
         self.client()

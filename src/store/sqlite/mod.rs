@@ -98,6 +98,7 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join("ferry.sqlite3");
+        super::health::preflight(data_dir, &path)?;
         let conn = open_conn(&path)?;
         migrate(&conn)?;
         // Checkpoints are the janitor's job, so a commit never pays for one.
@@ -142,9 +143,19 @@ impl SqliteStore {
         .await?
     }
 
+    /// Through the writer thread: a dead or stuck writer fails readiness,
+    /// though reads would still answer.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.inner
+            .writer
+            .write(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    /// Stops the writer thread as if it had died: every later write (and
+    /// `ping`) fails with [`StoreError::WriterGone`]. For tests of health.
+    pub fn stop_writer(&self) {
+        self.inner.writer.stop();
     }
 
     /// Copies the WAL back into the database. A passive checkpoint never

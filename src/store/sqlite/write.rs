@@ -62,6 +62,41 @@ impl SqliteStore {
             .await
     }
 
+    /// Pulls every delivery toward `system` waiting past `cap_ms` (held by a
+    /// platform before `max_hold` bounded holds) in to `cap_ms`; the budget
+    /// lives in memory here, so no stored hold outlasts a restart.
+    pub async fn bound_waits(
+        &self,
+        system: &str,
+        budget: &str,
+        cap_ms: i64,
+        cap_tat_us: i64,
+    ) -> Result<u64, StoreError> {
+        if let Some(tat) = self
+            .inner
+            .budgets
+            .lock()
+            .expect("budgets poisoned")
+            .get_mut(budget)
+        {
+            *tat = (*tat).min(cap_tat_us);
+        }
+        let system = system.to_owned();
+        self.inner
+            .writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE deliveries SET next_attempt_ms = ?2
+                         WHERE system = ?1 AND state IN ('queued', 'retrying')
+                           AND next_attempt_ms > ?2",
+                    )?
+                    .execute(params![system, cap_ms])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
     pub async fn hold(&self, key: &str, until_us: i64, rate: Rate) -> Result<(), StoreError> {
         let mut budgets = self.inner.budgets.lock().expect("budgets poisoned");
         let tat = pace::held(budgets.get(key).copied(), until_us, rate);

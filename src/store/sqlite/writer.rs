@@ -6,6 +6,9 @@
 //! error, so nothing half-written is ever committed or acked; a savepoint per
 //! operation would cost every write for a case that is rare and retryable.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,15 +25,27 @@ type Op = Box<dyn FnOnce(&Connection) -> (Finish, bool) + Send>;
 #[derive(Clone)]
 pub struct Writer {
     ops: mpsc::UnboundedSender<Op>,
+    /// Set by [`Writer::stop`]: the thread exits after its current batch.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stop = stopped.clone();
         std::thread::Builder::new()
             .name("ferry-sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
-        Ok(Writer { ops: tx })
+            .spawn(move || run(conn, rx, &stop))?;
+        Ok(Writer { ops: tx, stopped })
+    }
+
+    /// Ends the writer thread (tests of a dead writer): operations queued
+    /// after it fail with `WriterGone`.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake the thread so it sees the flag; this no-op is refused with the rest.
+        let _ = self.ops.send(Box::new(|_| (Box::new(|_| {}), false)));
     }
 
     /// Runs `f` in the next group-committed transaction; resolves after COMMIT.
@@ -57,10 +72,14 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
+fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, stopped: &AtomicBool) {
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     let mut finishers: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
+        if stopped.load(Ordering::SeqCst) {
+            // Dropping `rx` (and `first`) fails every queued and later caller.
+            return;
+        }
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
