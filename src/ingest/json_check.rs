@@ -1,7 +1,7 @@
 //! The JSON checks every ingest body (webhook, API call, each NDJSON line of
 //! a bulk upload) passes before it is stored: nesting no deeper than the
 //! route's `max_depth`, valid UTF-8 throughout, and one well-formed JSON value.
-//! The depth scan is iterative and linear, so a body nested thousands deep
+//! The depth scan (`transform::json_depth`) is iterative and linear, so a body nested thousands deep
 //! is refused without recursing anywhere; only then does serde_json look at
 //! it (whose `IgnoredAny` skips strings without checking their UTF-8, hence
 //! the separate check).
@@ -41,37 +41,11 @@ pub fn check(body: &[u8], max_depth: usize) -> Result<(), JsonError> {
         .map_err(|e| JsonError::Malformed(e.to_string()))
 }
 
-/// Refuses nesting of arrays and objects deeper than `max`. Brackets inside
-/// strings (escapes included) do not count; anything else malformed is left
-/// to the parser.
+/// Refuses nesting of arrays and objects deeper than `max` (the scan is
+/// `transform::json_depth`, the same guard jq's inputs pass).
 pub fn depth_within(bytes: &[u8], max: usize) -> Result<(), JsonError> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                // Skip the string: to the next unescaped quote.
-                i += 1;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(JsonError::TooDeep { max, at: i });
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
+    crate::transform::json_depth::check(bytes, max)
+        .map_err(|e| JsonError::TooDeep { max, at: e.offset })
 }
 
 #[cfg(test)]
