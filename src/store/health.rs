@@ -136,7 +136,10 @@ pub async fn check_postgres(url: &str, expected: i32) -> Result<Report, StoreErr
         None => vec!["no ferry schema in this database: run `ferry migrate`".into()],
     };
     let tls = client
-        .query_opt("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .query_opt(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
         .await?
         .map(|r| r.try_get::<_, bool>(0))
         .transpose()?

@@ -174,7 +174,7 @@ fn a_zero_length_store_beside_its_lock_refuses_to_start() {
     let cfg = write_config(&dir, "http://127.0.0.1:9", free_port(), "", "");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("ferry.db"), b"").unwrap();
+    std::fs::write(data.join("ferry.sqlite3"), b"").unwrap();
     std::fs::write(data.join("ferry.lock"), b"").unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["serve", "--config"])
@@ -199,7 +199,10 @@ fn a_zero_length_store_beside_its_lock_refuses_to_start() {
     assert!(!status.success());
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains("ferry.db"), "the reason names the file: {err}");
+    assert!(
+        err.contains("ferry.sqlite3"),
+        "the reason names the file: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +218,7 @@ async fn check_store_finds_a_corrupt_page() {
     let (ok, out) = ferry_cmd(&["check-store", "--config", cfg], &[]);
     assert!(ok, "a healthy store: {out}");
     // Garbage over pages in the middle of the file.
-    let db = f.db_path().join("ferry.db");
+    let db = f.db_path().join("ferry.sqlite3");
     let mut bytes = std::fs::read(&db).unwrap();
     let at = bytes.len() / 2;
     let end = (at + 8192).min(bytes.len());
