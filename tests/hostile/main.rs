@@ -5,7 +5,8 @@
 //! the status answered, nothing stored, nothing lost, the process alive and
 //! other clients served. The cases are grouped by what they attack: input
 //! (`input`), secrets (`secrets`), slow clients (`slow`), and the state ferry
-//! keeps (`state`). Test names name the defect each one guards against.
+//! keeps (`state`); `edge`, `jq` and `secrets_api` run the same attacks on
+//! the app in process, where a case needs paused time or the store. Test names name the defect each one guards against.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,6 +15,12 @@ mod input;
 mod secrets;
 mod slow;
 mod state;
+
+// The same attacks, closer up: against the app in process (paused clocks,
+// the store at hand) where a case needs to look inside.
+mod edge;
+mod jq;
+mod secrets_api;
 
 use std::path::PathBuf;
 use std::process::Child;

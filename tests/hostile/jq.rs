@@ -5,9 +5,7 @@
 //! is stopped at its deadline with 422; a batch body past its deadline makes
 //! its deliveries dead with class `mapping`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 
 fn keyed_routes() -> Options {

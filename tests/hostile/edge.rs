@@ -5,11 +5,9 @@
 //! serve` binary under a small open-file limit) and asserts the answer, what
 //! was stored, and that other clients are still served.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
