@@ -145,8 +145,6 @@ async fn stream_lines(
     body: Body,
     tally: &mut Tally,
 ) -> Result<(), Problem> {
-    let config = app.config();
-    let system = route.destination.system.as_str();
     let mut data = body.into_data_stream();
     let mut lines = Splitter::new(route.max_body);
     let mut pending = FuturesUnordered::new();
@@ -171,19 +169,7 @@ async fn stream_lines(
                     continue;
                 }
             };
-            // Past the queue's limit this line is not taken: count what is
-            // in flight first, so the answer says exactly what was stored.
-            if app
-                .backlog
-                .admit_more(&config, system, pending.len())
-                .is_err()
-            {
-                settle(app, route, &mut pending, tally, 0).await?;
-                app.backlog
-                    .admit(&config, system)
-                    .map_err(|p| queue_full(p, system, tally))?;
-            }
-            if let Some(msg) = line_message(app, route, job_id, line, tally).await {
+            if let Some(msg) = admit_line(app, route, job_id, line, tally, &mut pending).await? {
                 pending.push(app.store.accept(msg));
             }
         }
@@ -194,17 +180,7 @@ async fn stream_lines(
     }
     if let Some(line) = lines.finish() {
         let line = line.to_vec();
-        if app
-            .backlog
-            .admit_more(&config, system, pending.len())
-            .is_err()
-        {
-            settle(app, route, &mut pending, tally, 0).await?;
-            app.backlog
-                .admit(&config, system)
-                .map_err(|p| queue_full(p, system, tally))?;
-        }
-        if let Some(msg) = line_message(app, route, job_id, &line, tally).await {
+        if let Some(msg) = admit_line(app, route, job_id, &line, tally, &mut pending).await? {
             pending.push(app.store.accept(msg));
         }
     }
@@ -240,6 +216,35 @@ fn queue_full(mut p: Problem, system: &str, tally: &Tally) -> Problem {
 }
 
 /// Awaits accepts until at most `keep` are in flight.
+/// One more line, as a message, if the queue takes it. Past the queue's
+/// limit the line is not taken: what is in flight is counted first, so the
+/// answer says exactly what was stored.
+async fn admit_line<F>(
+    app: &AppState,
+    route: &Route,
+    job_id: &str,
+    line: &[u8],
+    tally: &mut Tally,
+    pending: &mut FuturesUnordered<F>,
+) -> Result<Option<NewMessage>, Problem>
+where
+    F: Future<Output = Result<Accepted, StoreError>>,
+{
+    let config = app.config();
+    let system = route.destination.system.as_str();
+    if app
+        .backlog
+        .admit_more(&config, system, pending.len())
+        .is_err()
+    {
+        settle(app, route, pending, tally, 0).await?;
+        app.backlog
+            .admit(&config, system)
+            .map_err(|p| queue_full(p, system, tally))?;
+    }
+    Ok(line_message(app, route, job_id, line, tally).await)
+}
+
 async fn settle<F>(
     app: &AppState,
     route: &Route,
