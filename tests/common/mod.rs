@@ -267,18 +267,7 @@ impl TestApp {
         ts: i64,
         secret: &str,
     ) -> reqwest::Response {
-        let sig =
-            ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
-        self.http
-            .post(format!("{}/in/{route}", self.base))
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap()
+        post_signed(&self.http, &self.base, route, id, body, ts, secret).await
     }
 
     /// An ERP API call to route `stock`.
@@ -394,6 +383,30 @@ pub async fn problem(resp: reqwest::Response) -> (u16, serde_json::Value) {
 }
 
 /// A free TCP port on loopback (for a `ferry serve` process's config).
+/// POSTs `body` to `{base}/in/{route}` as Standard Webhook `id`, signed at
+/// `ts` with `secret`.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    base: &str,
+    route: &str,
+    id: &str,
+    body: &str,
+    ts: i64,
+    secret: &str,
+) -> reqwest::Response {
+    let sig =
+        ferry::ingest::verify::sign_standard_webhooks(secret, id, ts, body.as_bytes()).unwrap();
+    http.post(format!("{base}/in/{route}"))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

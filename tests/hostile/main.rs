@@ -111,19 +111,7 @@ impl Ferry {
 
     /// A signed Standard Webhook to route `orders` (id `id`, body `body`).
     pub async fn webhook(&self, id: &str, body: &str) -> reqwest::Response {
-        let ts = now_s();
-        let sig =
-            ferry::ingest::verify::sign_standard_webhooks(WHSEC, id, ts, body.as_bytes()).unwrap();
-        self.http
-            .post(format!("{}/in/orders", self.base))
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap()
+        post_signed(&self.http, &self.base, "orders", id, body, now_s(), WHSEC).await
     }
 
     /// An ERP call to route `route` with the client key `key`.
