@@ -288,26 +288,7 @@ pub fn verify(
             )
         }
         Scheme::Hmac(spec) => {
-            let raw = required(h, &spec.header)?;
-            let value = match &spec.prefix {
-                Some(p) => raw
-                    .strip_prefix(p.as_str())
-                    .ok_or_else(|| malformed(&spec.header, format!("expected prefix {p:?}")))?,
-                None => raw,
-            };
-            let len = spec.algorithm.output_len();
-            let tag = match spec.encoding {
-                SigEncoding::Hex => decode_hex(value, len),
-                SigEncoding::Base64 => decode_b64(value, len),
-            }
-            .ok_or_else(|| {
-                let enc = if spec.encoding == SigEncoding::Hex {
-                    "hex"
-                } else {
-                    "base64"
-                };
-                malformed(&spec.header, format!("expected a {enc} {len}-byte MAC"))
-            })?;
+            let tag = hmac_tag(spec, h)?;
             let alg = spec.algorithm;
             (
                 first_match(secrets, [tag].into_iter(), |s| Ok(mac(alg, s, &body_feed)))?,
@@ -315,15 +296,8 @@ pub fn verify(
             )
         }
         Scheme::Basic => {
-            let raw = required(h, AUTHORIZATION)?;
-            let token = match raw.trim().split_once(' ') {
-                Some((word, token)) if word.eq_ignore_ascii_case("basic") => token.trim(),
-                _ => return Err(malformed(AUTHORIZATION, "expected Basic credentials")),
-            };
             let mut buf = [0u8; 768];
-            let n = B64.decode_slice(token, &mut buf).map_err(|_| {
-                malformed(AUTHORIZATION, "credentials are not base64 (or too long)")
-            })?;
+            let n = basic_credentials(h, &mut buf)?;
             (match_credential(secrets, &buf[..n])?, None)
         }
         Scheme::ApiKey { header } => (
@@ -335,6 +309,41 @@ pub fn verify(
         event_id,
         secret_index,
     })
+}
+
+/// The generic `hmac` scheme's MAC from its header (prefix stripped, decoded).
+fn hmac_tag(spec: &HmacSpec, h: &HeaderMap) -> Result<Tag, VerifyError> {
+    let raw = required(h, &spec.header)?;
+    let value = match &spec.prefix {
+        Some(p) => raw
+            .strip_prefix(p.as_str())
+            .ok_or_else(|| malformed(&spec.header, format!("expected prefix {p:?}")))?,
+        None => raw,
+    };
+    let len = spec.algorithm.output_len();
+    match spec.encoding {
+        SigEncoding::Hex => decode_hex(value, len),
+        SigEncoding::Base64 => decode_b64(value, len),
+    }
+    .ok_or_else(|| {
+        let enc = if spec.encoding == SigEncoding::Hex {
+            "hex"
+        } else {
+            "base64"
+        };
+        malformed(&spec.header, format!("expected a {enc} {len}-byte MAC"))
+    })
+}
+
+/// `Authorization: Basic ...` decoded into `buf`; its length.
+fn basic_credentials(h: &HeaderMap, buf: &mut [u8; 768]) -> Result<usize, VerifyError> {
+    let raw = required(h, AUTHORIZATION)?;
+    let token = match raw.trim().split_once(' ') {
+        Some((word, token)) if word.eq_ignore_ascii_case("basic") => token.trim(),
+        _ => return Err(malformed(AUTHORIZATION, "expected Basic credentials")),
+    };
+    B64.decode_slice(token, buf)
+        .map_err(|_| malformed(AUTHORIZATION, "credentials are not base64 (or too long)"))
 }
 
 /// A MAC or decoded signature, held on the stack (64 bytes fits SHA-512).

@@ -59,43 +59,8 @@ pub fn precheck(
                 .ok_or_else(|| malformed(HUBSPOT_TS, "not a millisecond timestamp"))?;
             check_window(now_ms, ts_ms, tolerance_seconds)
         }
-        Scheme::Hmac(spec) => {
-            let raw = required(h, &spec.header)?;
-            let value = match &spec.prefix {
-                Some(p) => raw
-                    .strip_prefix(p.as_str())
-                    .ok_or_else(|| malformed(&spec.header, format!("expected prefix {p:?}")))?,
-                None => raw,
-            };
-            let len = spec.algorithm.output_len();
-            let tag = match spec.encoding {
-                SigEncoding::Hex => decode_hex(value, len),
-                SigEncoding::Base64 => decode_b64(value, len),
-            };
-            if tag.is_none() {
-                let enc = match spec.encoding {
-                    SigEncoding::Hex => "hex",
-                    SigEncoding::Base64 => "base64",
-                };
-                return Err(malformed(
-                    &spec.header,
-                    format!("expected a {enc} {len}-byte MAC"),
-                ));
-            }
-            Ok(())
-        }
-        Scheme::Basic => {
-            let raw = required(h, AUTHORIZATION)?;
-            let token = match raw.trim().split_once(' ') {
-                Some((word, token)) if word.eq_ignore_ascii_case("basic") => token.trim(),
-                _ => return Err(malformed(AUTHORIZATION, "expected Basic credentials")),
-            };
-            let mut buf = [0u8; 768];
-            B64.decode_slice(token, &mut buf).map_err(|_| {
-                malformed(AUTHORIZATION, "credentials are not base64 (or too long)")
-            })?;
-            Ok(())
-        }
+        Scheme::Hmac(spec) => hmac_tag(spec, h).map(|_| ()),
+        Scheme::Basic => basic_credentials(h, &mut [0u8; 768]).map(|_| ()),
         Scheme::ApiKey { header } => required(h, header).map(|_| ()),
     }
 }
