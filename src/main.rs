@@ -82,13 +82,20 @@ enum Command {
         #[arg(long, env = "USER", default_value = "cli")]
         actor: String,
     },
-    /// Stop a message for good, with a reason.
+    /// Stop a message (or every message matching a filter) for good, with a reason.
     Discard {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
-        id: String,
+        /// One message id; or use the filter flags (state dead unless given:
+        /// dead, retrying or queued).
+        id: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
         #[arg(long)]
         reason: String,
+        /// Only count what would be discarded.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long, env = "USER", default_value = "cli")]
         actor: String,
     },
@@ -298,17 +305,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Discard {
             config,
             id,
+            filter,
             reason,
+            dry_run,
             actor,
         } => {
-            if reason.trim().is_empty() {
+            let reason = reason.trim();
+            if reason.is_empty() {
                 bail!("give a --reason");
             }
             let store = open_store(&config).await?;
-            match store
-                .discard(&id, &actor, reason.trim(), Clock::System.now_ms())
-                .await?
-            {
+            let now = Clock::System.now_ms();
+            let Some(id) = id else {
+                let filter = filter
+                    .query()
+                    .resolve(now)
+                    .map_err(|p| anyhow::anyhow!(p.detail))?;
+                let n = store
+                    .discard_matching(filter, reason, &actor, now, dry_run)
+                    .await?;
+                if dry_run {
+                    println!("{n} message(s) would be discarded");
+                } else if n == 0 {
+                    bail!("nothing to discard: no matching message is dead, retrying or queued");
+                } else {
+                    println!("{n} message(s) discarded");
+                }
+                return Ok(());
+            };
+            if dry_run {
+                bail!("--dry-run counts a filter's matches; give filter flags instead of an id");
+            }
+            match store.discard(&id, &actor, reason, now).await? {
                 Discarded::Done => {
                     println!("discarded {id}");
                     Ok(())

@@ -138,6 +138,44 @@ async fn bulk_retry_by_filter_with_a_dry_run_count() {
 }
 
 #[tokio::test]
+async fn bulk_discard_by_filter_with_a_reason_and_a_dry_run_count() {
+    let t = TestApp::spawn().await;
+    dead_messages(&t, 3).await;
+    let no_reason = t
+        .admin(Method::POST, "/messages/discard")
+        .json(&json!({ "route": "orders", "reason": "  " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(no_reason).await.0, 400);
+    let dry: Value = t
+        .admin_json(
+            Method::POST,
+            "/messages/discard",
+            Some(json!({ "route": "orders", "reason": "cancelled", "dry_run": true })),
+        )
+        .await;
+    assert_eq!(dry["matched"], 3);
+    assert_eq!(t.stats("orders").await.dead, 3, "a dry run changes nothing");
+    let done: Value = t
+        .admin_json(
+            Method::POST,
+            "/messages/discard",
+            Some(json!({ "route": "orders", "state": "dead", "reason": "cancelled" })),
+        )
+        .await;
+    assert_eq!(done["discarded"], 3);
+    let stats = t.stats("orders").await;
+    assert_eq!((stats.dead, stats.discarded), (0, 3));
+    let audit: Value = t.admin_json(Method::GET, "/audit", None).await;
+    assert_eq!(audit["audit"][0]["action"], "discard");
+    assert_eq!(
+        audit["audit"][0]["detail"],
+        "3 message(s) discarded: cancelled"
+    );
+}
+
+#[tokio::test]
 async fn discard_needs_a_reason_and_stops_the_message() {
     let t = TestApp::spawn().await;
     let id = dead_messages(&t, 1).await.remove(0);

@@ -1,6 +1,6 @@
 //! Admin: the operators' JSON API under `/admin/api/v1`, reading and acting on
-//! messages through the same store methods the CLI uses (list, show, retry one,
-//! retry by filter with a dry-run count, discard with a reason, route counts,
+//! messages through the same store methods the CLI uses (list, show, retry or
+//! discard one, retry or discard by filter with a dry-run count, route counts,
 //! each system's circuit breaker and queue, the audit log). Bearer-token protected; every action is audited in the store.
 
 use axum::Json;
@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/messages", get(list))
         .route("/messages/retry", post(retry_many))
+        .route("/messages/discard", post(discard_many))
         .route("/messages/{id}", get(show))
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
@@ -249,20 +250,59 @@ struct DiscardBody {
     reason: String,
 }
 
+impl DiscardBody {
+    fn reason(&self) -> Result<&str, Problem> {
+        match self.reason.trim() {
+            "" => Err(Problem::bad_request(
+                "reason-required",
+                "say why the messages are discarded (`reason`)",
+            )),
+            r => Ok(r),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DiscardMany {
+    #[serde(flatten)]
+    filter: FilterQuery,
+    #[serde(flatten)]
+    reason: DiscardBody,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Discards what a filter selects (`dead` unless `state` is `retrying` or
+/// `queued`), in chunks, each audited.
+async fn discard_many(
+    State(app): State<AppState>,
+    Json(body): Json<DiscardMany>,
+) -> Result<Json<Value>, Problem> {
+    let now = app.clock.now_ms();
+    let reason = body.reason.reason()?;
+    let filter = body.filter.resolve(now)?;
+    let n = app
+        .store
+        .discard_matching(filter, reason, TOKEN_ACTOR, now, body.dry_run)
+        .await
+        .map_err(store_problem)?;
+    if body.dry_run {
+        return Ok(Json(json!({ "matched": n, "dry_run": true })));
+    }
+    // Discarded messages may have held their ordering keys.
+    app.wake.notify();
+    Ok(Json(json!({ "discarded": n })))
+}
+
 async fn discard(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<DiscardBody>,
 ) -> Result<Json<Value>, Problem> {
-    if body.reason.trim().is_empty() {
-        return Err(Problem::bad_request(
-            "reason-required",
-            "say why the message is discarded (`reason`)",
-        ));
-    }
+    let reason = body.reason()?;
     match app
         .store
-        .discard(&id, TOKEN_ACTOR, body.reason.trim(), app.clock.now_ms())
+        .discard(&id, TOKEN_ACTOR, reason, app.clock.now_ms())
         .await
         .map_err(store_problem)?
     {

@@ -234,6 +234,23 @@ impl Store {
         on_backend!(self, s => s.retry(sel, actor, now_ms, dry_run).await)
     }
 
+    /// Discards every delivery the filter selects (`dead` unless it names
+    /// `retrying` or `queued`), in chunks, with the operator's reason; with
+    /// `dry_run` only counts them.
+    pub async fn discard_matching(
+        &self,
+        filter: MessageFilter,
+        reason: &str,
+        actor: &str,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let action = BulkAction::Discard {
+            reason: reason.to_owned(),
+        };
+        on_backend!(self, s => s.bulk(filter, action, actor, now_ms, dry_run).await)
+    }
+
     /// Stops a message for good, with the operator's reason.
     pub async fn discard(
         &self,

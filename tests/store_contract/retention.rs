@@ -1,8 +1,8 @@
 //! Retention and housekeeping, on every backend: finished messages past
 //! `[retention]` are deleted with their attempts (never one still owed an
 //! attempt, never a dead one holding its ordering key), dedupe and
-//! idempotency windows outlive their messages, retry by filter goes in
-//! chunks without selecting a row twice, and a steady flow of 100k messages
+//! idempotency windows outlive their messages, retry and discard by filter
+//! go in chunks without selecting a row twice, and a steady flow of 100k messages
 //! with 1-minute retention leaves only the last minute's rows (on SQLite, in
 //! a file of bounded size).
 
@@ -170,6 +170,84 @@ async fn retry_in_chunks(store: Store) {
     assert_eq!(due.len(), n, "each requeued exactly once");
 }
 
+/// Discard by filter over more than one chunk: only the selected state is
+/// touched (a queued message stays queued unless `queued` is named), every
+/// match is discarded once with the reason, one audit entry per chunk, the
+/// dry run counts the same, and a state it cannot apply to selects nothing.
+async fn discard_in_chunks(store: Store) {
+    let n = CHUNK + 3;
+    let accepts = (0..n).map(|i| store.accept(msg(&format!("d{i:04}"), None)));
+    futures_util::future::try_join_all(accepts).await.unwrap();
+    let claimed = store.claim("erp", T0, 30_000, n).await.unwrap();
+    let records = claimed
+        .iter()
+        .map(|c| store.record(record(c, T0, Next::Dead)));
+    futures_util::future::try_join_all(records).await.unwrap();
+    store.accept(msg("waiting", None)).await.unwrap();
+    let dead = MessageFilter::default();
+    let discard = |f: MessageFilter, dry: bool| {
+        let store = store.clone();
+        async move {
+            store
+                .discard_matching(f, "order cancelled in the ERP", "ops", T0 + 1, dry)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(discard(dead.clone(), true).await, n as u64, "dry run");
+    assert_eq!(
+        store.stats().await.unwrap()[0].dead,
+        n as u64,
+        "dry run changes nothing"
+    );
+    assert_eq!(discard(dead.clone(), false).await, n as u64);
+    assert_eq!(discard(dead, false).await, 0, "nothing dead is left");
+    let stats = &store.stats().await.unwrap()[0];
+    assert_eq!(
+        (stats.dead, stats.discarded, stats.queued),
+        (0, n as u64, 1)
+    );
+    let one = store.message("d0000").await.unwrap().unwrap();
+    assert_eq!(one.summary.state, State::Discarded);
+    let audit = store.audit_log(10).await.unwrap();
+    let details: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action == "discard")
+        .map(|a| a.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "3 message(s) discarded: order cancelled in the ERP",
+            "500 message(s) discarded: order cancelled in the ERP"
+        ],
+        "newest first, one per chunk"
+    );
+    for state in [State::Delivered, State::Discarded, State::Delivering] {
+        let f = MessageFilter {
+            state: Some(state),
+            ..Default::default()
+        };
+        assert_eq!(
+            discard(f, false).await,
+            0,
+            "{state:?} is never discarded by filter"
+        );
+    }
+    let queued = MessageFilter {
+        state: Some(State::Queued),
+        ..Default::default()
+    };
+    assert_eq!(discard(queued, false).await, 1);
+    assert!(
+        store
+            .claim("erp", T0 + 2, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// The bench's preloaded keys are live dedupe keys like any other, pruned
 /// in chunks once expired.
 async fn preloaded_keys(store: Store) {
@@ -237,6 +315,7 @@ const FLOW: usize = if cfg!(debug_assertions) {
 async fn retention_on_sqlite() {
     on_sqlite(windows_outlive_messages).await;
     on_sqlite(retry_in_chunks).await;
+    on_sqlite(discard_in_chunks).await;
     on_sqlite(preloaded_keys).await;
 }
 
@@ -244,6 +323,7 @@ async fn retention_on_sqlite() {
 async fn retention_on_postgres() {
     on_postgres("retention_on_postgres", windows_outlive_messages).await;
     on_postgres("retention_on_postgres", retry_in_chunks).await;
+    on_postgres("retention_on_postgres", discard_in_chunks).await;
     on_postgres("retention_on_postgres", preloaded_keys).await;
     on_postgres("retention_on_postgres", |s| async move {
         steady_flow(&s, FLOW, |_| {}).await;

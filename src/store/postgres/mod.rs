@@ -11,6 +11,7 @@ mod accept;
 mod batch;
 mod housekeeping;
 mod jobs;
+mod operate;
 mod read;
 pub mod tls;
 mod write;

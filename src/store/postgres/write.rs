@@ -1,13 +1,13 @@
-//! The PostgreSQL store's writes other than accepts: claim and record (deliver),
-//! retry and discard (operators), prune (janitor). Claims lease rows with
+//! The PostgreSQL store's writes other than accepts: claim and record
+//! (deliver); the operators' writes are in `operate.rs`, the janitor's in
+//! `housekeeping.rs`. Claims lease rows with
 //! `FOR UPDATE SKIP LOCKED`, so workers of every instance take disjoint work;
 //! a record applies only while its lease still holds.
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio_postgres::types::ToSql;
 
-use super::{PgStore, WORK_CHANNEL, batch};
+use super::{PgStore, batch};
 use crate::deliver::pace::{self, Grant, Rate};
 use crate::store::*;
 
@@ -261,132 +261,6 @@ impl PgStore {
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
-
-    /// By filter, in chunks of [`CHUNK`] deliveries, each its own
-    /// transaction and audit entry, walking up the delivery id (keyset), so
-    /// a delivery requeued by one chunk is never selected by the next and
-    /// accepts interleave between chunks. The dry run only counts.
-    pub async fn retry(
-        &self,
-        sel: Selection,
-        actor: &str,
-        now_ms: i64,
-        dry_run: bool,
-    ) -> Result<u64, StoreError> {
-        let (clause, mut args) = match &sel {
-            Selection::One(id) => (
-                "message_id = $1 AND state IN ('dead', 'retrying', 'discarded', 'delivered')"
-                    .to_owned(),
-                vec![Box::new(id.clone()) as Box<dyn ToSql + Sync + Send>],
-            ),
-            Selection::Filter(f) => {
-                let mut f = f.clone();
-                f.state.get_or_insert(State::Dead);
-                if f.state
-                    .is_some_and(|s| matches!(s, State::Queued | State::Delivering))
-                {
-                    return Ok(0);
-                }
-                super::read::where_clause(&f, 0)
-            }
-        };
-        let mut client = self.client().await?;
-        if dry_run {
-            let n: i64 = client
-                .query_one(
-                    &format!("SELECT COUNT(*) FROM deliveries WHERE {clause}"),
-                    &super::read::params(&args),
-                )
-                .await?
-                .get(0);
-            return Ok(n as u64);
-        }
-        let target = match &sel {
-            Selection::One(id) => id.clone(),
-            Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
-        };
-        let n = args.len();
-        let select = format!(
-            "SELECT id FROM deliveries WHERE {clause} AND id > ${} ORDER BY id LIMIT {CHUNK} FOR UPDATE",
-            n + 1
-        );
-        args.push(Box::new(0i64));
-        let mut total = 0u64;
-        loop {
-            let tx = client.transaction().await?;
-            let rows = tx.query(&select, &super::read::params(&args)).await?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-            if ids.is_empty() {
-                break;
-            }
-            tx.execute(
-                "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
-                   attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
-                 WHERE id = ANY($1)",
-                &[&ids, &now_ms],
-            )
-            .await?;
-            let detail = format!("{} message(s) requeued", ids.len());
-            audit(&tx, now_ms, actor, "retry", &target, &detail).await?;
-            tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
-                .await?;
-            tx.commit().await?;
-            total += ids.len() as u64;
-            if ids.len() < CHUNK {
-                break;
-            }
-            args[n] = Box::new(ids[ids.len() - 1]);
-            tracing::debug!(requeued = total, "Retry by filter: a chunk is done.");
-        }
-        Ok(total)
-    }
-
-    pub async fn discard(
-        &self,
-        id: &str,
-        actor: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<Discarded, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let state: Option<String> = tx
-            .query_opt(
-                "SELECT state FROM deliveries WHERE message_id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await?
-            .map(|r| r.get(0));
-        match state.as_deref().and_then(State::parse) {
-            None => return Ok(Discarded::NotFound),
-            Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
-            Some(_) => {}
-        }
-        tx.execute(
-            "UPDATE deliveries SET state = 'discarded', discard_reason = $2, updated_ms = $3 WHERE message_id = $1",
-            &[&id, &reason, &now_ms],
-        )
-        .await?;
-        audit(&tx, now_ms, actor, "discard", id, reason).await?;
-        tx.commit().await?;
-        Ok(Discarded::Done)
-    }
-}
-
-async fn audit(
-    tx: &deadpool_postgres::Transaction<'_>,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        &[&at_ms, &actor, &action, &target, &detail],
-    )
-    .await?;
-    Ok(())
 }
 
 /// `s` with every NUL character replaced, for a PostgreSQL text column.

@@ -5,6 +5,7 @@
 
 mod housekeeping;
 mod jobs;
+mod operate;
 mod read;
 mod write;
 mod writer;

@@ -1,9 +1,9 @@
 //! The SQLite store's writes, each one operation for the group-committing
-//! writer: accept (ingest), claim and record (deliver), retry and discard
-//! (operators), prune (janitor).
+//! writer: accept (ingest), claim and record (deliver). The operators' writes
+//! are in `operate.rs`, the janitor's in `housekeeping.rs`.
 
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::deliver::pace::{self, Grant, Rate};
@@ -139,131 +139,6 @@ impl SqliteStore {
 
     pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
         self.inner.writer.write(move |c| record(c, rec)).await
-    }
-
-    /// By filter, in chunks of [`CHUNK`] deliveries, each its own write and
-    /// its own audit entry, walking up the delivery id (keyset), so a
-    /// delivery requeued by one chunk is never selected by the next and
-    /// accepts interleave between chunks. The dry run only counts, on a
-    /// read connection.
-    pub async fn retry(
-        &self,
-        sel: Selection,
-        actor: &str,
-        now_ms: i64,
-        dry_run: bool,
-    ) -> Result<u64, StoreError> {
-        let (clause, args) = match &sel {
-            Selection::One(id) => (
-                "message_id = ? AND state IN ('dead', 'retrying', 'discarded', 'delivered')"
-                    .to_owned(),
-                vec![rusqlite::types::Value::Text(id.clone())],
-            ),
-            Selection::Filter(f) => {
-                let mut f = f.clone();
-                f.state.get_or_insert(State::Dead);
-                if f.state
-                    .is_some_and(|s| matches!(s, State::Queued | State::Delivering))
-                {
-                    return Ok(0);
-                }
-                super::read::where_clause(&f)
-            }
-        };
-        if dry_run {
-            return self
-                .read(move |c| {
-                    let n: i64 = c.query_row(
-                        &format!("SELECT COUNT(*) FROM deliveries WHERE {clause}"),
-                        rusqlite::params_from_iter(args),
-                        |r| r.get(0),
-                    )?;
-                    Ok(n as u64)
-                })
-                .await;
-        }
-        let target = match &sel {
-            Selection::One(id) => id.clone(),
-            Selection::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
-        };
-        let (mut total, mut after) = (0u64, 0i64);
-        loop {
-            let (clause, args, actor, target) = (
-                clause.clone(),
-                args.clone(),
-                actor.to_owned(),
-                target.clone(),
-            );
-            let chunk = move |c: &Connection| {
-                let mut args = args;
-                args.push(rusqlite::types::Value::Integer(after));
-                args.push(rusqlite::types::Value::Integer(CHUNK as i64));
-                let ids: Vec<i64> = c
-                    .prepare(&format!(
-                        "SELECT id FROM deliveries WHERE {clause} AND id > ? ORDER BY id LIMIT ?"
-                    ))?
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                if ids.is_empty() {
-                    return Ok(ids);
-                }
-                let mut up = c.prepare_cached(
-                    "UPDATE deliveries SET state = 'queued', next_attempt_ms = ?2, budget_start_ms = ?2,
-                     attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = ?2
-                     WHERE id = ?1",
-                )?;
-                for id in &ids {
-                    up.execute(params![id, now_ms])?;
-                }
-                audit(
-                    c,
-                    now_ms,
-                    &actor,
-                    "retry",
-                    &target,
-                    &format!("{} message(s) requeued", ids.len()),
-                )?;
-                Ok(ids)
-            };
-            let ids = self.inner.writer.write(chunk).await?;
-            total += ids.len() as u64;
-            match ids.last() {
-                Some(&last) if ids.len() == CHUNK => after = last,
-                _ => break,
-            }
-            tracing::debug!(requeued = total, "Retry by filter: a chunk is done.");
-            tokio::task::yield_now().await;
-        }
-        Ok(total)
-    }
-
-    pub async fn discard(
-        &self,
-        id: &str,
-        actor: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<Discarded, StoreError> {
-        let (id, actor, reason) = (id.to_owned(), actor.to_owned(), reason.to_owned());
-        self.inner
-            .writer
-            .write(move |c| {
-                let state: Option<String> = c
-                    .query_row("SELECT state FROM deliveries WHERE message_id = ?", [&id], |r| r.get(0))
-                    .optional()?;
-                match state.as_deref().and_then(State::parse) {
-                    None => return Ok(Discarded::NotFound),
-                    Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
-                    Some(_) => {}
-                }
-                c.execute(
-                    "UPDATE deliveries SET state = 'discarded', discard_reason = ?2, updated_ms = ?3 WHERE message_id = ?1",
-                    params![id, reason, now_ms],
-                )?;
-                audit(c, now_ms, &actor, "discard", &id, &reason)?;
-                Ok(Discarded::Done)
-            })
-            .await
     }
 }
 
@@ -412,19 +287,4 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
         state,
     ])?;
     Ok(true)
-}
-
-fn audit(
-    c: &Connection,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![at_ms, actor, action, target, detail])?;
-    Ok(())
 }
