@@ -1,7 +1,8 @@
 //! The embedded SQLite backend (the default): WAL with `synchronous=FULL`, one
 //! writer thread that group-commits (`writer.rs`), a few read connections for
-//! the admin side (`read.rs`), and WAL checkpoints run by the janitor, off the
-//! writer's path (they stall writes for milliseconds).
+//! the admin side (`read.rs`), and passive WAL checkpoints run by the janitor
+//! off the writer's path (the writer only starts the WAL over, between two
+//! batches).
 
 mod housekeeping;
 mod jobs;
@@ -57,7 +58,7 @@ fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(writer::BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -159,22 +160,20 @@ impl SqliteStore {
         self.inner.writer.stop();
     }
 
-    /// Copies the WAL back into the database. A passive checkpoint never
-    /// blocks the writer, but under steady load it never catches up either, so
-    /// the WAL would grow without bound and every commit would append to fresh
-    /// (zero-filled) file blocks. Once the WAL passes [`WAL_RESTART_FRAMES`], a
-    /// RESTART checkpoint holds the writer back while it copies the few frames
-    /// the passive one left, and the next commit starts the WAL over, rewriting
-    /// file blocks that are already in the page cache.
+    /// Copies the WAL back into the database (a passive checkpoint, on a
+    /// read connection: it never blocks the writer). Under steady load the
+    /// WAL never empties on its own, so it would grow without bound and every
+    /// commit would append to fresh (zero-filled) file blocks: once it passes
+    /// [`WAL_RESTART_FRAMES`], the writer thread is asked to start it over
+    /// between two batches (`writer::restart_wal`).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.read(|c| {
-            let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
-            if frames > WAL_RESTART_FRAMES {
-                c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
-            }
-            Ok(())
-        })
-        .await
+        let log: i64 = self
+            .read(|c| Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?))
+            .await?;
+        if log > WAL_RESTART_FRAMES {
+            self.inner.writer.want_wal_restart();
+        }
+        Ok(())
     }
 }
 
@@ -212,4 +211,64 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMessage;
+
+    fn message(i: usize) -> NewMessage {
+        NewMessage {
+            id: format!("m{i:06}"),
+            route: "orders".into(),
+            system: "erp".into(),
+            received_ms: 1,
+            event_id: None,
+            headers: "{}".into(),
+            body: bytes::Bytes::from(vec![b'x'; 8 * 1024]),
+            delivery_key: format!("k{i}"),
+            dedupe: None,
+            idempotency: None,
+            ordering_key: None,
+            job_id: None,
+        }
+    }
+
+    /// Frames in the WAL now (what a passive checkpoint reports).
+    async fn wal_frames(store: &SqliteStore) -> i64 {
+        store
+            .read(|c| Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?))
+            .await
+            .unwrap()
+    }
+
+    /// Past its bound the WAL is started over by the writer between two
+    /// batches (after the janitor's checkpoint asked for it), so commits go
+    /// back to the start of the file instead of growing it; below the bound
+    /// nothing is asked.
+    #[tokio::test]
+    async fn the_writer_starts_a_long_wal_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let accepts = (0..5_000).map(|i| store.accept(message(i)));
+        futures_util::future::try_join_all(accepts).await.unwrap();
+        let long = wal_frames(&store).await;
+        assert!(
+            long > WAL_RESTART_FRAMES,
+            "{long} frames: the test must pass the bound"
+        );
+        store.checkpoint().await.unwrap();
+        // The batch after the request runs the restart; the one after that
+        // writes from the start of the WAL.
+        store.accept(message(5_000)).await.unwrap();
+        store.accept(message(5_001)).await.unwrap();
+        let short = wal_frames(&store).await;
+        assert!(short < 100, "the WAL started over: {short} frames");
+        store.checkpoint().await.unwrap();
+        assert!(
+            !store.inner.writer.restart_wanted(),
+            "below the bound nothing is asked"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -22,22 +23,45 @@ type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// Runs against the connection inside the open transaction; says whether it failed.
 type Op = Box<dyn FnOnce(&Connection) -> (Finish, bool) + Send>;
 
+/// How long a write waits for a lock another connection holds (a CLI
+/// command's write, a migration).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Writer {
     ops: mpsc::UnboundedSender<Op>,
     /// Set by [`Writer::stop`]: the thread exits after its current batch.
     stopped: Arc<AtomicBool>,
+    /// Set by the janitor when the WAL has grown long: the thread starts it
+    /// over after its current batch ([`restart_wal`]).
+    restart_wal: Arc<AtomicBool>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::unbounded_channel();
         let stopped = Arc::new(AtomicBool::new(false));
-        let stop = stopped.clone();
+        let restart_wal = Arc::new(AtomicBool::new(false));
+        let flags = (stopped.clone(), restart_wal.clone());
         std::thread::Builder::new()
             .name("ferry-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &stop))?;
-        Ok(Writer { ops: tx, stopped })
+            .spawn(move || run(conn, rx, &flags.0, &flags.1))?;
+        Ok(Writer {
+            ops: tx,
+            stopped,
+            restart_wal,
+        })
+    }
+
+    /// Asks the thread to start the WAL over between two batches.
+    pub fn want_wal_restart(&self) {
+        self.restart_wal.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a WAL restart is asked for and not yet done.
+    #[cfg(test)]
+    pub fn restart_wanted(&self) -> bool {
+        self.restart_wal.load(Ordering::Relaxed)
     }
 
     /// Ends the writer thread (tests of a dead writer): operations queued
@@ -72,7 +96,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, stopped: &AtomicBool) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    stopped: &AtomicBool,
+    restart: &AtomicBool,
+) {
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     let mut finishers: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -115,7 +144,26 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, stopped: &AtomicBo
         for finish in finishers.drain(..) {
             finish(outcome.as_ref().map(|_| ()).map_err(|e| e.as_str()));
         }
+        if restart.load(Ordering::Relaxed) && restart_wal(&conn) {
+            restart.store(false, Ordering::Relaxed);
+        }
     }
+}
+
+/// Starts the WAL over, so the next commits rewrite file blocks already in
+/// the page cache instead of growing the file. It runs here, between two
+/// batches, because a RESTART checkpoint needs the write lock: from another
+/// connection it would wait for this thread's lock while this thread waited
+/// for its (a busy handler sleeps in steps of up to 100 ms, and ingest waited
+/// seconds). The janitor's passive checkpoints have already copied nearly
+/// every frame, so what is left here is a few frames and an fsync; and it
+/// never waits: while a reader still uses the WAL it gives up at once, and
+/// the next batch tries again.
+fn restart_wal(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    matches!(busy, Ok(0))
 }
 
 /// Runs an op whose transaction could not begin, only to get its finisher:
