@@ -258,7 +258,8 @@ impl Deliverer {
             attempts: d.attempts,
             consecutive_rate_limited: d.rate_limited_streak,
             consecutive_auth: d.auth_streak,
-            first_received_ms: d.budget_start_ms,
+            budget_start_ms: d.budget_start_ms,
+            received_ms: d.received_ms,
         };
         let now = self.clock.now_ms();
         let verdict = retry::decide(

@@ -43,6 +43,7 @@ fn item(n: i64, route: &str, body: &str, received_ms: i64) -> Claimed {
         rate_limited_streak: 0,
         auth_streak: 0,
         budget_start_ms: received_ms,
+        received_ms,
         lease_until: 0,
     }
 }

@@ -142,15 +142,6 @@ pub(super) fn classify(
             format!("check {system}'s health and load, or raise its timeout"),
             Retry,
         ),
-        Outcome::CircuitOpen => (
-            C::CircuitOpen,
-            format!(
-                "nothing was sent: ferry's circuit breaker for {system} is open after \
-                 repeated failures."
-            ),
-            format!("check {system}'s health"),
-            Retry,
-        ),
         Outcome::ItemRejected { status, reason } => (
             C::Rejected,
             format!(

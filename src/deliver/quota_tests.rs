@@ -92,7 +92,8 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
         attempts: policy.max_attempts - 1,
         consecutive_auth: 1,
         consecutive_rate_limited: 3,
-        first_received_ms: now - 60_000,
+        budget_start_ms: now - 60_000,
+        received_ms: now - 60_000,
     };
     let v = retry::decide(
         &outcome,
@@ -120,7 +121,8 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
     );
     // A reset past the message's max age: dead, saying why.
     let history = History {
-        first_received_ms: now - policy.max_age_ms + 60_000,
+        budget_start_ms: now - policy.max_age_ms + 60_000,
+        received_ms: now - policy.max_age_ms + 60_000,
         ..History::default()
     };
     let v = retry::decide(
@@ -146,7 +148,8 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
         body_excerpt: "[]",
     };
     let fresh = History {
-        first_received_ms: now,
+        budget_start_ms: now,
+        received_ms: now,
         ..History::default()
     };
     let v = retry::decide(&other, &policy, &fresh, "sf", None, now, &mut rand::rng());

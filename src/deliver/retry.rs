@@ -11,7 +11,7 @@
 //! Rules:
 //! - Retries are bounded per destination system by [`RetryPolicy::max_attempts`]
 //!   (budget-counted attempts) and [`RetryPolicy::max_age_ms`] (measured from
-//!   when the message was first received).
+//!   when the message was first received, or last retried by an operator).
 //! - Backoff uses full jitter: uniform in `[0, min(max_delay, initial * 2^(n-1))]`,
 //!   then raised to at least 1 ms so the next attempt is always strictly after
 //!   `now`. See [`backoff_ms`].
@@ -52,6 +52,10 @@ pub enum ErrorClass {
     Auth,
     NotFound,
     Mapping,
+    /// DESIGN's name for a delivery stopped by its system's circuit breaker.
+    /// The breaker gates the claim, so a delivery waits behind an open
+    /// circuit unattempted and no attempt ends with this class; it stays
+    /// in the vocabulary (filters accept it) for the day one does.
     CircuitOpen,
     Config,
 }
@@ -144,8 +148,6 @@ pub enum Outcome<'a> {
     Mapping(&'a str),
     /// The destination's configuration is unusable; the error text.
     Config(&'a str),
-    /// The circuit breaker refused to send.
-    CircuitOpen,
     /// The platform took a batch but refused this item of it, for this reason.
     ItemRejected { status: u16, reason: &'a str },
 }
@@ -159,8 +161,12 @@ pub struct History {
     pub consecutive_rate_limited: u32,
     /// 401/403 answers in a row before this one.
     pub consecutive_auth: u32,
-    /// When ferry first received the message (ms since the Unix epoch).
-    pub first_received_ms: i64,
+    /// Start of the retry budget and the max-age window: when ferry first
+    /// received the message, or when an operator last retried it (ms since
+    /// the Unix epoch).
+    pub budget_start_ms: i64,
+    /// When ferry first received the message, for the explanation.
+    pub received_ms: i64,
 }
 
 /// A failure explained for operations staff.
@@ -227,14 +233,15 @@ pub fn decide(
             format!("ferry stopped retrying; {advice}, then replay the message."),
         ),
     };
-    let age = human_duration(now_ms.saturating_sub(history.first_received_ms).max(0));
+    let since = |t: i64| human_duration(now_ms.saturating_sub(t).max(0));
+    let age = since(history.budget_start_ms);
     if class == C::Auth && history.consecutive_auth > 0 {
         let times = history.consecutive_auth.saturating_add(1);
         return dead(format!(
             "credential rejected {times} times in a row: {last}"
         ));
     }
-    let counts = !matches!(class, C::RateLimited | C::CircuitOpen);
+    let counts = class != C::RateLimited;
     let n = history.attempts.saturating_add(1);
     if counts && n >= policy.max_attempts {
         let noun = if n == 1 { "attempt" } else { "attempts" };
@@ -259,7 +266,6 @@ pub fn decide(
     };
     let backoff_n = match class {
         C::RateLimited => history.consecutive_rate_limited.saturating_add(1),
-        C::CircuitOpen => history.attempts.max(1),
         _ => n,
     };
     let delay = retry_after
@@ -267,9 +273,16 @@ pub fn decide(
         .unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
     let at_ms = now_ms.saturating_add(delay.max(1));
     let max_age = policy.max_age_ms.max(0);
-    let deadline = history.first_received_ms.saturating_add(max_age);
+    let deadline = history.budget_start_ms.saturating_add(max_age);
     if at_ms > deadline {
-        let (max_age, ago) = (human_duration(max_age), format!("first received {age} ago"));
+        let received = since(history.received_ms);
+        let ago = if history.budget_start_ms > history.received_ms {
+            // An operator's retry gave it a fresh window.
+            format!("first received {received} ago, retried by an operator {age} ago")
+        } else {
+            format!("first received {received} ago")
+        };
+        let max_age = human_duration(max_age);
         return dead(match asked {
             _ if now_ms > deadline => {
                 format!(

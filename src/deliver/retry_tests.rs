@@ -25,7 +25,8 @@ impl RngCore for Fixed {
 fn history(attempts: u32) -> History {
     History {
         attempts,
-        first_received_ms: NOW - MIN,
+        budget_start_ms: NOW - MIN,
+        received_ms: NOW - MIN,
         ..History::default()
     }
 }
@@ -335,7 +336,8 @@ fn request_timeout_and_server_errors_retry() {
 fn last_attempt_gives_up() {
     let none = HeaderMap::new();
     let hist = History {
-        first_received_ms: NOW - 3 * HOUR - 12 * MIN,
+        budget_start_ms: NOW - 3 * HOUR - 12 * MIN,
+        received_ms: NOW - 3 * HOUR - 12 * MIN,
         ..history(7)
     };
     let why = expect_dead(run(&resp(503, &none, ""), &hist));
@@ -355,7 +357,8 @@ fn last_attempt_gives_up() {
 #[test]
 fn max_age_exceeded_is_dead() {
     let old = History {
-        first_received_ms: NOW - 25 * HOUR,
+        budget_start_ms: NOW - 25 * HOUR,
+        received_ms: NOW - 25 * HOUR,
         ..history(1)
     };
     let why = expect_dead(run(&Outcome::Timeout, &old));
@@ -367,7 +370,8 @@ fn max_age_exceeded_is_dead() {
     );
     // Not yet old, but the next attempt would fall past the max age.
     let nearly = History {
-        first_received_ms: NOW - 24 * HOUR + 500,
+        budget_start_ms: NOW - 24 * HOUR + 500,
+        received_ms: NOW - 24 * HOUR + 500,
         ..history(1)
     };
     let v = run_with(
@@ -376,15 +380,39 @@ fn max_age_exceeded_is_dead() {
         &mut Fixed(u64::MAX),
     );
     assert!(expect_dead(v).explanation.contains("24h max age"));
-    // Max age also applies to retries that do not count against the budget.
-    let why = expect_dead(run(&Outcome::CircuitOpen, &old));
-    assert_eq!(why.class, ErrorClass::CircuitOpen);
+}
+
+/// The max age runs from an operator's retry, and the explanation tells
+/// reception and that retry apart (it used to call the retry's time "first
+/// received").
+#[test]
+fn max_age_after_an_operators_retry_names_both_times() {
+    let retried = History {
+        budget_start_ms: NOW - 25 * HOUR,
+        received_ms: NOW - 50 * HOUR,
+        ..history(1)
+    };
+    let why = expect_dead(run(&Outcome::Timeout, &retried));
+    assert!(
+        why.explanation.contains(
+            "older than its 24h max age (first received 2d 2h ago, retried by an operator 25h ago)"
+        ),
+        "{}",
+        why.explanation
+    );
+    let fresh = History {
+        budget_start_ms: NOW - HOUR,
+        received_ms: NOW - 50 * HOUR,
+        ..history(1)
+    };
+    expect_retry(run(&Outcome::Timeout, &fresh));
 }
 
 #[test]
 fn retry_after_beyond_max_age_is_dead() {
     let hist = History {
-        first_received_ms: NOW - 23 * HOUR - HOUR / 2,
+        budget_start_ms: NOW - 23 * HOUR - HOUR / 2,
+        received_ms: NOW - 23 * HOUR - HOUR / 2,
         ..history(0)
     };
     let h = headers(&[("retry-after", "7200")]);
@@ -513,14 +541,6 @@ fn success_is_delivered_and_redirect_is_rejected() {
         assert!(why.explanation.contains("https://erp.example/v2/orders"));
         assert!(why.hint.contains("base_url"));
     }
-}
-
-#[test]
-fn circuit_open_retries_without_budget() {
-    let v = run(&Outcome::CircuitOpen, &history(8));
-    let (at, counts, why) = expect_retry(v);
-    assert!(!counts && at > NOW);
-    assert_eq!(why.class, ErrorClass::CircuitOpen);
 }
 
 #[test]

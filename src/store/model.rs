@@ -182,6 +182,8 @@ pub struct Claimed {
     pub auth_streak: u32,
     /// Start of the max-age window (reception, or the last manual retry).
     pub budget_start_ms: i64,
+    /// When ferry first received the message.
+    pub received_ms: i64,
     /// The lease's expiry; `record` only applies while it still holds.
     pub lease_until: i64,
 }

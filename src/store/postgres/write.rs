@@ -39,7 +39,7 @@ FROM (SELECT id FROM deliveries q
       FOR UPDATE SKIP LOCKED) c, messages m
 WHERE d.id = c.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.route, d.system, d.delivery_key, d.attempts,
-          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body"
+          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body, d.received_ms"
 );
 
 /// Back to waiting, unattempted: `queued` unless an attempt already failed.
@@ -83,6 +83,7 @@ impl PgStore {
                 rate_limited_streak: r.get::<_, i32>(6) as u32,
                 auth_streak: r.get::<_, i32>(7) as u32,
                 budget_start_ms: r.get(8),
+                received_ms: r.get(10),
                 body: Bytes::from(r.get::<_, Vec<u8>>(9)),
                 lease_until,
             })

@@ -202,7 +202,7 @@ fn claim(
                       WHERE state IN {PENDING} AND system = ?4 AND next_attempt_ms <= ?1
                         AND NOT ({BEHIND})
                       ORDER BY next_attempt_ms, id LIMIT ?3)
-         RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms"
+         RETURNING id, message_id, route, system, delivery_key, attempts, rate_limited_streak, auth_streak, budget_start_ms, received_ms"
     ))?;
     let mut claimed: Vec<Claimed> = stmt
         .query_map(params![now_ms, lease_until, limit as i64, system], |r| {
@@ -217,6 +217,7 @@ fn claim(
                 rate_limited_streak: r.get(6)?,
                 auth_streak: r.get(7)?,
                 budget_start_ms: r.get(8)?,
+                received_ms: r.get(9)?,
                 lease_until,
             })
         })?
