@@ -15,6 +15,9 @@ use ferry::sim::receiver::Receiver;
 use ferry::store::{MessageFilter, RouteStats, Store};
 use tokio_util::sync::CancellationToken;
 
+mod pg_url;
+pub use pg_url::postgres_test_url;
+
 pub const ADMIN_TOKEN: &str = "admin-secret";
 pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const WHSEC_OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -67,10 +70,7 @@ pub struct PgScratch {
 
 impl PgScratch {
     pub async fn new(test: &str) -> Option<PgScratch> {
-        let Ok(server_url) = std::env::var("FERRY_TEST_POSTGRES_URL") else {
-            eprintln!("{test}: FERRY_TEST_POSTGRES_URL is not set; skipped");
-            return None;
-        };
+        let server_url = postgres_test_url(test)?;
         let (url, schema) = ferry::store::postgres::scratch_schema(&server_url, "ferry_test")
             .await
             .expect("a scratch schema");

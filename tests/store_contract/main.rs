@@ -11,6 +11,8 @@ use ferry::deliver::retry::ErrorClass;
 use ferry::store::*;
 
 mod instances;
+#[path = "../common/pg_url.rs"]
+mod pg_url;
 mod retention;
 mod scheduling;
 mod tls;
@@ -404,10 +406,7 @@ async fn on_postgres<F: Future<Output = ()>>(test: &str, story: impl FnOnce(Stor
 
 /// A fresh PostgreSQL schema, or `None` (and a note) when no server is given.
 async fn postgres(test: &str) -> Option<(Store, String, String)> {
-    let Ok(url) = std::env::var("FERRY_TEST_POSTGRES_URL") else {
-        eprintln!("{test}: FERRY_TEST_POSTGRES_URL is not set; skipped on PostgreSQL");
-        return None;
-    };
+    let url = pg_url::postgres_test_url(test)?;
     let (scoped, schema) = ferry::store::postgres::scratch_schema(&url, "ferry_contract")
         .await
         .unwrap();
