@@ -24,6 +24,14 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// Deliveries it carries.
+    pub fn deliveries(&self) -> usize {
+        match self {
+            Unit::One(_) => 1,
+            Unit::Batch(items) => items.len(),
+        }
+    }
+
     pub fn into_items(self) -> Vec<Claimed> {
         match self {
             Unit::One(d) => vec![d],

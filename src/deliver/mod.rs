@@ -9,8 +9,10 @@
 //! controller's limit below it), and takes each through the named
 //! stages of `attempt`: prepare → wait for its time → send → decide
 //! (`retry`) → record. A loop sleeps only when its claim comes back empty,
-//! until new work is signalled ([`Wake`]) or its next retry is due; tests call
-//! [`Deliverer::run_once`] to drain the queue deterministically.
+//! until new work is signalled ([`Wake`]) or its next retry is due. A loop is
+//! one worker step (`step::Deliverer::tick`) plus the waiting it asks for;
+//! tests call the same step through [`Deliverer::run_once`] to drain the
+//! queue deterministically.
 
 pub mod adaptive;
 mod attempt;
@@ -24,6 +26,7 @@ pub mod pace;
 mod plan;
 pub mod quota;
 pub mod retry;
+mod step;
 mod strays;
 
 use std::collections::HashMap;
@@ -39,8 +42,6 @@ use crate::config::{Config, System};
 use crate::connect::Connector;
 use crate::store::{RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
-use batch::Unit;
-use breaker::Admission;
 use pace::Rate;
 
 /// Longest a worker loop sleeps before looking at the queue again on its own.
@@ -216,56 +217,6 @@ impl Deliverer {
         self.concurrency.clone()
     }
 
-    /// Claims what is due now toward every system, delivers it all (at the
-    /// times the budgets grant), and returns when every attempt is recorded.
-    pub async fn run_once(self: &Arc<Self>) -> Result<Step, crate::store::StoreError> {
-        let tasks = TaskTracker::new();
-        let mut n = self.sweep_strays().await;
-        for system in self.config.systems.values() {
-            let now = self.clock.now_ms();
-            let (requests, probe) = match self.admit(system, now).await {
-                Admission::Free => (system.max_concurrency, false),
-                Admission::Probe => (1, true),
-                Admission::WaitUntil(_) => continue,
-            };
-            let claimed = self
-                .store
-                .claim(
-                    &system.name,
-                    now,
-                    self.lease_ms,
-                    self.claim_size(system, requests),
-                )
-                .await?;
-            if claimed.is_empty() {
-                self.breakers.no_probe(&system.name);
-                continue;
-            }
-            let claimed = self.set_aside_low(system, claimed, now).await;
-            if claimed.is_empty() {
-                self.breakers.no_probe(&system.name);
-                continue;
-            }
-            let units = self.form(system, claimed, now, requests, probe).await;
-            let paced = self.pace(system, units, None).await;
-            if probe && paced.go.is_empty() {
-                self.breakers.no_probe(&system.name);
-            }
-            for (unit, at) in paced.go {
-                n += match &unit {
-                    Unit::One(_) => 1,
-                    Unit::Batch(items) => items.len(),
-                };
-                let me = self.clone();
-                tasks.spawn(async move { me.start(unit, at, None).await });
-            }
-            self.hand_back(paced.rest, paced.rest_due_ms).await;
-        }
-        tasks.close();
-        tasks.wait().await;
-        Ok(if n == 0 { Step::Idle } else { Step::Worked(n) })
-    }
-
     /// The worker loops, one per system: run until `shutdown`, then let
     /// in-flight attempts finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
@@ -311,142 +262,6 @@ impl Deliverer {
             Err(e) => {
                 tracing::warn!(system = %system.name, error = %e, "Bounding stored holds failed; some deliveries may wait longer than max_hold.")
             }
-        }
-    }
-
-    async fn run_system(
-        self: Arc<Self>,
-        system: &System,
-        shutdown: CancellationToken,
-        attempts: TaskTracker,
-    ) {
-        let Some(permits) = self.per_system.get(&system.name).cloned() else {
-            return;
-        };
-        self.bound_stored_waits(system).await;
-        let mut wake = self.wake.subscribe();
-        // The budget's theoretical arrival time as of this loop's last
-        // reservation: claims are sized by it, so a spent budget is not
-        // claimed only to be handed back.
-        let mut tat_estimate: Option<i64> = None;
-        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-        while !shutdown.is_cancelled() {
-            // The semaphore holds max_concurrency places; an adaptive limit
-            // below it leaves the difference unused.
-            let limit = self.concurrency.limit(system);
-            let free = limit.saturating_sub(self.in_flight(system));
-            // Claim in chunks: under load, waiting for a quarter of the places
-            // turns one claim per finished delivery into one per chunk.
-            let chunk = (limit / 4).max(1);
-            if free < chunk {
-                let unused = system.max_concurrency.saturating_sub(limit);
-                tokio::select! {
-                    p = permits.acquire_many((unused + chunk) as u32) => drop(p),
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let now = self.clock.now_ms();
-            let probe = match self.admit(system, now).await {
-                Admission::Free => false,
-                Admission::Probe => true,
-                Admission::WaitUntil(at) => {
-                    // Open: the queue waits; a closing breaker wakes the loops.
-                    tokio::select! {
-                        _ = wake.changed() => {}
-                        _ = tokio::time::sleep(Duration::from_millis((at - now).max(1) as u64)) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            };
-            let (_, g) = pace::reserve(
-                tat_estimate,
-                now * 1000,
-                rate,
-                u32::MAX,
-                PACE_HORIZON_MS * 1000,
-            );
-            if g.count == 0 {
-                // By this loop's last look the budget is spent (or held):
-                // sleep until its next slot is within the horizon.
-                let wait = (g.next_us / 1000 - PACE_HORIZON_MS - now).max(1);
-                if sleep_or_stop(wait, &shutdown).await {
-                    break;
-                }
-                continue;
-            }
-            let room = g.count as usize;
-            wake.borrow_and_update();
-            // Claim no more than can start now (`free` places): a claimed
-            // delivery waiting for a place could outlive its lease.
-            let requests = if probe {
-                1
-            } else {
-                free.min(room).min(MAX_CLAIM)
-            };
-            let limit = self.claim_size(system, requests);
-            let claim = self.store.claim(&system.name, now, self.lease_ms, limit);
-            // An unlimited budget is only read (for a platform's hold), and
-            // the read does not depend on what is claimed: do both at once.
-            let (claimed, early) = if rate == Rate::UNLIMITED {
-                let want = u32::try_from(limit).unwrap_or(u32::MAX);
-                let read = self
-                    .store
-                    .reserve(&system.budget, now, rate, want, PACE_HORIZON_MS);
-                let (c, g) = tokio::join!(claim, read);
-                (c, Some(g))
-            } else {
-                (claim.await, None)
-            };
-            let claimed = match claimed {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(system = %system.name, error = %e, "Claiming deliveries failed; retrying in a second.");
-                    if sleep_or_stop(1_000, &shutdown).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            if claimed.is_empty() {
-                self.breakers.no_probe(&system.name);
-                let due = self.store.next_due(&system.name).await.ok().flatten();
-                let wait = due.map_or(IDLE_POLL_MS, |t| (t - now).clamp(1, IDLE_POLL_MS));
-                tokio::select! {
-                    _ = wake.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let claimed = self.set_aside_low(system, claimed, now).await;
-            if claimed.is_empty() {
-                // All low priority, paused: a probe found nothing to send.
-                self.breakers.no_probe(&system.name);
-                continue;
-            }
-            let units = self.form(system, claimed, now, requests, probe).await;
-            if units.is_empty() {
-                // Every batch is still filling; they are due at their max_wait.
-                continue;
-            }
-            let paced = self.pace(system, units, early).await;
-            if probe && paced.go.is_empty() {
-                // The budget sent the probe back: it is not out.
-                self.breakers.no_probe(&system.name);
-            }
-            if let Some(next) = paced.budget_next_us {
-                tat_estimate = Some(next + rate.tolerance_us);
-            }
-            for (unit, at) in paced.go {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let me = self.clone();
-                attempts.spawn(async move { me.start(unit, at, Some(permit)).await });
-            }
-            self.hand_back(paced.rest, paced.rest_due_ms).await;
         }
     }
 }
