@@ -16,9 +16,11 @@
 pub mod health;
 mod model;
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 
 pub use model::*;
+pub use rules::*;
 
 use std::path::Path;
 

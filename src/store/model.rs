@@ -291,44 +291,6 @@ pub enum Selection {
     Filter(MessageFilter),
 }
 
-/// What an operator does to the messages a filter selects, chunk by chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BulkAction {
-    /// Requeue now, with a fresh retry budget and the same downstream
-    /// idempotency key.
-    Retry,
-    /// Stop for good, with the operator's reason.
-    Discard { reason: String },
-}
-
-impl BulkAction {
-    /// The audit log's word for it.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            BulkAction::Retry => "retry",
-            BulkAction::Discard { .. } => "discard",
-        }
-    }
-
-    /// The filter's state, `dead` unless it names one, or `None` when the
-    /// action cannot apply to that state: a delivery in flight is left to its
-    /// worker, a queued one is already due (retry), a finished one stays as
-    /// it ended.
-    pub fn target_state(&self, f: &MessageFilter) -> Option<State> {
-        let state = f.state.unwrap_or(State::Dead);
-        let applies = match self {
-            BulkAction::Retry => matches!(
-                state,
-                State::Dead | State::Retrying | State::Discarded | State::Delivered
-            ),
-            BulkAction::Discard { .. } => {
-                matches!(state, State::Dead | State::Retrying | State::Queued)
-            }
-        };
-        applies.then_some(state)
-    }
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MessageSummary {
     pub id: String,

@@ -20,11 +20,13 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         match sel {
             Selection::One(id) => {
-                let clause =
-                    "message_id = $1 AND state IN ('dead', 'retrying', 'discarded', 'delivered')";
+                let clause = format!(
+                    "message_id = $1 AND state IN {}",
+                    State::sql_list(State::retryable)
+                );
                 let args = vec![Box::new(id.clone()) as Param];
                 let work = Chunked {
-                    clause: clause.to_owned(),
+                    clause,
                     args,
                     target: id,
                     action: BulkAction::Retry,
@@ -158,7 +160,7 @@ impl PgStore {
             .map(|r| r.get(0));
         match state.as_deref().and_then(State::parse) {
             None => return Ok(Discarded::NotFound),
-            Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
+            Some(s) if !s.discardable() => return Ok(Discarded::NotDiscardable),
             Some(_) => {}
         }
         tx.execute(

@@ -22,31 +22,12 @@ pub(super) fn params(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 pub(super) fn where_clause(f: &MessageFilter, offset: usize) -> (String, Vec<Param>) {
     let mut parts = vec!["1 = 1".to_owned()];
     let mut args: Vec<Param> = Vec::new();
-    let mut push = |sql: &str, arg: Param, args: &mut Vec<Param>| {
-        args.push(arg);
+    for (sql, arg) in f.conditions() {
+        args.push(match arg {
+            Arg::Text(t) => Box::new(t),
+            Arg::Int(i) => Box::new(i),
+        });
         parts.push(sql.replace('?', &format!("${}", offset + args.len())));
-    };
-    if let Some(s) = f.state {
-        push("state = ?", Box::new(s.as_str()), &mut args);
-    }
-    if let Some(r) = &f.route {
-        push("route = ?", Box::new(r.clone()), &mut args);
-    }
-    if let Some(c) = f.class {
-        push("last_class = ?", Box::new(c.as_str()), &mut args);
-    }
-    if let Some(t) = f.since_ms {
-        push("received_ms >= ?", Box::new(t), &mut args);
-    }
-    if let Some(t) = f.until_ms {
-        push("received_ms < ?", Box::new(t), &mut args);
-    }
-    if let Some(b) = &f.before {
-        push(
-            "id < (SELECT id FROM deliveries WHERE message_id = ?)",
-            Box::new(b.clone()),
-            &mut args,
-        );
     }
     (parts.join(" AND "), args)
 }

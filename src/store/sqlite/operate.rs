@@ -22,12 +22,14 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         match sel {
             Selection::One(id) => {
-                let clause =
-                    "message_id = ? AND state IN ('dead', 'retrying', 'discarded', 'delivered')";
+                let clause = format!(
+                    "message_id = ? AND state IN {}",
+                    State::sql_list(State::retryable)
+                );
                 let target = id.clone();
                 let args = vec![Value::Text(id)];
                 let work = Chunked {
-                    clause: clause.to_owned(),
+                    clause,
                     args,
                     target,
                     action: BulkAction::Retry,
@@ -126,7 +128,7 @@ impl SqliteStore {
                     .optional()?;
                 match state.as_deref().and_then(State::parse) {
                     None => return Ok(Discarded::NotFound),
-                    Some(State::Delivered | State::Discarded) => return Ok(Discarded::NotDiscardable),
+                    Some(s) if !s.discardable() => return Ok(Discarded::NotDiscardable),
                     Some(_) => {}
                 }
                 c.execute(

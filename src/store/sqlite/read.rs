@@ -11,31 +11,14 @@ use crate::store::*;
 
 /// SQL condition over `deliveries` for a filter, with its arguments.
 pub(super) fn where_clause(f: &MessageFilter) -> (String, Vec<Value>) {
-    let mut parts = vec!["1 = 1".to_owned()];
+    let mut parts = vec!["1 = 1"];
     let mut args = Vec::new();
-    if let Some(s) = f.state {
-        parts.push("state = ?".into());
-        args.push(Value::Text(s.as_str().into()));
-    }
-    if let Some(r) = &f.route {
-        parts.push("route = ?".into());
-        args.push(Value::Text(r.clone()));
-    }
-    if let Some(c) = f.class {
-        parts.push("last_class = ?".into());
-        args.push(Value::Text(c.as_str().into()));
-    }
-    if let Some(t) = f.since_ms {
-        parts.push("received_ms >= ?".into());
-        args.push(Value::Integer(t));
-    }
-    if let Some(t) = f.until_ms {
-        parts.push("received_ms < ?".into());
-        args.push(Value::Integer(t));
-    }
-    if let Some(b) = &f.before {
-        parts.push("id < (SELECT id FROM deliveries WHERE message_id = ?)".into());
-        args.push(Value::Text(b.clone()));
+    for (sql, arg) in f.conditions() {
+        parts.push(sql);
+        args.push(match arg {
+            Arg::Text(t) => Value::Text(t),
+            Arg::Int(i) => Value::Integer(i),
+        });
     }
     (parts.join(" AND "), args)
 }
