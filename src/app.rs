@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::deliver::Wake;
 use crate::deliver::breaker::Breakers;
 use crate::ingest::admission::Backlog;
+use crate::model::Wake;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

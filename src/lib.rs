@@ -3,7 +3,17 @@
 //!
 //! # Layout
 //!
-//! The modules follow a message through ferry (see `docs/ARCHITECTURE.md`):
+//! The modules follow a message through ferry (see `docs/ARCHITECTURE.md`),
+//! on two bottom layers that every stage imports and that import none of
+//! them:
+//!
+//! * [`model`]: the vocabulary: delivery states, error classes, the `Wake`
+//!   signal.
+//! * [`limits`]: the pure limit policies: GCRA budgets (`pace`), the retry
+//!   policy and `Retry-After`, the circuit breaker's state machine, the
+//!   platforms' rate-limit dialects.
+//!
+//! The stages:
 //!
 //! * [`config`]: `ferry.toml` + env → a validated [`config::Config`].
 //! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers, janitor.
@@ -12,10 +22,11 @@
 //! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
 //! * [`store`]: the durable queue on SQLite or PostgreSQL: accept, claim,
 //!   reserve, record, defer, retry, discard, list, prune.
-//! * [`deliver`]: one worker loop per system claiming its due deliveries;
-//!   `breaker` gates a failing system, `batch` groups deliveries for bulk
-//!   endpoints, `pace` spaces requests within the system's budget (and
-//!   `dialect` reads platforms' limits), `retry` classifies and schedules.
+//! * [`deliver`]: one worker loop per system (a worker step, `tick`, plus
+//!   waiting) claiming its due deliveries; the system's breaker gates a
+//!   failing system, `batch` groups deliveries for bulk endpoints, the budget
+//!   spaces requests (and the dialects read platforms' limits), `retry`
+//!   classifies and schedules.
 //! * [`transform`]: body translation between claim and send; jq programs on
 //!   their own guarded thread pool (`jq`, `pool`); JSON depth on raw bytes.
 //! * [`connect`]: the outbound HTTP client and system authentication.
@@ -36,6 +47,8 @@ pub mod config;
 pub mod connect;
 pub mod deliver;
 pub mod ingest;
+pub mod limits;
+pub mod model;
 pub mod problem;
 pub mod redact;
 pub mod server;

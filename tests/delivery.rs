@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use ferry::deliver::Step;
-use ferry::deliver::retry::ErrorClass;
+use ferry::model::ErrorClass;
 use ferry::sim::receiver::Reply;
 use ferry::store::State;
 

@@ -160,7 +160,7 @@ async fn stored_holds_are_bounded(t: TestApp) {
             .await
             .unwrap()
     );
-    let rate = ferry::deliver::pace::Rate::UNLIMITED;
+    let rate = ferry::limits::pace::Rate::UNLIMITED;
     let cap = start + HOUR_MS;
     assert_eq!(
         t.store.bound_waits("erp", "erp", cap, rate).await.unwrap(),

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::config::units::parse_duration;
-use crate::deliver::retry::ErrorClass;
+use crate::model::ErrorClass;
 use crate::problem::Problem;
 use crate::store::{Discarded, MessageFilter, Selection, State as MsgState, StoreError};
 

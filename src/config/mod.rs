@@ -22,8 +22,8 @@ use secrecy::SecretString;
 
 pub use edge::Edge;
 
-use crate::deliver::retry::RetryPolicy;
 use crate::ingest::verify::Scheme;
+use crate::limits::retry::RetryPolicy;
 
 /// The fully commented reference configuration, embedded in the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config.default.toml");
@@ -117,15 +117,15 @@ pub struct System {
     /// Requests per second and burst (`rate_limit.per_second`, `burst`),
     /// shared by every worker of every instance; `None` leaves only the
     /// concurrency cap.
-    pub rate: Option<crate::deliver::pace::Rate>,
+    pub rate: Option<crate::limits::pace::Rate>,
     /// Messages waiting for this system past which ingest answers 503
     /// (`max_queue`, default 100,000).
     pub max_queue: u64,
     /// Which rate-limit headers the platform answers with (`rate_limit.dialect`).
-    pub dialect: Option<crate::deliver::dialect::Dialect>,
+    pub dialect: Option<crate::limits::dialect::Dialect>,
     /// When to stop sending to a failing platform (`circuit_breaker`);
     /// `None` when `enabled = false`.
-    pub breaker: Option<crate::deliver::breaker::Policy>,
+    pub breaker: Option<crate::limits::breaker::Policy>,
     /// Share of the daily quota (0 < x ≤ 1) at which low-priority routes to
     /// this system pause until the quota resets (`rate_limit.pause_low_at`);
     /// only set with a daily-quota dialect (salesforce, hubspot).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::raw::*;
 use super::resolve::Ctx;
 use super::*;
-use crate::deliver::breaker::Policy;
+use crate::limits::breaker::Policy;
 
 /// Messages waiting for one system past which ingest answers 503, unless the
 /// system says otherwise: a destination that is down for a day at 1 msg/s
@@ -225,10 +225,10 @@ pub(super) fn system(
             .rate_limit
             .as_ref()
             .and_then(|r| r.dialect.as_deref())
-            .and_then(crate::deliver::dialect::Dialect::parse),
+            .and_then(crate::limits::dialect::Dialect::parse),
         rate: s.rate_limit.as_ref().and_then(|r| {
             let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
-            Some(crate::deliver::pace::Rate::new(
+            Some(crate::limits::pace::Rate::new(
                 per_second,
                 r.burst.unwrap_or(1).max(1),
             ))

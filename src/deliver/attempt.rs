@@ -4,12 +4,12 @@
 //! record (store), with the metrics and logs an operator reads.
 
 use super::breaker::{Admission, CircuitState, Health, Transition};
-use super::dialect;
-use super::pace::Rate;
 use super::retry::{self, History, Outcome, Verdict};
 use super::{Deliverer, Observed};
 use crate::config::System;
 use crate::connect::Sent;
+use crate::limits::dialect;
+use crate::limits::pace::Rate;
 use crate::store::{AttemptRecord, Claimed, Next};
 use crate::transform::Transform;
 

@@ -14,11 +14,11 @@ use futures_util::future::join_all;
 use axum::http::Method;
 
 use super::batch::{self, MapError};
-use super::pace::Rate;
 use super::retry::Outcome;
 use super::{Deliverer, Observed, PACE_HORIZON_MS};
 use crate::config::{Batch, Destination, Route, System};
 use crate::connect::Sent;
+use crate::limits::pace::Rate;
 use crate::store::Claimed;
 
 /// Answers that refuse a batch's content, so a half of it may go through.

@@ -38,7 +38,7 @@ pub(super) fn classify(
                         Dead,
                     )
                 }
-                403 if super::dialect::salesforce_quota_exceeded(body_excerpt) => (
+                403 if crate::limits::dialect::salesforce_quota_exceeded(body_excerpt) => (
                     C::RateLimited,
                     format!(
                         "{system} answered {st}: its daily API request quota is spent \

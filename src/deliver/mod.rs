@@ -20,29 +20,29 @@ pub mod batch;
 mod batch_send;
 pub mod breaker;
 mod classify;
-pub mod dialect;
 pub mod hold;
-pub mod pace;
 mod plan;
 pub mod quota;
 pub mod retry;
 mod step;
 mod strays;
 
+pub use crate::model::Wake;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::{Config, System};
 use crate::connect::Connector;
+use crate::limits::pace::Rate;
 use crate::store::{RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
-use pace::Rate;
 
 /// Longest a worker loop sleeps before looking at the queue again on its own.
 const IDLE_POLL_MS: i64 = 1_000;
@@ -78,27 +78,6 @@ impl<T> PerSystem<T> {
     fn with<R>(&self, system: &str, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let m = self.0.get(system)?;
         Some(f(&mut m.lock().unwrap_or_else(|e| e.into_inner())))
-    }
-}
-
-/// Tells idle worker loops that work may be due. Every loop sees every
-/// signal, and a signal sent while a loop is busy is not lost.
-#[derive(Clone)]
-pub struct Wake(Arc<watch::Sender<u64>>);
-
-impl Default for Wake {
-    fn default() -> Self {
-        Wake(Arc::new(watch::Sender::new(0)))
-    }
-}
-
-impl Wake {
-    pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
     }
 }
 

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use super::batch::{self, Unit};
-use super::pace::{self, Rate};
 use super::{Deliverer, MAX_CLAIM, PACE_HORIZON_MS};
 use crate::config::{Config, System};
+use crate::limits::pace::{self, Rate};
 use crate::store::Claimed;
 
 /// Claimed work (units: one request each) with the send times its budget

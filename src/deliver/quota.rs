@@ -20,8 +20,8 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 
 use super::Deliverer;
-use super::dialect::{self, Usage};
 use crate::config::{Config, Priority, System};
+use crate::limits::dialect::{self, Usage};
 use crate::store::Claimed;
 
 /// A change in whether a system's low-priority routes wait.

@@ -2,8 +2,8 @@
 //! classification of Salesforce's spent-quota 403, and the low-priority pause.
 
 use super::*;
-use crate::deliver::dialect::{Dialect, daily_usage, next_utc_midnight, salesforce_quota_exceeded};
 use crate::deliver::retry::{self, ErrorClass, History, Outcome, RetryPolicy, Verdict};
+use crate::limits::dialect::{Dialect, daily_usage, next_utc_midnight, salesforce_quota_exceeded};
 use axum::http::{HeaderName, HeaderValue};
 
 /// 2026-01-01T00:00:00Z.

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::breaker::Admission;
-use super::pace::{self, Rate};
 use super::{Deliverer, IDLE_POLL_MS, MAX_CLAIM, PACE_HORIZON_MS, Step, sleep_or_stop};
 use crate::config::System;
+use crate::limits::pace::{self, Rate};
 use crate::store::StoreError;
 
 /// What a step leaves its loop to wait for.

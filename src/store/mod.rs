@@ -119,7 +119,7 @@ impl Store {
 
     /// Has `wake` signalled whenever work becomes due on another instance
     /// (PostgreSQL `LISTEN`); a single SQLite server wakes its own workers.
-    pub fn wake_on_remote_work(&self, wake: crate::deliver::Wake) {
+    pub fn wake_on_remote_work(&self, wake: crate::model::Wake) {
         if let Store::Postgres(s) = self {
             s.listen(wake);
         }
@@ -161,10 +161,10 @@ impl Store {
         &self,
         key: &str,
         now_ms: i64,
-        rate: crate::deliver::pace::Rate,
+        rate: crate::limits::pace::Rate,
         want: u32,
         horizon_ms: i64,
-    ) -> Result<crate::deliver::pace::Grant, StoreError> {
+    ) -> Result<crate::limits::pace::Grant, StoreError> {
         on_backend!(self, s => s.reserve(key, now_ms.saturating_mul(1000), rate, want, horizon_ms.saturating_mul(1000)).await)
     }
 
@@ -180,7 +180,7 @@ impl Store {
         &self,
         key: &str,
         until_ms: i64,
-        rate: crate::deliver::pace::Rate,
+        rate: crate::limits::pace::Rate,
     ) -> Result<(), StoreError> {
         on_backend!(self, s => s.hold(key, until_ms.saturating_mul(1000), rate).await)
     }
@@ -193,9 +193,9 @@ impl Store {
         system: &str,
         budget: &str,
         cap_ms: i64,
-        rate: crate::deliver::pace::Rate,
+        rate: crate::limits::pace::Rate,
     ) -> Result<u64, StoreError> {
-        let cap_tat_us = crate::deliver::pace::held(None, cap_ms.saturating_mul(1000), rate);
+        let cap_tat_us = crate::limits::pace::held(None, cap_ms.saturating_mul(1000), rate);
         on_backend!(self, s => s.bound_waits(system, budget, cap_ms, cap_tat_us).await)
     }
 

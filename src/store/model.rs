@@ -1,56 +1,12 @@
-//! The store's vocabulary: what goes in (`NewMessage`, `AttemptRecord`), what
-//! comes out (`Claimed`, `MessageSummary`, `MessageDetail`) and the delivery
-//! states of DESIGN.md's message life. Shared by every backend.
+//! The store's data: what goes in (`NewMessage`, `AttemptRecord`) and what
+//! comes out (`Claimed`, `MessageSummary`, `MessageDetail`), shared by every
+//! backend. The delivery states themselves are the crate's vocabulary
+//! (`crate::model::State`, re-exported here).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::deliver::retry::ErrorClass;
-
-/// Where a delivery stands. `queued → delivering → delivered`, with
-/// `retrying` between attempts and `dead` / `discarded` as the ends an
-/// operator sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Queued,
-    Delivering,
-    Retrying,
-    Delivered,
-    Dead,
-    Discarded,
-}
-
-impl State {
-    pub const ALL: [State; 6] = [
-        State::Queued,
-        State::Delivering,
-        State::Retrying,
-        State::Delivered,
-        State::Dead,
-        State::Discarded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Queued => "queued",
-            State::Delivering => "delivering",
-            State::Retrying => "retrying",
-            State::Delivered => "delivered",
-            State::Dead => "dead",
-            State::Discarded => "discarded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Still owed a delivery attempt (counts toward queue depth).
-    pub fn is_pending(self) -> bool {
-        matches!(self, State::Queued | State::Delivering | State::Retrying)
-    }
-}
+pub use crate::model::{ErrorClass, State};
 
 /// A verified inbound message, ready to be committed.
 #[derive(Debug, Clone)]

@@ -82,7 +82,7 @@ async fn postgres_commits_wake_other_instances() {
     };
     let scoped = format!("{url}?options=-csearch_path%3D{schema}");
     let b = Store::open_postgres(&scoped).await.unwrap();
-    let wake = ferry::deliver::Wake::default();
+    let wake = ferry::model::Wake::default();
     let mut signals = wake.subscribe();
     b.wake_on_remote_work(wake);
     let limit = std::time::Duration::from_secs(10);

@@ -6,8 +6,8 @@
 //! per-key order, bulk jobs and breaker probes.
 
 use bytes::Bytes;
-use ferry::deliver::pace::Rate;
-use ferry::deliver::retry::ErrorClass;
+use ferry::limits::pace::Rate;
+use ferry::model::ErrorClass;
 use ferry::store::*;
 
 mod instances;

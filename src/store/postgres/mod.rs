@@ -150,7 +150,7 @@ impl PgStore {
     /// Wakes `wake` whenever any instance commits due work, until the store is
     /// dropped. A lost connection is re-made after a second; meanwhile the
     /// workers' own idle poll keeps them going.
-    pub fn listen(&self, wake: crate::deliver::Wake) {
+    pub fn listen(&self, wake: crate::model::Wake) {
         let target = self.inner.target.clone();
         let stop = self.inner.stop.clone();
         tokio::spawn(async move {
@@ -169,7 +169,7 @@ impl PgStore {
 
 async fn listen_once(
     target: &tls::Target,
-    wake: &crate::deliver::Wake,
+    wake: &crate::model::Wake,
     stop: &CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = target.config.connect(target.tls.clone()).await?;

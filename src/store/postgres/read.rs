@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PgStore;
-use crate::deliver::retry::ErrorClass;
+use crate::model::ErrorClass;
 use crate::store::*;
 
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;

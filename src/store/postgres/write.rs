@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{PgStore, batch};
-use crate::deliver::pace::{self, Grant, Rate};
+use crate::limits::pace::{self, Grant, Rate};
 use crate::store::*;
 
 /// A delivery whose ordering key has an earlier delivery of its route still

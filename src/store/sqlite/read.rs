@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::SqliteStore;
-use crate::deliver::retry::ErrorClass;
+use crate::model::ErrorClass;
 use crate::store::*;
 
 /// SQL condition over `deliveries` for a filter, with its arguments.

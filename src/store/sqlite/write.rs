@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use crate::deliver::pace::{self, Grant, Rate};
+use crate::limits::pace::{self, Grant, Rate};
 use crate::store::*;
 
 const PENDING: &str = "('queued', 'retrying', 'delivering')";

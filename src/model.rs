@@ -1,0 +1,139 @@
+//! The vocabulary every stage speaks, at the bottom of the crate: it imports
+//! nothing of ferry's. A delivery's [`State`] (the message lifecycle of
+//! DESIGN.md), the [`ErrorClass`] of a failed attempt, and [`Wake`], the
+//! signal that work is due (an accept, an operator's retry, a closing
+//! breaker, another instance's commit on PostgreSQL).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// Why an attempt did not deliver; stored with the message and used in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Network,
+    Timeout,
+    RateLimited,
+    ServerError,
+    Rejected,
+    Auth,
+    NotFound,
+    Mapping,
+    /// DESIGN's name for a delivery stopped by its system's circuit breaker.
+    /// The breaker gates the claim, so a delivery waits behind an open
+    /// circuit unattempted and no attempt ends with this class; it stays
+    /// in the vocabulary (filters accept it) for the day one does.
+    CircuitOpen,
+    Config,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 10] = [
+        ErrorClass::Network,
+        ErrorClass::Timeout,
+        ErrorClass::RateLimited,
+        ErrorClass::ServerError,
+        ErrorClass::Rejected,
+        ErrorClass::Auth,
+        ErrorClass::NotFound,
+        ErrorClass::Mapping,
+        ErrorClass::CircuitOpen,
+        ErrorClass::Config,
+    ];
+
+    /// The stable snake_case name, identical to the serde representation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Network => "network",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::Rejected => "rejected",
+            ErrorClass::Auth => "auth",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Mapping => "mapping",
+            ErrorClass::CircuitOpen => "circuit_open",
+            ErrorClass::Config => "config",
+        }
+    }
+
+    /// Inverse of [`ErrorClass::as_str`] (exact match).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a delivery stands. `queued → delivering → delivered`, with
+/// `retrying` between attempts and `dead` / `discarded` as the ends an
+/// operator sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Queued,
+    Delivering,
+    Retrying,
+    Delivered,
+    Dead,
+    Discarded,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Queued,
+        State::Delivering,
+        State::Retrying,
+        State::Delivered,
+        State::Dead,
+        State::Discarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Delivering => "delivering",
+            State::Retrying => "retrying",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+            State::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Still owed a delivery attempt (counts toward queue depth).
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::Queued | State::Delivering | State::Retrying)
+    }
+}
+
+/// Tells idle worker loops that work may be due. Every loop sees every
+/// signal, and a signal sent while a loop is busy is not lost.
+#[derive(Clone)]
+pub struct Wake(Arc<watch::Sender<u64>>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
