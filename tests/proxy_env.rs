@@ -2,6 +2,8 @@
 //! credentials); a system's explicit `proxy` is used. Its own test binary,
 //! because it sets process environment variables.
 
+#[path = "it/common/mod.rs"]
+#[allow(dead_code)] // this binary uses a few of the harness's helpers
 mod common;
 
 use common::*;

@@ -11,7 +11,7 @@
 //! The store is an enum over its backends, each a folder of plain SQL: SQLite
 //! (embedded, the default) and PostgreSQL (scale-out: many instances, one
 //! database). Every method keeps one meaning across backends, defended by the
-//! contract test in `tests/store_contract/`.
+//! contract test in `tests/it/store_contract/`.
 
 pub mod health;
 mod model;

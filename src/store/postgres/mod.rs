@@ -257,9 +257,24 @@ pub async fn drop_scratch_schema(url: &str, name: &str) -> Result<(), StoreError
     let target = parse_url(url).map_err(StoreError::Config)?;
     let (client, connection) = target.config.connect(target.tls).await?;
     let conn = tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-        .await?;
+    // Instances still running on the schema (a janitor, a worker) can
+    // deadlock with the DROP; PostgreSQL aborts one side, so try again.
+    let drop_sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+    let mut tries = 0;
+    loop {
+        match client.batch_execute(&drop_sql).await {
+            Ok(()) => break,
+            Err(e)
+                if tries < 5
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     drop(client);
     let _ = conn.await;
     Ok(())

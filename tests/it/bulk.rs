@@ -4,9 +4,7 @@
 //! item is created exactly once. ferry and the simulated platform share a
 //! manual clock; nothing sleeps.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::clock::Clock;
 use ferry::sim::platform::hubspot::{HubspotConfig, HubspotSim};
 use reqwest::Method;

@@ -3,13 +3,11 @@
 //! message that got a 2xx is delivered; none gets two different downstream
 //! keys, so a receiver that dedupes by Idempotency-Key applies each once.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::{Receiver, Reply};
 
 /// Sends signed webhooks `from..to`, recording the ids that were acked.

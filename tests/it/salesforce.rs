@@ -5,9 +5,7 @@
 //! midnight everything is delivered. Nothing sleeps; no wall-clock figure is
 //! asserted.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::clock::Clock;
 use ferry::deliver::Step;
 use ferry::sim::platform::salesforce::{SalesforceConfig, SalesforceSim};

@@ -1,9 +1,7 @@
 //! The operators' side: admin API (list, show, retry one, retry by filter with
 //! a dry run, discard, audit) and the CLI acting on the same store.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::Reply;
 use ferry::store::State;
 use reqwest::Method;

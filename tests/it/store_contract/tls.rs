@@ -8,7 +8,7 @@ use ferry::store::postgres::PgStore;
 /// The server URL with `host` and the query replaced, or `None` (skipped,
 /// with a note) when no PostgreSQL is configured.
 fn url(test: &str, host: &str, query: &str) -> Option<String> {
-    let server = super::pg_url::postgres_test_url(test)?;
+    let server = crate::common::postgres_test_url(test)?;
     let (scheme, rest) = server.split_once("://").expect("a postgres:// URL");
     let rest = rest.split('?').next().unwrap_or(rest);
     let (user, hostpart) = rest.split_once('@').expect("user@host in the URL");

@@ -2,12 +2,10 @@
 //! destination in arrival order, entities in parallel, and a dead update
 //! holds back only its own entity until an operator skips it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use ferry::deliver::Step;
 use ferry::sim::receiver::{Received, Reply};
 use reqwest::Method;

@@ -163,10 +163,10 @@ async fn the_scrub_migration_cleans_rows_stored_by_an_old_schema() {
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         for sql in [
-            include_str!("../../src/store/sqlite/schema.sql"),
-            include_str!("../../src/store/sqlite/v2.sql"),
-            include_str!("../../src/store/sqlite/v3.sql"),
-            include_str!("../../src/store/sqlite/v4.sql"),
+            include_str!("../../../src/store/sqlite/schema.sql"),
+            include_str!("../../../src/store/sqlite/v2.sql"),
+            include_str!("../../../src/store/sqlite/v3.sql"),
+            include_str!("../../../src/store/sqlite/v4.sql"),
         ] {
             c.execute_batch(sql).unwrap();
         }
@@ -369,11 +369,11 @@ async fn the_postgres_scrub_migration_cleans_rows_stored_by_an_old_schema() {
             .unwrap();
         tokio::spawn(conn);
         for sql in [
-            include_str!("../../src/store/postgres/schema.sql"),
-            include_str!("../../src/store/postgres/v2.sql"),
-            include_str!("../../src/store/postgres/v3.sql"),
-            include_str!("../../src/store/postgres/v4.sql"),
-            include_str!("../../src/store/postgres/v5.sql"),
+            include_str!("../../../src/store/postgres/schema.sql"),
+            include_str!("../../../src/store/postgres/v2.sql"),
+            include_str!("../../../src/store/postgres/v3.sql"),
+            include_str!("../../../src/store/postgres/v4.sql"),
+            include_str!("../../../src/store/postgres/v5.sql"),
         ] {
             c.batch_execute(sql).await.unwrap();
         }

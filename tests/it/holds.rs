@@ -4,9 +4,7 @@
 //! on every delivery that waits for it; holds stored by an earlier run are
 //! bounded when the workers start.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::Reply;
 use ferry::store::{MessageFilter, State};
 use reqwest::Method;

@@ -1,8 +1,6 @@
 //! The ERP API's `Idempotency-Key` matrix (DESIGN.md contract 3) over real HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn same_key_same_body_replays_the_stored_response_byte_for_byte() {

@@ -1,11 +1,9 @@
 //! The binary's own contract: `check-config` reports every problem with its
 //! location and exits non-zero; a second `serve` on one store is refused.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn ferry() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));

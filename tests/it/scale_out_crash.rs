@@ -6,15 +6,13 @@
 //! at once: a dead instance's leases expire and the others take its work.
 //! Skipped without `FERRY_TEST_POSTGRES_URL`.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::{Receiver, Reply};
 
 const MESSAGES: usize = 10_000;

@@ -8,9 +8,6 @@
 //! keeps (`state`); `edge`, `jq` and `secrets_api` run the same attacks on
 //! the app in process, where a case needs paused time or the store. Test names name the defect each one guards against.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod input;
 mod secrets;
 mod slow;
@@ -26,7 +23,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::Receiver;
 
 /// One `ferry serve` process on its own port and data dir.

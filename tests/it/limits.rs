@@ -1,9 +1,7 @@
 //! Degrading gracefully, on a manual clock: the circuit breaker toward a
 //! platform that keeps failing, and pacing to a platform's own limits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::deliver::Step;
 use ferry::sim::receiver::Reply;
 use reqwest::Method;

@@ -3,9 +3,7 @@
 //! that receive the same webhook, or the same `Idempotency-Key`, at the same
 //! moment still make one message. Skipped without `FERRY_TEST_POSTGRES_URL`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Two instances on one scratch schema, sharing one downstream.
 async fn two_instances(test: &str) -> Option<(PgScratch, TestApp, TestApp)> {
@@ -233,7 +231,11 @@ async fn two_instances_send_one_probe_per_interval_between_them() {
         return;
     };
     let clock = ferry::clock::Clock::manual(T0);
-    let erp = r#"circuit_breaker = { failure_ratio = 0.5, window = "10s", min_requests = 3, open_for = "5s" }"#;
+    // Five places each, so the first joint step gives each instance its own
+    // share of the backlog whatever the timing (one claiming all twenty
+    // would leave the other's breaker closed, free to send at the probe).
+    let erp = r#"circuit_breaker = { failure_ratio = 0.5, window = "10s", min_requests = 3, open_for = "5s" }
+rate_limit = { max_concurrency = 5 }"#;
     let retry = r#"{ max_attempts = 50, initial_delay = "1s", max_delay = "2s", max_age = "1h" }"#;
     let a = TestApp::spawn_with(Options {
         store: Some(pg.store().await),

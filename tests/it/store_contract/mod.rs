@@ -11,8 +11,6 @@ use ferry::model::ErrorClass;
 use ferry::store::*;
 
 mod instances;
-#[path = "../common/pg_url.rs"]
-mod pg_url;
 mod retention;
 mod scheduling;
 mod tls;
@@ -406,7 +404,7 @@ async fn on_postgres<F: Future<Output = ()>>(test: &str, story: impl FnOnce(Stor
 
 /// A fresh PostgreSQL schema, or `None` (and a note) when no server is given.
 async fn postgres(test: &str) -> Option<(Store, String, String)> {
-    let url = pg_url::postgres_test_url(test)?;
+    let url = crate::common::postgres_test_url(test)?;
     let (scoped, schema) = ferry::store::postgres::scratch_schema(&url, "ferry_contract")
         .await
         .unwrap();

@@ -5,11 +5,9 @@
 //! jumps it to the send's granted time, and the test moves it to the next
 //! due time when ferry is idle. Nothing sleeps; no wall-clock figure is asserted.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use ferry::clock::Clock;
 use ferry::deliver::Step;
 use ferry::sim::platform::shopify::{ShopifyConfig, ShopifySim};

@@ -1,7 +1,7 @@
 //! Where the PostgreSQL tests find their server: `FERRY_TEST_POSTGRES_URL`.
 //! Without it they are skipped with a note, except under CI (`CI` set), where
 //! a skipped PostgreSQL test would report `ok` for a backend never tried:
-//! there they fail. Shared by the harness and the store contract binary.
+//! there they fail.
 
 /// The server URL, or `None` (and a note) when none is configured outside CI.
 pub fn postgres_test_url(test: &str) -> Option<String> {

@@ -17,13 +17,11 @@
 //! is counted over the same real interval alone and then with `slow`
 //! saturated, in one run, and only the ratio is asserted.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ferry::sim::receiver::{Received, Receiver, Reply};
 
 const WINDOW: Duration = Duration::from_secs(2);

@@ -2,9 +2,7 @@
 //! retry schedule, every Retry-After form, the 429 budget, permanent errors,
 //! max attempts and max age, and the stable downstream Idempotency-Key.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::deliver::Step;
 use ferry::model::ErrorClass;
 use ferry::sim::receiver::Reply;

@@ -7,14 +7,12 @@
 //! requests overlapping in time, which a stepped manual clock does not show).
 //! It asserts only on the limit's trajectory and the outcome, never on speed.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 
 /// Requests the platform serves at once.
 const SWEET: usize = 4;

@@ -2,11 +2,9 @@
 //! the reason; `ferry check-store` runs SQLite's integrity check and fails
 //! on a corrupted page; `/readyz` answers 503 once the store's writer is gone.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn ferry() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));

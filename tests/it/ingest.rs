@@ -2,9 +2,7 @@
 //! window, and every kind of bad input answered with problem+json and nothing
 //! stored.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry::ingest::verify;
 
 #[tokio::test]

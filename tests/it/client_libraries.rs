@@ -3,9 +3,7 @@
 //! accepted, and the same request tampered with is refused. Runs when
 //! `FERRY_TEST_PYTHON_CLIENTS=1` (`.ci/run` installs the libraries and sets it).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const SIGN: &str = r#"
 import json, sys, datetime

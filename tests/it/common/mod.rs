@@ -1,7 +1,6 @@
 //! Test furniture: `TestApp` starts the real ferry app on port 0 with a fresh
 //! SQLite store in a temp dir (or a given store, such as a PostgreSQL schema
 //! shared by several instances) and a scriptable downstream (`Receiver`).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

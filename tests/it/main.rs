@@ -1,0 +1,30 @@
+//! Every integration test in one binary (one link of the crate instead of
+//! one per file): each module starts the real app (or the real `ferry`
+//! binary) against a temp store and a scriptable downstream; `common` is the
+//! shared harness. `tests/proxy_env.rs` stays its own binary because it sets
+//! proxy variables in the process environment, which every other test's HTTP
+//! client would read.
+
+mod common;
+
+mod adaptive;
+mod admin;
+mod bulk;
+mod cli;
+mod client_libraries;
+mod crash;
+mod delivery;
+mod health;
+mod holds;
+mod hostile;
+mod idempotency;
+mod ingest;
+mod isolation;
+mod limits;
+mod ordering;
+mod platforms;
+mod salesforce;
+mod scale_out;
+mod scale_out_crash;
+mod store_contract;
+mod verify_props;
