@@ -153,12 +153,12 @@ pub async fn stage(tx: &Transaction<'_>, msgs: &[&NewMessage]) -> Result<Staged,
                 )
                 .await?;
             Ok::<Row, tokio_postgres::Error>(Row {
-                won: r.get(0),
-                dedupe_won: r.get(1),
-                owner: r.get(2),
-                fingerprint: r.get(3),
-                status: r.get(4),
-                body: r.get(5),
+                won: r.try_get(0)?,
+                dedupe_won: r.try_get(1)?,
+                owner: r.try_get(2)?,
+                fingerprint: r.try_get(3)?,
+                status: r.try_get(4)?,
+                body: r.try_get(5)?,
             })
         }
     }))
@@ -232,8 +232,8 @@ async fn accept_bulk(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     // Keys lost to a message stored earlier (here or on another instance).
     let lost: Vec<(&str, &str)> = first
         .iter()
@@ -245,7 +245,7 @@ async fn accept_bulk(
         let routes: Vec<&str> = lost.iter().map(|k| k.0).collect();
         let keys: Vec<&str> = lost.iter().map(|k| k.1).collect();
         for r in tx.query(OWNERS, &[&routes, &keys]).await? {
-            owners.insert((r.get(0), r.get(1)), r.get(2));
+            owners.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
         }
     }
     let holder = |m: &NewMessage| -> Result<Accepted, StoreError> {
@@ -300,7 +300,7 @@ async fn verdict(
             None => client
                 .query_one(DEDUPE_OWNER, &[&m.route, &d.key])
                 .await?
-                .get(0),
+                .try_get(0)?,
         };
         return Ok(Accepted::Duplicate { original });
     }
@@ -314,7 +314,7 @@ async fn verdict(
                 let r = client
                     .query_one(IDEMPOTENCY_RECORD, &[&i.client, &i.key])
                     .await?;
-                (r.get(0), r.get(1), r.get(2))
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)
             }
         };
     Ok(if fingerprint == i.fingerprint {

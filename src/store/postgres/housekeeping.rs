@@ -76,8 +76,8 @@ impl PgStore {
         let row = client
             .query_one(&finished, &[&cut.delivered_before_ms, &(limit as i64)])
             .await?;
-        out.messages += row.get::<_, i64>(0) as u64;
-        out.attempts += row.get::<_, i64>(1) as u64;
+        out.messages += row.try_get::<_, i64>(0)? as u64;
+        out.attempts += row.try_get::<_, i64>(1)? as u64;
         let room = limit as i64 - out.messages as i64;
         if room > 0 {
             let dead = purge_sql(
@@ -92,8 +92,8 @@ impl PgStore {
             let row = client
                 .query_one(&dead, &[&cut.dead_before_ms, &room])
                 .await?;
-            out.messages += row.get::<_, i64>(0) as u64;
-            out.attempts += row.get::<_, i64>(1) as u64;
+            out.messages += row.try_get::<_, i64>(0)? as u64;
+            out.attempts += row.try_get::<_, i64>(1)? as u64;
         }
         out.jobs = client
             .execute(
@@ -124,13 +124,14 @@ impl PgStore {
                 &[&system, &(cap as i64)],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| QueueDepth {
-                route: r.get(0),
-                system: system.to_owned(),
-                depth: r.get::<_, i64>(1) as u64,
+        rows.iter()
+            .map(|r| {
+                Ok(QueueDepth {
+                    route: r.try_get(0)?,
+                    system: system.to_owned(),
+                    depth: r.try_get::<_, i64>(1)? as u64,
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -49,7 +49,7 @@ impl PgStore {
         else {
             return Ok(None);
         };
-        let route: String = r.get(0);
+        let route: String = r.try_get(0)?;
         let mut messages = RouteStats {
             route: route.clone(),
             ..Default::default()
@@ -61,19 +61,19 @@ impl PgStore {
             )
             .await?
         {
-            if let Some(state) = State::parse(s.get(0)) {
-                messages.add(state, s.get::<_, i64>(1) as u64);
+            if let Some(state) = State::parse(s.try_get(0)?) {
+                messages.add(state, s.try_get::<_, i64>(1)? as u64);
             }
         }
         Ok(Some(JobView {
             id: id.to_owned(),
             route,
-            client: r.get(6),
-            created_ms: r.get(1),
-            finished_ms: r.get(2),
-            lines: r.get::<_, i64>(3) as u64,
-            rejected: r.get::<_, i64>(4) as u64,
-            errors: serde_json::from_str(r.get(5))
+            client: r.try_get(6)?,
+            created_ms: r.try_get(1)?,
+            finished_ms: r.try_get(2)?,
+            lines: r.try_get::<_, i64>(3)? as u64,
+            rejected: r.try_get::<_, i64>(4)? as u64,
+            errors: serde_json::from_str(r.try_get(5)?)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             messages,
         }))

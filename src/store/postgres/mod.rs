@@ -205,10 +205,13 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
          CREATE TABLE IF NOT EXISTS ferry_schema (version INTEGER NOT NULL);",
     )
     .await?;
-    let version: Option<i32> = tx
+    let version: Option<i32> = match tx
         .query_opt("SELECT max(version) FROM ferry_schema", &[])
         .await?
-        .and_then(|r| r.get(0));
+    {
+        Some(r) => r.try_get(0)?,
+        None => None,
+    };
     let version = version.unwrap_or(0);
     let latest = MIGRATIONS.len() as i32;
     if version > latest {

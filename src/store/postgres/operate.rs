@@ -86,7 +86,7 @@ impl PgStore {
                     &super::read::params(&args),
                 )
                 .await?
-                .get(0);
+                .try_get(0)?;
             return Ok(n as u64);
         }
         let n = args.len();
@@ -99,7 +99,10 @@ impl PgStore {
         loop {
             let tx = client.transaction().await?;
             let rows = tx.query(&select, &super::read::params(&args)).await?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            let ids: Vec<i64> = rows
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
             if ids.is_empty() {
                 break;
             }
@@ -157,7 +160,8 @@ impl PgStore {
                 &[&id],
             )
             .await?
-            .map(|r| r.get(0));
+            .map(|r| r.try_get(0))
+            .transpose()?;
         match state.as_deref().and_then(State::parse) {
             None => return Ok(Discarded::NotFound),
             Some(s) if !s.discardable() => return Ok(Discarded::NotDiscardable),

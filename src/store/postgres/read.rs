@@ -38,23 +38,25 @@ const SUMMARY_COLUMNS: &str = "d.message_id, d.route, d.system, d.state, d.recei
 /// starts at this index.
 const SUMMARY_LEN: usize = 12;
 
-fn summary(r: &Row) -> MessageSummary {
-    let state = State::parse(r.get(3)).unwrap_or(State::Dead);
-    let class: Option<&str> = r.get(8);
-    MessageSummary {
-        id: r.get(0),
-        route: r.get(1),
-        system: r.get(2),
+fn summary(r: &Row) -> Result<MessageSummary, StoreError> {
+    let state = State::parse(r.try_get(3)?).unwrap_or(State::Dead);
+    let class: Option<&str> = r.try_get(8)?;
+    let next_attempt_ms: i64 = r.try_get(7)?;
+    Ok(MessageSummary {
+        id: r.try_get(0)?,
+        route: r.try_get(1)?,
+        system: r.try_get(2)?,
         state,
-        received_ms: r.get(4),
-        event_id: r.get(5),
-        attempts: r.get::<_, i32>(6) as u32,
-        next_attempt_ms: matches!(state, State::Queued | State::Retrying).then(|| r.get(7)),
+        received_ms: r.try_get(4)?,
+        event_id: r.try_get(5)?,
+        attempts: r.try_get::<_, i32>(6)? as u32,
+        next_attempt_ms: matches!(state, State::Queued | State::Retrying)
+            .then_some(next_attempt_ms),
         last_class: class.and_then(ErrorClass::parse),
-        last_explanation: r.get(9),
-        last_hint: r.get(10),
-        ordering_key: r.get(11),
-    }
+        last_explanation: r.try_get(9)?,
+        last_hint: r.try_get(10)?,
+        ordering_key: r.try_get(11)?,
+    })
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -73,7 +75,7 @@ impl PgStore {
             args.len()
         );
         let rows = self.client().await?.query(&sql, &params(&args)).await?;
-        Ok(rows.iter().map(summary).collect())
+        rows.iter().map(summary).collect()
     }
 
     pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
@@ -90,9 +92,9 @@ impl PgStore {
         let Some(r) = row else {
             return Ok(None);
         };
-        let delivery_id: i64 = r.get(SUMMARY_LEN + 4);
-        let headers: &str = r.get(SUMMARY_LEN + 1);
-        let body: &[u8] = r.get(SUMMARY_LEN + 2);
+        let delivery_id: i64 = r.try_get(SUMMARY_LEN + 4)?;
+        let headers: &str = r.try_get(SUMMARY_LEN + 1)?;
+        let body: &[u8] = r.try_get(SUMMARY_LEN + 2)?;
         let rows = client
             .query(
                 "SELECT started_ms, duration_ms, request, response, class, explanation, hint, outcome
@@ -102,29 +104,29 @@ impl PgStore {
             .await?;
         let mut attempts = Vec::with_capacity(rows.len());
         for (i, a) in rows.iter().enumerate() {
-            let response: Option<&str> = a.get(3);
-            let class: Option<&str> = a.get(4);
+            let response: Option<&str> = a.try_get(3)?;
+            let class: Option<&str> = a.try_get(4)?;
             attempts.push(AttemptView {
                 n: i as u32 + 1,
-                started_ms: a.get(0),
-                duration_ms: a.get(1),
-                request: serde_json::from_str(a.get(2)).map_err(json_err)?,
+                started_ms: a.try_get(0)?,
+                duration_ms: a.try_get(1)?,
+                request: serde_json::from_str(a.try_get(2)?).map_err(json_err)?,
                 response: response
                     .map(serde_json::from_str)
                     .transpose()
                     .map_err(json_err)?,
                 class: class.and_then(ErrorClass::parse),
-                explanation: a.get(5),
-                hint: a.get(6),
-                outcome: a.get(7),
+                explanation: a.try_get(5)?,
+                hint: a.try_get(6)?,
+                outcome: a.try_get(7)?,
             });
         }
         Ok(Some(MessageDetail {
-            summary: summary(&r),
-            delivery_key: r.get(SUMMARY_LEN),
+            summary: summary(&r)?,
+            delivery_key: r.try_get(SUMMARY_LEN)?,
             headers: serde_json::from_str(headers).unwrap_or(serde_json::Value::Null),
             body: String::from_utf8_lossy(body).into_owned(),
-            discard_reason: r.get(SUMMARY_LEN + 3),
+            discard_reason: r.try_get(SUMMARY_LEN + 3)?,
             attempts,
         }))
     }
@@ -144,7 +146,7 @@ impl PgStore {
                 &[&system],
             )
             .await?;
-        Ok(row.get(0))
+        Ok(row.try_get(0)?)
     }
 
     pub async fn stats(&self) -> Result<Vec<RouteStats>, StoreError> {
@@ -158,15 +160,15 @@ impl PgStore {
             .await?;
         let mut out: Vec<RouteStats> = Vec::new();
         for r in &rows {
-            let route: String = r.get(0);
-            let n: i64 = r.get(2);
+            let route: String = r.try_get(0)?;
+            let n: i64 = r.try_get(2)?;
             if out.last().is_none_or(|s| s.route != route) {
                 out.push(RouteStats {
                     route,
                     ..Default::default()
                 });
             }
-            if let (Some(s), Some(st)) = (out.last_mut(), State::parse(r.get(1))) {
+            if let (Some(s), Some(st)) = (out.last_mut(), State::parse(r.try_get(1)?)) {
                 s.add(st, n as u64);
             }
         }
@@ -183,14 +185,15 @@ impl PgStore {
                 &[],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| QueueDepth {
-                route: r.get(0),
-                system: r.get(1),
-                depth: r.get::<_, i64>(2) as u64,
+        rows.iter()
+            .map(|r| {
+                Ok(QueueDepth {
+                    route: r.try_get(0)?,
+                    system: r.try_get(1)?,
+                    depth: r.try_get::<_, i64>(2)? as u64,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
@@ -202,15 +205,16 @@ impl PgStore {
                 &[&i64::from(limit)],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                at_ms: r.get(0),
-                actor: r.get(1),
-                action: r.get(2),
-                target: r.get(3),
-                detail: r.get(4),
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at_ms: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    action: r.try_get(2)?,
+                    target: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -73,21 +73,23 @@ impl PgStore {
             .await?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
-            .map(|r| Claimed {
-                delivery_id: r.get(0),
-                message_id: r.get(1),
-                route: r.get(2),
-                system: r.get(3),
-                delivery_key: r.get(4),
-                attempts: r.get::<_, i32>(5) as u32,
-                rate_limited_streak: r.get::<_, i32>(6) as u32,
-                auth_streak: r.get::<_, i32>(7) as u32,
-                budget_start_ms: r.get(8),
-                received_ms: r.get(10),
-                body: Bytes::from(r.get::<_, Vec<u8>>(9)),
-                lease_until,
+            .map(|r| {
+                Ok(Claimed {
+                    delivery_id: r.try_get(0)?,
+                    message_id: r.try_get(1)?,
+                    route: r.try_get(2)?,
+                    system: r.try_get(3)?,
+                    delivery_key: r.try_get(4)?,
+                    attempts: r.try_get::<_, i32>(5)? as u32,
+                    rate_limited_streak: r.try_get::<_, i32>(6)? as u32,
+                    auth_streak: r.try_get::<_, i32>(7)? as u32,
+                    budget_start_ms: r.try_get(8)?,
+                    received_ms: r.try_get(10)?,
+                    body: Bytes::from(r.try_get::<_, Vec<u8>>(9)?),
+                    lease_until,
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         claimed.sort_by_key(|d| d.delivery_id);
         Ok(claimed)
     }
@@ -170,7 +172,7 @@ impl PgStore {
         let held = client
             .query_one("SELECT until_ms FROM probes WHERE key = $1", &[&key])
             .await?;
-        Ok(Some(held.get(0)))
+        Ok(Some(held.try_get(0)?))
     }
 
     /// The budget is a row that every instance updates under its lock, so
@@ -189,7 +191,8 @@ impl PgStore {
             let tat: Option<i64> = client
                 .query_opt("SELECT tat_us FROM rate_limits WHERE key = $1", &[&key])
                 .await?
-                .map(|r| r.get(0));
+                .map(|r| r.try_get(0))
+                .transpose()?;
             return Ok(pace::reserve(tat, now_us, rate, want, horizon_us).1);
         }
         let tx = client.transaction().await?;
@@ -204,7 +207,7 @@ impl PgStore {
                 &[&key],
             )
             .await?
-            .get(0);
+            .try_get(0)?;
         let (new_tat, grant) = pace::reserve(Some(tat), now_us, rate, want, horizon_us);
         if new_tat != tat {
             tx.execute(
