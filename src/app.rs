@@ -43,7 +43,7 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("the HTTP server failed: {0}")]
+    #[error("the HTTP server failed")]
     Serve(#[from] std::io::Error),
 }
 
@@ -201,11 +201,10 @@ impl App {
 }
 
 async fn readyz(State(app): State<AppState>) -> Result<&'static str, Problem> {
-    app.store
-        .ping()
-        .await
-        .map(|_| "ready")
-        .map_err(|e| Problem::unavailable(format!("the store does not answer: {e}"), 5))
+    app.store.ping().await.map(|_| "ready").map_err(|e| {
+        let why = crate::model::Chain(&e);
+        Problem::unavailable(format!("the store does not answer: {why}"), 5)
+    })
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
@@ -231,7 +230,7 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
         }
         if let Err(e) = app.store.maintain().await {
-            tracing::warn!(error = %e, "Store maintenance (checkpoint) failed.");
+            tracing::warn!(error = %crate::model::Chain(&e), "Store maintenance (checkpoint) failed.");
         }
         if last_upkeep.elapsed() < JANITOR_EVERY {
             continue;
@@ -270,7 +269,9 @@ pub async fn upkeep(app: &Shared) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, system = %name, "Reading queue depth failed."),
+            Err(e) => {
+                tracing::warn!(error = %crate::model::Chain(&e), system = %name, "Reading queue depth failed.")
+            }
         }
     }
     if saturated && round.is_multiple_of(FULL_COUNT_EVERY) {
@@ -289,7 +290,7 @@ pub async fn upkeep(app: &Shared) {
                 "Pruned expired keys."
             );
         }
-        Err(e) => tracing::warn!(error = %e, "Pruning expired keys failed."),
+        Err(e) => tracing::warn!(error = %crate::model::Chain(&e), "Pruning expired keys failed."),
     }
     match app.store.purge(config.retention.cutoffs(now)).await {
         Ok(p) => {
@@ -303,7 +304,9 @@ pub async fn upkeep(app: &Shared) {
                 "Deleted finished messages past their retention."
             );
         }
-        Err(e) => tracing::warn!(error = %e, "Deleting messages past retention failed."),
+        Err(e) => {
+            tracing::warn!(error = %crate::model::Chain(&e), "Deleting messages past retention failed.")
+        }
     }
 }
 
@@ -320,6 +323,6 @@ async fn full_count(app: &Shared, config: &Config) {
                 app.metrics.set_queue_depth(name, depth);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "Reading queue depth failed."),
+        Err(e) => tracing::warn!(error = %crate::model::Chain(&e), "Reading queue depth failed."),
     }
 }

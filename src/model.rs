@@ -2,7 +2,8 @@
 //! nothing of ferry's. A delivery's [`State`] (the message lifecycle of
 //! DESIGN.md), the [`ErrorClass`] of a failed attempt, and [`Wake`], the
 //! signal that work is due (an accept, an operator's retry, a closing
-//! breaker, another instance's commit on PostgreSQL).
+//! breaker, another instance's commit on PostgreSQL), and [`Chain`], how an
+//! error is printed with its causes.
 
 use std::fmt;
 use std::sync::Arc;
@@ -135,5 +136,22 @@ impl Wake {
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
+    }
+}
+
+/// An error with its causes, for a log line or a problem's detail:
+/// `SQLite: disk I/O error`. Errors keep their causes as `source()` and
+/// print only their own words, so this is how a cause reaches the reader.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
     }
 }

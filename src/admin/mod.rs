@@ -75,8 +75,8 @@ async fn require_token(
 }
 
 fn store_problem(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "An admin request failed in the store.");
-    Problem::internal(format!("the store failed: {e}"))
+    tracing::error!(error = %crate::model::Chain(&e), "An admin request failed in the store.");
+    Problem::internal(format!("the store failed: {}", crate::model::Chain(&e)))
 }
 
 /// Query-string form of a filter: `since`/`until` take epoch milliseconds or a

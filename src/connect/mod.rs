@@ -24,7 +24,7 @@ const MAX_RESPONSE: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("cannot build the HTTP client for system {system}: {source}")]
+    #[error("cannot build the HTTP client for system {system}")]
     Client {
         system: String,
         source: reqwest::Error,

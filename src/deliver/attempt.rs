@@ -169,7 +169,7 @@ impl Deliverer {
                 tracing::info!(system = %system.name, hold_ms = until.saturating_sub(now), asked_ms = asked.saturating_sub(now), source, "The platform's budget is spent; holding every request to it until then.")
             }
             Err(e) => {
-                tracing::warn!(system = %system.name, error = %e, "Holding the request budget failed; the next requests may meet a 429.")
+                tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Holding the request budget failed; the next requests may meet a 429.")
             }
         }
     }
@@ -194,7 +194,7 @@ impl Deliverer {
             }
             Err(e) => {
                 // Better one probe too many than a system never probed again.
-                tracing::warn!(system = %system.name, error = %e, "Taking the shared probe slot failed; probing anyway.");
+                tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Taking the shared probe slot failed; probing anyway.");
                 Admission::Probe
             }
         }
@@ -215,7 +215,7 @@ impl Deliverer {
                 if system.budget == system.name
                     && let Err(e) = self.store.hold(&system.budget, until_ms, rate).await
                 {
-                    tracing::warn!(system = %system.name, error = %e, "Holding the budget for an open circuit failed; other instances may keep sending.");
+                    tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Holding the budget for an open circuit failed; other instances may keep sending.");
                 }
             }
             Transition::HalfOpened => {
@@ -323,7 +323,7 @@ impl Deliverer {
                 return;
             }
             Err(e) => {
-                tracing::error!(message = %d.message_id, error = %e, "Recording an attempt failed; the lease will expire and the delivery will be retried.");
+                tracing::error!(message = %d.message_id, error = %crate::model::Chain(&e), "Recording an attempt failed; the lease will expire and the delivery will be retried.");
                 return;
             }
         }

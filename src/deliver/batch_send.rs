@@ -228,7 +228,7 @@ impl Deliverer {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(system = %system.name, error = %e, "Reserving request budget for half a batch failed; handing it back.");
+                    tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Reserving request budget for half a batch failed; handing it back.");
                     return false;
                 }
             };

@@ -239,7 +239,7 @@ impl Deliverer {
                 tracing::warn!(system = %system.name, deliveries = n, "Deliveries were held past rate_limit.max_hold; they are due within it now.")
             }
             Err(e) => {
-                tracing::warn!(system = %system.name, error = %e, "Bounding stored holds failed; some deliveries may wait longer than max_hold.")
+                tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Bounding stored holds failed; some deliveries may wait longer than max_hold.")
             }
         }
     }

@@ -122,7 +122,7 @@ impl Deliverer {
         let (grant, due_ms) = match reserved {
             Ok(g) => (Some(g), g.next_ms()),
             Err(e) => {
-                tracing::error!(system = %system.name, error = %e, "Reserving request budget failed; the claimed deliveries wait a second.");
+                tracing::error!(system = %system.name, error = %crate::model::Chain(&e), "Reserving request budget failed; the claimed deliveries wait a second.");
                 (None, now_ms + 1_000)
             }
         };
@@ -154,7 +154,7 @@ impl Deliverer {
     pub(super) async fn hand_back(&self, rest: Vec<Claimed>, due_ms: i64) {
         for d in rest {
             if let Err(e) = self.store.defer(d.delivery_id, d.lease_until, due_ms).await {
-                tracing::warn!(message = %d.message_id, error = %e, "Handing back a delivery failed; its lease will expire instead.");
+                tracing::warn!(message = %d.message_id, error = %crate::model::Chain(&e), "Handing back a delivery failed; its lease will expire instead.");
             }
         }
     }

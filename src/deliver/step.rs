@@ -217,7 +217,7 @@ impl Deliverer {
                     }
                 }
                 Tick::Failed(e) => {
-                    tracing::error!(system = %system.name, error = %e, "Claiming deliveries failed; retrying in a second.");
+                    tracing::error!(system = %system.name, error = %crate::model::Chain(&e), "Claiming deliveries failed; retrying in a second.");
                     if sleep_or_stop(1_000, &shutdown).await {
                         break;
                     }

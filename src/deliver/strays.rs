@@ -16,7 +16,7 @@ impl Deliverer {
                 .map(|d| d.system)
                 .collect(),
             Err(e) => {
-                tracing::warn!(error = %e, "Looking for work toward removed systems failed.");
+                tracing::warn!(error = %crate::model::Chain(&e), "Looking for work toward removed systems failed.");
                 return 0;
             }
         };

@@ -165,7 +165,7 @@ pub async fn receive(
             "unexpected duplicate answer for an API call",
         )),
         Err(e) => {
-            tracing::error!(route = %route_name, error = %e, "Accepting an API call failed; the client was told to retry.");
+            tracing::error!(route = %route_name, error = %crate::model::Chain(&e), "Accepting an API call failed; the client was told to retry.");
             Err(super::store_unavailable())
         }
     }

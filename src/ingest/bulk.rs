@@ -358,7 +358,7 @@ pub async fn status(
 }
 
 fn store_problem(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "A bulk upload failed in the store.");
+    tracing::error!(error = %crate::model::Chain(&e), "A bulk upload failed in the store.");
     Problem::unavailable(
         "the store could not take the upload right now; send it again with the same Idempotency-Key to resume",
         5,

@@ -143,7 +143,7 @@ pub async fn receive(
             "unexpected store answer {other:?}"
         ))),
         Err(e) => {
-            tracing::error!(route = %route_name, error = %e, "Accepting a webhook failed; the sender was told to retry.");
+            tracing::error!(route = %route_name, error = %crate::model::Chain(&e), "Accepting a webhook failed; the sender was told to retry.");
             Err(super::store_unavailable())
         }
     }

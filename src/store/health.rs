@@ -113,7 +113,7 @@ pub async fn check_postgres(url: &str, expected: i32) -> Result<Report, StoreErr
         target.config.connect(target.tls.clone()),
     )
     .await
-    .map_err(|_| StoreError::Pool("connecting timed out after 10s".into()))??;
+    .map_err(|_| StoreError::Timeout("connecting timed out after 10s"))??;
     tokio::spawn(conn);
     let version: Option<i32> = match client
         .query_opt("SELECT max(version) FROM ferry_schema", &[])

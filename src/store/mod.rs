@@ -33,9 +33,9 @@ const ROUND_CHUNKS: usize = 40;
 /// Errors at the store boundary. They keep their source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("SQLite")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot prepare the data directory {path}: {source}")]
+    #[error("cannot prepare the data directory {path}")]
     DataDir {
         path: String,
         source: std::io::Error,
@@ -44,18 +44,26 @@ pub enum StoreError {
     Locked(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    /// The reason a group commit failed, shared by every caller in the
+    /// batch: one error value cannot be handed to each, so its text is.
     #[error("the transaction could not be committed: {0}")]
     Commit(String),
-    #[error("a background store task failed: {0}")]
+    #[error("a background store task failed")]
     Task(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Unusable(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("PostgreSQL: {0}")]
+    #[error("a stored JSON value")]
+    Json(#[from] serde_json::Error),
+    #[error("PostgreSQL")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("no PostgreSQL connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("no PostgreSQL connection pool")]
+    Build(#[from] deadpool_postgres::BuildError),
     #[error("no PostgreSQL connection: {0}")]
-    Pool(String),
+    Timeout(&'static str),
     #[error("database_url: {0}")]
     Config(String),
 }

@@ -201,7 +201,7 @@ fn spawn_worker<T: Send + 'static>(inner: &Arc<Inner<T>>) {
             work(&mine, id);
         });
     if let Err(e) = started {
-        tracing::error!(error = %e, "Cannot start a jq thread.");
+        tracing::error!(error = %crate::model::Chain(&e), "Cannot start a jq thread.");
         lock(&inner.state).workers -= 1;
     }
 }

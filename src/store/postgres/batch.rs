@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_util::sync::CancellationToken;
 
-use super::{WORK_CHANNEL, accept, pool_error};
+use super::{WORK_CHANNEL, accept};
 use crate::store::{Accepted, NewMessage, StoreError};
 
 const MAX_BATCH: usize = 512;
@@ -123,13 +123,13 @@ async fn commit(pool: &Pool, batch: Vec<Pending>) {
         return;
     };
     if single {
-        tracing::error!(error = %e, "A commit failed; its caller gets an error and nothing was acked.");
+        tracing::error!(error = %crate::model::Chain(&e), "A commit failed; its caller gets an error and nothing was acked.");
         return fail(batch, &e);
     }
-    tracing::warn!(error = %e, "A group commit failed; committing its items one by one.");
+    tracing::warn!(error = %crate::model::Chain(&e), "A group commit failed; committing its items one by one.");
     for p in batch {
         if let Err((p, e)) = commit_together(pool, vec![p]).await {
-            tracing::error!(error = %e, "A commit failed; its caller gets an error and nothing was acked.");
+            tracing::error!(error = %crate::model::Chain(&e), "A commit failed; its caller gets an error and nothing was acked.");
             fail(p, &e);
         }
     }
@@ -222,7 +222,7 @@ async fn attempt(
     msgs: &[&NewMessage],
     recs: &[&RecordRow],
 ) -> Result<(Vec<Accepted>, Vec<bool>), StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
+    let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let staged = accept::stage(&tx, msgs).await?;
     let recorded = record_all(&tx, recs).await?;

@@ -20,8 +20,7 @@ impl PgStore {
     }
 
     pub async fn end_job(&self, id: &str, upload: JobUpload) -> Result<(), StoreError> {
-        let errors = serde_json::to_string(&upload.errors)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let errors = serde_json::to_string(&upload.errors)?;
         self.client()
             .await?
             .execute(
@@ -73,8 +72,7 @@ impl PgStore {
             finished_ms: r.try_get(2)?,
             lines: r.try_get::<_, i64>(3)? as u64,
             rejected: r.try_get::<_, i64>(4)? as u64,
-            errors: serde_json::from_str(r.try_get(5)?)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            errors: serde_json::from_str(r.try_get(5)?)?,
             messages,
         }))
     }

@@ -64,20 +64,6 @@ impl Drop for Inner {
     }
 }
 
-/// A pool error with its causes (a TLS handshake's reason is in its source).
-fn pool_error(e: impl std::error::Error) -> StoreError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let words = cause.to_string();
-        if !text.contains(&words) {
-            text = format!("{text}: {words}");
-        }
-        source = cause.source();
-    }
-    StoreError::Pool(text)
-}
-
 /// Checks a `postgres://` URL without connecting (and loads the CA file it
 /// names): what `check-config` reports.
 pub fn parse_url(url: &str) -> Result<tls::Target, String> {
@@ -105,8 +91,7 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .create_timeout(Some(Duration::from_secs(10)))
             .wait_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(pool_error)?;
+            .build()?;
         migrate(&pool).await?;
         let stop = CancellationToken::new();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -122,7 +107,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.inner.pool.get().await.map_err(pool_error)
+        Ok(self.inner.pool.get().await?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -156,7 +141,7 @@ impl PgStore {
         tokio::spawn(async move {
             while !stop.is_cancelled() {
                 if let Err(e) = listen_once(&target, &wake, &stop).await {
-                    tracing::warn!(error = %e, "Lost the PostgreSQL notification connection; reconnecting in a second.");
+                    tracing::warn!(error = %crate::model::Chain(&e), "Lost the PostgreSQL notification connection; reconnecting in a second.");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -198,7 +183,7 @@ async fn listen_once(
 }
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
+    let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.batch_execute(
         "SELECT pg_advisory_xact_lock(hashtext('ferry-migrate'));

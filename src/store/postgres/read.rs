@@ -59,10 +59,6 @@ fn summary(r: &Row) -> Result<MessageSummary, StoreError> {
     })
 }
 
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 impl PgStore {
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
         let (clause, mut args) = where_clause(filter, 0);
@@ -110,11 +106,8 @@ impl PgStore {
                 n: i as u32 + 1,
                 started_ms: a.try_get(0)?,
                 duration_ms: a.try_get(1)?,
-                request: serde_json::from_str(a.try_get(2)?).map_err(json_err)?,
-                response: response
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(json_err)?,
+                request: serde_json::from_str(a.try_get(2)?)?,
+                response: response.map(serde_json::from_str).transpose()?,
                 class: class.and_then(ErrorClass::parse),
                 explanation: a.try_get(5)?,
                 hint: a.try_get(6)?,

@@ -229,7 +229,6 @@ impl PgStore {
             rate_limited,
             auth,
         } = r.next.landing();
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
         let failed = r.class.is_some();
         // PostgreSQL's text refuses NUL; a platform's answer quoted in an
         // explanation may carry one, and must not make the record fail forever.
@@ -248,13 +247,8 @@ impl PgStore {
             updated_ms: r.started_ms + r.duration_ms,
             started_ms: r.started_ms,
             duration_ms: r.duration_ms,
-            request: serde_json::to_string(&r.request).map_err(corrupt)?,
-            response: r
-                .response
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(corrupt)?,
+            request: serde_json::to_string(&r.request)?,
+            response: r.response.as_ref().map(serde_json::to_string).transpose()?,
             explanation,
             hint,
         };

@@ -25,8 +25,7 @@ impl SqliteStore {
 
     pub async fn end_job(&self, id: &str, upload: JobUpload) -> Result<(), StoreError> {
         let id = id.to_owned();
-        let errors = serde_json::to_string(&upload.errors)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let errors = serde_json::to_string(&upload.errors)?;
         self.inner.writer.write(move |c| {
             c.prepare_cached(
                 "UPDATE jobs SET lines = ?2, rejected = ?3, errors = ?4, finished_ms = ?5 WHERE id = ?1",
@@ -89,7 +88,7 @@ impl SqliteStore {
                 lines: lines as u64,
                 rejected: rejected as u64,
                 errors: serde_json::from_str(&errors)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ?,
                 messages,
             }))
         })

@@ -53,10 +53,6 @@ fn summary(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
     })
 }
 
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 impl SqliteStore {
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
         let (clause, mut args) = where_clause(filter);
@@ -229,11 +225,8 @@ fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError
             n: i as u32 + 1,
             started_ms,
             duration_ms,
-            request: serde_json::from_str(&request).map_err(json_err)?,
-            response: response
-                .map(|r| serde_json::from_str(&r))
-                .transpose()
-                .map_err(json_err)?,
+            request: serde_json::from_str(&request)?,
+            response: response.map(|r| serde_json::from_str(&r)).transpose()?,
             class: class.as_deref().and_then(ErrorClass::parse),
             explanation,
             hint,

@@ -264,14 +264,8 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
     if changed == 0 {
         return Ok(false);
     }
-    let request =
-        serde_json::to_string(&r.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let response = r
-        .response
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let request = serde_json::to_string(&r.request)?;
+    let response = r.response.as_ref().map(serde_json::to_string).transpose()?;
     c.prepare_cached(
         "INSERT INTO attempts (delivery_id, started_ms, duration_ms, request, response, class, explanation, hint, outcome)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
