@@ -264,10 +264,12 @@ impl Deliverer {
         let now = self.clock.now_ms();
         let verdict = retry::decide(
             &outcome,
-            &policy,
+            &retry::Destination {
+                system: &d.system,
+                policy: &policy,
+                credential,
+            },
             &history,
-            &d.system,
-            credential,
             now,
             &mut rand::rng(),
         );

@@ -97,10 +97,12 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
     };
     let v = retry::decide(
         &outcome,
-        &policy,
+        &retry::Destination {
+            system: "salesforce",
+            policy: &policy,
+            credential: Some("sf_token"),
+        },
         &history,
-        "salesforce",
-        Some("sf_token"),
         now,
         &mut rand::rng(),
     );
@@ -127,10 +129,12 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
     };
     let v = retry::decide(
         &outcome,
-        &policy,
+        &retry::Destination {
+            system: "sf",
+            policy: &policy,
+            credential: None,
+        },
         &history,
-        "sf",
-        None,
         now,
         &mut rand::rng(),
     );
@@ -152,7 +156,12 @@ fn a_spent_salesforce_quota_is_rate_limited_until_midnight_not_auth() {
         received_ms: now,
         ..History::default()
     };
-    let v = retry::decide(&other, &policy, &fresh, "sf", None, now, &mut rand::rng());
+    let to = retry::Destination {
+        system: "sf",
+        policy: &policy,
+        credential: None,
+    };
+    let v = retry::decide(&other, &to, &fresh, now, &mut rand::rng());
     assert!(matches!(v, Verdict::Retry { why, .. } if why.class == ErrorClass::Auth));
 }
 

@@ -115,17 +115,28 @@ pub(super) enum Fate {
 /// advice (the whole hint when dead, what to check when retries keep failing).
 pub(super) type Failure = (ErrorClass, String, String, Fate);
 
-/// Decides what happens after an attempt. `system` names the destination
-/// system, `credential` the credential used (for auth failure wording).
+/// The system an attempt went to: its name (in explanations), its retry
+/// policy, and the credential used (for the wording of an auth failure).
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub system: &'a str,
+    pub policy: &'a RetryPolicy,
+    pub credential: Option<&'a str>,
+}
+
+/// Decides what happens after an attempt toward `to`.
 pub fn decide(
     outcome: &Outcome<'_>,
-    policy: &RetryPolicy,
+    to: &Destination<'_>,
     history: &History,
-    system: &str,
-    credential: Option<&str>,
     now_ms: i64,
     rng: &mut impl Rng,
 ) -> Verdict {
+    let Destination {
+        system,
+        policy,
+        credential,
+    } = *to;
     use ErrorClass as C;
     let Some((class, last, advice, fate)) = classify(outcome, system, credential) else {
         return Verdict::Delivered;

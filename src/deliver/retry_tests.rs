@@ -52,10 +52,12 @@ fn run_with(outcome: &Outcome<'_>, history: &History, rng: &mut impl Rng) -> Ver
     let policy = RetryPolicy::default();
     decide(
         outcome,
-        &policy,
+        &Destination {
+            system: "erp",
+            policy: &policy,
+            credential: Some("erp-token"),
+        },
         history,
-        "erp",
-        Some("erp-token"),
         NOW,
         rng,
     )
@@ -447,10 +449,12 @@ fn retry_after_is_capped_by_max_hold() {
     let h = headers(&[("retry-after", "120")]);
     let v = decide(
         &resp(503, &h, ""),
-        &policy,
+        &Destination {
+            system: "erp",
+            policy: &policy,
+            credential: None,
+        },
         &history(0),
-        "erp",
-        None,
         NOW,
         &mut Fixed(0),
     );
@@ -489,10 +493,12 @@ fn auth_is_retried_once_then_dead() {
     let mut rng = StdRng::seed_from_u64(1);
     let v = decide(
         &resp(401, &none, ""),
-        &policy,
+        &Destination {
+            system: "shop",
+            policy: &policy,
+            credential: None,
+        },
         &second,
-        "shop",
-        None,
         NOW,
         &mut rng,
     );
