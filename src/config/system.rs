@@ -23,8 +23,64 @@ pub(super) fn system(
 ) -> Option<System> {
     let loc = format!("systems.{name}");
     let base_url = base_url(cx, &loc, s);
-    let proxy = s
-        .proxy
+    let proxy = proxy(cx, &loc, s);
+    let auth = auth(cx, &loc, s, known_credential);
+    let timeout = cx.duration(
+        &format!("{loc}.timeout"),
+        s.timeout.as_ref(),
+        Duration::from_secs(10),
+    );
+    let connect_timeout = cx.duration(
+        &format!("{loc}.connect_timeout"),
+        s.connect_timeout.as_ref(),
+        Duration::from_secs(3),
+    );
+    let retry = retry_policy(cx, &loc, s);
+    let max_concurrency = s
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.max_concurrency)
+        .unwrap_or(default_concurrency);
+    let pause_low_at = check_limits(cx, &loc, s, max_concurrency);
+    let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
+    let budget = budget(cx, &loc, name, s, &auth);
+    Some(System {
+        name: name.to_owned(),
+        base_url,
+        api_version: s.api_version.clone(),
+        proxy,
+        auth,
+        timeout,
+        connect_timeout,
+        retry,
+        max_concurrency: max_concurrency.max(1),
+        max_queue: s.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
+        dialect: s
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.dialect.as_deref())
+            .and_then(crate::limits::dialect::Dialect::parse),
+        rate: s.rate_limit.as_ref().and_then(|r| {
+            let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
+            Some(crate::limits::pace::Rate::new(
+                per_second,
+                r.burst.unwrap_or(1).max(1),
+            ))
+        }),
+        breaker,
+        pause_low_at,
+        adaptive: s
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.adaptive)
+            .unwrap_or(false),
+        budget,
+    })
+}
+
+/// `proxy`: an http(s) or socks5 URL with a host.
+fn proxy(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> Option<reqwest::Url> {
+    s.proxy
         .as_deref()
         .and_then(|p| match reqwest::Url::parse(p) {
             Ok(u)
@@ -40,8 +96,17 @@ pub(super) fn system(
                 );
                 None
             }
-        });
-    let auth = match &s.auth {
+        })
+}
+
+/// `auth`: the kind and the credential it names.
+fn auth(
+    cx: &mut Ctx<'_>,
+    loc: &str,
+    s: &RawSystem,
+    known_credential: &dyn Fn(&str) -> bool,
+) -> Auth {
+    match &s.auth {
         None => Auth::None,
         Some(a) => {
             let aloc = format!("{loc}.auth");
@@ -85,17 +150,12 @@ pub(super) fn system(
                 }
             }
         }
-    };
-    let timeout = cx.duration(
-        &format!("{loc}.timeout"),
-        s.timeout.as_ref(),
-        Duration::from_secs(10),
-    );
-    let connect_timeout = cx.duration(
-        &format!("{loc}.connect_timeout"),
-        s.connect_timeout.as_ref(),
-        Duration::from_secs(3),
-    );
+    }
+}
+
+/// `retry`, with `rate_limit.max_hold` (a cap on how long a platform may hold
+/// deliveries, applied where the retry schedule reads `Retry-After`).
+fn retry_policy(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> RetryPolicy {
     let mut retry = RetryPolicy::default();
     if let Some(r) = &s.retry {
         let rl = format!("{loc}.retry");
@@ -135,11 +195,13 @@ pub(super) fn system(
         }
         retry.max_hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX).max(1);
     }
-    let max_concurrency = s
-        .rate_limit
-        .as_ref()
-        .and_then(|r| r.max_concurrency)
-        .unwrap_or(default_concurrency);
+    retry
+}
+
+/// The rest of `rate_limit` and `max_queue`: each value's range, the
+/// dialect's name, and `pause_low_at` (returned when usable: a share of a
+/// daily quota that a daily-quota dialect reports).
+fn check_limits(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem, max_concurrency: usize) -> Option<f64> {
     if max_concurrency == 0 {
         cx.problem(
             format!("{loc}.rate_limit.max_concurrency"),
@@ -189,8 +251,12 @@ pub(super) fn system(
             );
         }
     }
-    let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
-    let budget = match s.rate_limit.as_ref().and_then(|r| r.scope.as_deref()) {
+    pause_low_at.filter(|s| *s > 0.0 && *s <= 1.0 && daily_dialect)
+}
+
+/// `rate_limit.scope`: the budget's key, the system's own or its credential's.
+fn budget(cx: &mut Ctx<'_>, loc: &str, name: &str, s: &RawSystem, auth: &Auth) -> String {
+    match s.rate_limit.as_ref().and_then(|r| r.scope.as_deref()) {
         None | Some("system") => name.to_owned(),
         Some("credential") => match auth.credential() {
             Some(c) => format!("credential:{c}"),
@@ -209,39 +275,7 @@ pub(super) fn system(
             );
             name.to_owned()
         }
-    };
-    Some(System {
-        name: name.to_owned(),
-        base_url,
-        api_version: s.api_version.clone(),
-        proxy,
-        auth,
-        timeout,
-        connect_timeout,
-        retry,
-        max_concurrency: max_concurrency.max(1),
-        max_queue: s.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
-        dialect: s
-            .rate_limit
-            .as_ref()
-            .and_then(|r| r.dialect.as_deref())
-            .and_then(crate::limits::dialect::Dialect::parse),
-        rate: s.rate_limit.as_ref().and_then(|r| {
-            let per_second = r.per_second.filter(|p| *p > 0.0 && p.is_finite())?;
-            Some(crate::limits::pace::Rate::new(
-                per_second,
-                r.burst.unwrap_or(1).max(1),
-            ))
-        }),
-        breaker,
-        pause_low_at: pause_low_at.filter(|s| *s > 0.0 && *s <= 1.0 && daily_dialect),
-        adaptive: s
-            .rate_limit
-            .as_ref()
-            .and_then(|r| r.adaptive)
-            .unwrap_or(false),
-        budget,
-    })
+    }
 }
 
 /// The `circuit_breaker` table: on by default, with [`Policy::default`]'s values.
