@@ -8,6 +8,7 @@ mod batch;
 mod edge;
 mod raw;
 mod resolve;
+mod route;
 mod system;
 pub mod units;
 

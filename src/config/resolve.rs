@@ -7,13 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::HeaderName;
 use secrecy::SecretString;
 
 use super::raw::*;
-use super::units::{parse_duration, parse_size};
+use super::units::parse_duration;
 use super::*;
-use crate::ingest::verify::{HmacAlgorithm, HmacSpec, Scheme, SigEncoding};
 
 pub(super) struct Ctx<'a> {
     problems: Vec<Problem>,
@@ -99,7 +98,7 @@ pub const DATABASE_URL_ENV: &str = "FERRY_DATABASE_URL";
 /// The deepest JSON nesting a route accepts, and its default: deeper than
 /// any real payload, and as deep as ferry's JSON handling (serde_json
 /// values, jq) goes without running out of stack.
-const MAX_DEPTH: usize = 128;
+pub(super) const MAX_DEPTH: usize = 128;
 
 /// Requests in flight toward one system at once, unless it says otherwise.
 const DEFAULT_WORKERS: usize = 32;
@@ -187,7 +186,7 @@ pub fn resolve(
                 format!("unknown system `{}`", r.destination.system),
             );
         }
-        if let Some(route) = route(&mut cx, name, r, &known_credential) {
+        if let Some(route) = super::route::route(&mut cx, name, r, &known_credential) {
             routes.insert(name.clone(), Arc::new(route));
         }
     }
@@ -281,235 +280,4 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
         log_format,
         edge: super::edge::edge(cx, s),
     }
-}
-
-fn route(
-    cx: &mut Ctx<'_>,
-    name: &str,
-    r: &RawRoute,
-    known_credential: &dyn Fn(&str) -> bool,
-) -> Option<Route> {
-    let loc = format!("routes.{name}");
-    let sloc = format!("{loc}.source");
-    let src = &r.source;
-    for c in &src.credentials {
-        if !known_credential(c) {
-            cx.problem(
-                format!("{sloc}.credentials"),
-                format!("unknown credential `{c}`"),
-            );
-        }
-    }
-    if src.credentials.is_empty() {
-        cx.problem(
-            format!("{sloc}.credentials"),
-            "list at least one credential (the secret or key this source is checked against)",
-        );
-    }
-    let max_body = match src.max_body.as_deref().map(parse_size) {
-        None => 1 << 20,
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
-            cx.problem(format!("{sloc}.max_body"), e);
-            1 << 20
-        }
-    };
-    let max_depth = src.max_depth.unwrap_or(MAX_DEPTH);
-    if !(1..=MAX_DEPTH).contains(&max_depth) {
-        cx.problem(
-            format!("{sloc}.max_depth"),
-            format!("must be between 1 and {MAX_DEPTH}"),
-        );
-    }
-    let source = match src.kind.as_str() {
-        "webhook" => {
-            let scheme = scheme(cx, &sloc, src)?;
-            let dedupe = match &src.dedupe {
-                None => Dedupe::SchemeEventId,
-                Some(RawDedupe::Keyword(k)) if k == "none" => Dedupe::Off,
-                Some(RawDedupe::Keyword(k)) if k == "event-id" => Dedupe::SchemeEventId,
-                Some(RawDedupe::Keyword(k)) if k == "body-hash" => Dedupe::BodyHash,
-                Some(RawDedupe::Keyword(k)) => {
-                    cx.problem(
-                        format!("{sloc}.dedupe"),
-                        format!("`{k}`: use \"event-id\", \"body-hash\", \"none\" or {{ header = \"...\" }}"),
-                    );
-                    Dedupe::Off
-                }
-                Some(RawDedupe::Header { header }) => {
-                    match cx.header_name(&format!("{sloc}.dedupe.header"), header) {
-                        Some(h) => Dedupe::Header(h),
-                        None => Dedupe::Off,
-                    }
-                }
-            };
-            Source::Webhook {
-                scheme,
-                credentials: src.credentials.clone(),
-                dedupe,
-                dedupe_window: cx.duration(
-                    &format!("{sloc}.dedupe_window"),
-                    src.dedupe_window.as_ref(),
-                    Duration::from_secs(7 * 86_400),
-                ),
-                tolerance: cx.duration(
-                    &format!("{sloc}.tolerance"),
-                    src.tolerance.as_ref(),
-                    Duration::from_secs(300),
-                ),
-            }
-        }
-        "api" => Source::Api {
-            credentials: src.credentials.clone(),
-            idempotency_window: cx.duration(
-                &format!("{sloc}.idempotency_window"),
-                src.idempotency_window.as_ref(),
-                Duration::from_secs(86_400),
-            ),
-        },
-        other => {
-            cx.problem(
-                format!("{sloc}.kind"),
-                format!("`{other}`: use `webhook` or `api`"),
-            );
-            return None;
-        }
-    };
-    if let Some(t) = &r.transform
-        && t != "passthrough"
-    {
-        cx.problem(
-            format!("{loc}.transform"),
-            format!("`{t}`: jq mappings are not available in this release; use \"passthrough\" or leave `transform` out"),
-        );
-    }
-    let d = &r.destination;
-    let dloc = format!("{loc}.destination");
-    let method = d.method.as_deref().unwrap_or("POST");
-    let method = match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-        Ok(m) if ["POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) => m,
-        _ => {
-            cx.problem(
-                format!("{dloc}.method"),
-                format!("`{method}`: use POST, PUT, PATCH or DELETE"),
-            );
-            Method::POST
-        }
-    };
-    if !d.path.starts_with('/') {
-        cx.problem(format!("{dloc}.path"), "must start with `/`");
-    } else if d.path.starts_with("//") || d.path.contains('\\') {
-        // `//host` or `\\host` would let a path name another authority.
-        cx.problem(
-            format!("{dloc}.path"),
-            "must not start with `//` or contain `\\`",
-        );
-    }
-    let mut headers = Vec::new();
-    for (k, v) in &d.headers {
-        let name = cx.header_name(&format!("{dloc}.headers"), k);
-        match (name, HeaderValue::from_str(v)) {
-            (Some(n), Ok(v)) => headers.push((n, v)),
-            (_, Err(_)) => cx.problem(
-                format!("{dloc}.headers.{k}"),
-                "value is not a valid header value",
-            ),
-            _ => {}
-        }
-    }
-    let ordering_key =
-        d.ordering_key
-            .as_deref()
-            .and_then(|code| match crate::transform::jq::Jq::compile(code) {
-                Ok(jq) => Some(std::sync::Arc::new(jq.with_timeout(cx.jq_timeout))),
-                Err(e) => {
-                    cx.problem(format!("{dloc}.ordering_key"), e.to_string());
-                    None
-                }
-            });
-    let priority = match d.priority.as_deref() {
-        None | Some("normal") => Priority::Normal,
-        Some("low") => Priority::Low,
-        Some(other) => {
-            cx.problem(
-                format!("{dloc}.priority"),
-                format!("`{other}`: use normal or low"),
-            );
-            Priority::Normal
-        }
-    };
-    Some(Route {
-        name: name.to_owned(),
-        source,
-        destination: Destination {
-            system: d.system.clone(),
-            method,
-            path: d.path.clone(),
-            headers,
-            ordering_key,
-            batch: d
-                .batch
-                .as_ref()
-                .and_then(|b| super::batch::batch(cx, &format!("{dloc}.batch"), b)),
-            priority,
-        },
-        max_body,
-        max_depth,
-    })
-}
-
-fn scheme(cx: &mut Ctx<'_>, sloc: &str, src: &RawSource) -> Option<Scheme> {
-    let Some(name) = src.scheme.as_deref() else {
-        cx.problem(sloc, "a webhook source needs `scheme` (standard-webhooks, stripe, shopify, github, hubspot-v3, hmac, basic, api-key)");
-        return None;
-    };
-    let header = |cx: &mut Ctx<'_>| match &src.header {
-        Some(h) => cx
-            .header_name(&format!("{sloc}.header"), h)
-            .map(|h| h.to_string()),
-        None => {
-            cx.problem(sloc, format!("scheme `{name}` needs `header`"));
-            None
-        }
-    };
-    Some(match name {
-        "standard-webhooks" => Scheme::StandardWebhooks,
-        "stripe" => Scheme::Stripe,
-        "shopify" => Scheme::Shopify,
-        "github" => Scheme::Github,
-        "hubspot-v3" => Scheme::HubspotV3,
-        "basic" => Scheme::Basic,
-        "api-key" => Scheme::ApiKey {
-            header: header(cx)?,
-        },
-        "hmac" => {
-            let algorithm: HmacAlgorithm = src
-                .algorithm
-                .as_deref()
-                .unwrap_or("sha256")
-                .parse()
-                .map_err(|e: String| cx.problem(format!("{sloc}.algorithm"), e))
-                .ok()?;
-            let encoding: SigEncoding = src
-                .encoding
-                .as_deref()
-                .unwrap_or("hex")
-                .parse()
-                .map_err(|e: String| cx.problem(format!("{sloc}.encoding"), e))
-                .ok()?;
-            Scheme::Hmac(HmacSpec {
-                header: header(cx)?,
-                algorithm,
-                encoding,
-                prefix: src.prefix.clone(),
-            })
-        }
-        other => {
-            cx.problem(
-                format!("{sloc}.scheme"),
-                format!("`{other}`: use standard-webhooks, stripe, shopify, github, hubspot-v3, hmac, basic or api-key"),
-            );
-            return None;
-        }
-    })
 }
