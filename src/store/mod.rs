@@ -241,7 +241,15 @@ impl Store {
         now_ms: i64,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.retry(sel, actor, now_ms, dry_run).await)
+        match sel {
+            Selection::One(id) => {
+                on_backend!(self, s => s.retry_one(id, actor, now_ms, dry_run).await)
+            }
+            Selection::Filter(f) => {
+                self.bulk(f, BulkAction::Retry, actor, now_ms, dry_run)
+                    .await
+            }
+        }
     }
 
     /// Discards every delivery the filter selects (`dead` unless it names
@@ -258,6 +266,24 @@ impl Store {
         let action = BulkAction::Discard {
             reason: reason.to_owned(),
         };
+        self.bulk(filter, action, actor, now_ms, dry_run).await
+    }
+
+    /// A bulk action on what the filter selects, once the rules have
+    /// settled the state (`BulkAction::target_state`); nothing when the
+    /// action cannot apply to it.
+    async fn bulk(
+        &self,
+        mut filter: MessageFilter,
+        action: BulkAction,
+        actor: &str,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let Some(state) = action.target_state(&filter) else {
+            return Ok(0);
+        };
+        filter.state = Some(state);
         on_backend!(self, s => s.bulk(filter, action, actor, now_ms, dry_run).await)
     }
 

@@ -1,5 +1,5 @@
 //! The operators' writes on SQLite: retry one message or many, discard one
-//! or many. Work on a filter goes in chunks of [`CHUNK`] deliveries, each its
+//! or many (what may be selected is decided in `store::rules`). Work on a filter goes in chunks of [`CHUNK`] deliveries, each its
 //! own group-committed write with its own audit entry, walking up the
 //! delivery id (keyset), so a delivery changed by one chunk is never selected
 //! by the next and accepts interleave between chunks: a retry of a million
@@ -12,51 +12,40 @@ use super::SqliteStore;
 use crate::store::*;
 
 impl SqliteStore {
-    /// One message back to the queue, or every one a filter selects.
-    pub async fn retry(
+    /// One message back to the queue (`store.retry` of one id).
+    pub async fn retry_one(
         &self,
-        sel: Selection,
+        id: String,
         actor: &str,
         now_ms: i64,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        match sel {
-            Selection::One(id) => {
-                let clause = format!(
-                    "message_id = ? AND state IN {}",
-                    State::sql_list(State::retryable)
-                );
-                let target = id.clone();
-                let args = vec![Value::Text(id)];
-                let work = Chunked {
-                    clause,
-                    args,
-                    target,
-                    action: BulkAction::Retry,
-                };
-                self.chunked(work, actor, now_ms, dry_run).await
-            }
-            Selection::Filter(f) => {
-                self.bulk(f, BulkAction::Retry, actor, now_ms, dry_run)
-                    .await
-            }
-        }
+        let clause = format!(
+            "message_id = ? AND state IN {}",
+            State::sql_list(State::retryable)
+        );
+        let target = id.clone();
+        let args = vec![Value::Text(id)];
+        let work = Chunked {
+            clause,
+            args,
+            target,
+            action: BulkAction::Retry,
+        };
+        self.chunked(work, actor, now_ms, dry_run).await
     }
 
-    /// Applies `action` to every delivery `f` selects (its state `dead`
-    /// unless it names one); the dry run only counts, on a read connection.
+    /// Applies `action` to every delivery `f` selects (its state already
+    /// settled by `BulkAction::target_state`); the dry run only counts, on a
+    /// read connection.
     pub async fn bulk(
         &self,
-        mut f: MessageFilter,
+        f: MessageFilter,
         action: BulkAction,
         actor: &str,
         now_ms: i64,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        let Some(state) = action.target_state(&f) else {
-            return Ok(0);
-        };
-        f.state = Some(state);
         let (clause, args) = super::read::where_clause(&f);
         let target = serde_json::to_string(&f).unwrap_or_default();
         let work = Chunked {
