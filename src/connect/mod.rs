@@ -195,14 +195,7 @@ fn classify_error(e: &reqwest::Error) -> Sent {
         return Sent::Timeout;
     }
     // The chain holds the useful part ("connection refused", "dns error").
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Sent::Network(text)
+    Sent::Network(crate::model::Chain(e).to_string())
 }
 
 /// Whether `url` keeps `base`'s scheme, host and port: a path (or an
