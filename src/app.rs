@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deliver::breaker::Breakers;
-use crate::ingest::admission::Backlog;
 use crate::model::Wake;
 use axum::Router;
 use axum::extract::State;
@@ -23,8 +22,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect::{ConnectError, Connector};
 use crate::deliver::Deliverer;
-use crate::ingest::InFlight;
+use crate::ingest::{Ingest, IngestState};
 use crate::problem::Problem;
+pub use crate::state::{AppState, Shared};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -47,44 +47,9 @@ pub enum AppError {
     Serve(#[from] std::io::Error),
 }
 
-/// What every HTTP handler shares.
-pub struct Shared {
-    config: Arc<Config>,
-    pub store: Store,
-    pub clock: Clock,
-    pub metrics: Arc<Metrics>,
-    /// Wakes idle workers after a commit.
-    pub wake: Wake,
-    pub in_flight: InFlight,
-    /// Each system's queue depth as ingest sees it (back-pressure).
-    pub backlog: Backlog,
-    /// Bytes of webhook bodies being read before their signature is checked.
-    pub unverified: crate::ingest::budget::Unverified,
-    /// Each system's circuit breaker (shown by the admin API).
-    pub breakers: Arc<Breakers>,
-    /// Each system's daily quota as last reported, where low-priority routes
-    /// pause (shown by the admin API).
-    pub quotas: Arc<crate::deliver::quota::Quotas>,
-    /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
-    pub concurrency: Arc<crate::deliver::adaptive::Limits>,
-    /// The janitor's upkeep rounds so far (it counts the whole queue only
-    /// every [`FULL_COUNT_EVERY`] rounds).
-    rounds: std::sync::atomic::AtomicU64,
-    /// Each system's hold from a platform's Retry-After or rate-limit
-    /// headers (shown by the admin API, explaining waiting deliveries).
-    pub holds: Arc<crate::deliver::hold::Holds>,
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<Config> {
-        self.config.clone()
-    }
-}
-
-pub type AppState = Arc<Shared>;
-
 pub struct App {
     state: AppState,
+    ingest: IngestState,
     deliverer: Arc<Deliverer>,
 }
 
@@ -119,31 +84,33 @@ impl App {
             breakers.clone(),
         ));
         store.wake_on_remote_work(wake.clone());
-        let backlog = Backlog::new(&config);
-        let unverified = crate::ingest::budget::Unverified::new(
-            config.server.edge.max_unverified_bytes,
-            metrics.unverified_bytes.clone(),
-        );
         let state = Arc::new(Shared {
             config,
             store,
             clock,
             metrics,
             wake,
-            in_flight: InFlight::default(),
-            backlog,
-            unverified,
             breakers,
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
-            rounds: Default::default(),
             holds: deliverer.holds(),
+            rounds: Default::default(),
         });
-        Ok(App { state, deliverer })
+        let ingest = Arc::new(Ingest::new(state.clone()));
+        Ok(App {
+            state,
+            ingest,
+            deliverer,
+        })
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Ingest's handlers' state: the shared parts and the edge's guards.
+    pub fn ingest(&self) -> &IngestState {
+        &self.ingest
     }
 
     /// The workers, for tests that drive delivery step by step.
@@ -153,7 +120,7 @@ impl App {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .merge(crate::ingest::router())
+            .merge(crate::ingest::router(self.ingest.clone()))
             .merge(crate::admin::router(self.state.clone()))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
@@ -180,7 +147,7 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
-        let janitor = tokio::spawn(janitor(self.state.clone(), shutdown.clone()));
+        let janitor = tokio::spawn(janitor(self.ingest.clone(), shutdown.clone()));
         let limits = crate::server::Limits::from_config(&self.state.config);
         tracing::info!(
             max_connections = limits.max_connections,
@@ -220,7 +187,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
 }
 
 /// Periodic upkeep: queue-depth gauges, expired keys, WAL checkpoints.
-async fn janitor(app: AppState, shutdown: CancellationToken) {
+async fn janitor(app: IngestState, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_upkeep = std::time::Instant::now();
@@ -244,7 +211,7 @@ async fn janitor(app: AppState, shutdown: CancellationToken) {
 /// configured route, 0 once drained), expired dedupe and idempotency keys,
 /// and finished messages past `[retention]`. Each count is bounded and each
 /// deletion goes in chunks, so ingest keeps flowing meanwhile.
-pub async fn upkeep(app: &Shared) {
+pub async fn upkeep(app: &Ingest) {
     let round = app
         .rounds
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -292,7 +259,11 @@ pub async fn upkeep(app: &Shared) {
         }
         Err(e) => tracing::warn!(error = %crate::model::Chain(&e), "Pruning expired keys failed."),
     }
-    match app.store.purge(config.retention.cutoffs(now)).await {
+    match app
+        .store
+        .purge(crate::store::Cutoffs::of(&config.retention, now))
+        .await
+    {
         Ok(p) => {
             app.metrics.housekeeping_deleted("message", p.messages);
             app.metrics.housekeeping_deleted("attempt", p.attempts);

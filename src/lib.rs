@@ -53,6 +53,7 @@ pub mod problem;
 pub mod redact;
 pub mod server;
 pub mod sim;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -14,10 +14,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::config::units::parse_duration;
 use crate::model::ErrorClass;
 use crate::problem::Problem;
+use crate::state::AppState;
 use crate::store::{Discarded, MessageFilter, Selection, State as MsgState, StoreError};
 
 /// Who the audit log names for actions taken with the admin token.

@@ -5,10 +5,12 @@
 //! location; `config.default.toml` (embedded) is the commented reference.
 
 mod batch;
+pub mod database;
 mod edge;
 mod raw;
 mod resolve;
 mod route;
+pub mod scheme;
 mod system;
 pub mod units;
 
@@ -22,9 +24,10 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use secrecy::SecretString;
 
 pub use edge::Edge;
+pub use system::same_origin;
 
-use crate::ingest::verify::Scheme;
 use crate::limits::retry::RetryPolicy;
+use scheme::Scheme;
 
 /// The fully commented reference configuration, embedded in the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config.default.toml");
@@ -67,17 +70,6 @@ pub struct Retention {
     pub delivered: Duration,
     /// Dead messages, from when they died: longer, an operator may still act.
     pub dead: Duration,
-}
-
-impl Retention {
-    /// The lines the janitor draws at `now_ms`.
-    pub fn cutoffs(&self, now_ms: i64) -> crate::store::Cutoffs {
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        crate::store::Cutoffs {
-            delivered_before_ms: now_ms.saturating_sub(ms(self.delivered)),
-            dead_before_ms: now_ms.saturating_sub(ms(self.dead)),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -252,14 +252,13 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
                 .clone()
                 .map(|url| ("server.database_url".to_owned(), url))
         });
-    let database_url =
-        database_url.and_then(|(loc, url)| match crate::store::postgres::parse_url(&url) {
-            Ok(_) => Some(SecretString::from(url)),
-            Err(e) => {
-                cx.problem(loc, format!("not a usable PostgreSQL URL: {e}"));
-                None
-            }
-        });
+    let database_url = database_url.and_then(|(loc, url)| match super::database::parse(&url) {
+        Ok(_) => Some(SecretString::from(url)),
+        Err(e) => {
+            cx.problem(loc, format!("not a usable PostgreSQL URL: {e}"));
+            None
+        }
+    });
     let jq_timeout = cx.duration(
         "server.jq_timeout",
         s.jq_timeout.as_ref(),

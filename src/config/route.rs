@@ -10,9 +10,9 @@ use axum::http::{HeaderValue, Method};
 use super::raw::*;
 use super::resolve::Ctx;
 use super::resolve::MAX_DEPTH;
+use super::scheme::{HmacAlgorithm, HmacSpec, Scheme, SigEncoding};
 use super::units::parse_size;
 use super::*;
-use crate::ingest::verify::{HmacAlgorithm, HmacSpec, Scheme, SigEncoding};
 
 pub(super) fn route(
     cx: &mut Ctx<'_>,

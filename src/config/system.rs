@@ -367,7 +367,7 @@ fn base_url(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> String {
     // The host as written, with a placeholder standing in for the version.
     let written = reqwest::Url::parse(&template.replace("{api_version}", "v"));
     if let Ok(written) = written
-        && crate::connect::same_origin(written.as_str(), url.as_str()).is_err()
+        && same_origin(written.as_str(), url.as_str()).is_err()
     {
         cx.problem(
             format!("{loc}.base_url"),
@@ -379,4 +379,28 @@ fn base_url(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> String {
         );
     }
     base_url
+}
+
+/// Whether `url` keeps `base`'s scheme, host and port: a path (or an
+/// `{api_version}` in it) must never send a delivery and its credentials
+/// to another host.
+pub fn same_origin(base: &str, url: &str) -> Result<(), String> {
+    let (Ok(b), Ok(u)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
+        return Err(format!("`{url}` is not a URL"));
+    };
+    let origin = |x: &reqwest::Url| {
+        (
+            x.scheme().to_owned(),
+            x.host_str().map(str::to_owned),
+            x.port_or_known_default(),
+        )
+    };
+    if origin(&b) != origin(&u) || !u.username().is_empty() || u.password().is_some() {
+        return Err(format!(
+            "the delivery URL `{}` would leave the system's host `{}`; nothing was sent",
+            u.host_str().unwrap_or(""),
+            b.host_str().unwrap_or("")
+        ));
+    }
+    Ok(())
 }

@@ -14,6 +14,8 @@ use std::time::Instant;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 
+/// The rule lives with the config that checks `base_url` when it loads.
+pub use crate::config::same_origin;
 use crate::config::{Config, Destination, System};
 use crate::store::{RequestLog, ResponseLog};
 
@@ -196,30 +198,6 @@ fn classify_error(e: &reqwest::Error) -> Sent {
     }
     // The chain holds the useful part ("connection refused", "dns error").
     Sent::Network(crate::model::Chain(e).to_string())
-}
-
-/// Whether `url` keeps `base`'s scheme, host and port: a path (or an
-/// `{api_version}` in it) must never send a delivery and its credentials
-/// to another host.
-pub fn same_origin(base: &str, url: &str) -> Result<(), String> {
-    let (Ok(b), Ok(u)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
-        return Err(format!("`{url}` is not a URL"));
-    };
-    let origin = |x: &reqwest::Url| {
-        (
-            x.scheme().to_owned(),
-            x.host_str().map(str::to_owned),
-            x.port_or_known_default(),
-        )
-    };
-    if origin(&b) != origin(&u) || !u.username().is_empty() || u.password().is_some() {
-        return Err(format!(
-            "the delivery URL `{}` would leave the system's host `{}`; nothing was sent",
-            u.host_str().unwrap_or(""),
-            b.host_str().unwrap_or("")
-        ));
-    }
-    Ok(())
 }
 
 /// The first bytes of a body, as text, cut on a character boundary.

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use super::IngestState;
 use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
-use crate::app::AppState;
 use crate::config::{Config, Source};
 use crate::problem::Problem;
 use crate::store::{Accepted, IdempotencyRecord, NewMessage, StoredResponse};
@@ -66,7 +66,7 @@ impl Drop for InFlightGuard<'_> {
 }
 
 pub async fn receive(
-    State(app): State<AppState>,
+    State(app): State<IngestState>,
     Path(route_name): Path<String>,
     headers: HeaderMap,
     body: Body,

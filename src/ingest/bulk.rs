@@ -18,10 +18,10 @@ use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::IngestState;
 use super::api::{authenticate, idempotency_key};
 use super::ndjson::{Item, Splitter};
 use super::{delivery_key, ordering_key, require_json, unknown_route};
-use crate::app::AppState;
 use crate::config::{Route, Source};
 use crate::problem::Problem;
 use crate::store::{
@@ -59,7 +59,7 @@ impl Tally {
 }
 
 pub async fn upload(
-    State(app): State<AppState>,
+    State(app): State<IngestState>,
     Path(route_name): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -139,7 +139,7 @@ pub async fn upload(
 /// queue ends the upload at the line where it filled: what was stored stays
 /// (counted in the answer), the rest is not read.
 async fn stream_lines(
-    app: &AppState,
+    app: &IngestState,
     route: &Route,
     job_id: &str,
     body: Body,
@@ -220,7 +220,7 @@ fn queue_full(mut p: Problem, system: &str, tally: &Tally) -> Problem {
 /// limit the line is not taken: what is in flight is counted first, so the
 /// answer says exactly what was stored.
 async fn admit_line<F>(
-    app: &AppState,
+    app: &IngestState,
     route: &Route,
     job_id: &str,
     line: &[u8],
@@ -246,7 +246,7 @@ where
 }
 
 async fn settle<F>(
-    app: &AppState,
+    app: &IngestState,
     route: &Route,
     pending: &mut FuturesUnordered<F>,
     tally: &mut Tally,
@@ -279,7 +279,7 @@ fn too_long(route: &Route) -> String {
 /// the same file sent again is absorbed line for line, and a line that
 /// changed since is a new message, never silently dropped.
 async fn line_message(
-    app: &AppState,
+    app: &IngestState,
     route: &Route,
     job_id: &str,
     line: &[u8],
@@ -330,7 +330,7 @@ async fn line_message(
 
 /// `GET /api/v1/routes/{route}/bulk/{job}`: the job's counts by state.
 pub async fn status(
-    State(app): State<AppState>,
+    State(app): State<IngestState>,
     Path((route_name, job_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {

@@ -25,15 +25,53 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::problem::Problem;
+use crate::state::{AppState, Shared};
 
-pub fn router() -> Router<AppState> {
+/// What ingest's handlers hold: the shared parts and the edge's own guards,
+/// which only ingest and the janitor (queue depths) touch.
+pub struct Ingest {
+    shared: AppState,
+    /// `Idempotency-Key`s whose first request is still being handled.
+    pub in_flight: InFlight,
+    /// Each system's queue depth as ingest sees it (back-pressure).
+    pub backlog: admission::Backlog,
+    /// Bytes of webhook bodies being read before their signature is checked.
+    pub unverified: budget::Unverified,
+}
+
+pub type IngestState = std::sync::Arc<Ingest>;
+
+impl Ingest {
+    pub fn new(shared: AppState) -> Ingest {
+        let config = shared.config();
+        Ingest {
+            in_flight: InFlight::default(),
+            backlog: admission::Backlog::new(&config),
+            unverified: budget::Unverified::new(
+                config.server.edge.max_unverified_bytes,
+                shared.metrics.unverified_bytes.clone(),
+            ),
+            shared,
+        }
+    }
+}
+
+/// An ingest handler reads the shared parts as its own (`app.store`).
+impl std::ops::Deref for Ingest {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+pub fn router(state: IngestState) -> Router<AppState> {
     Router::new()
         .route("/in/{route}", post(webhook::receive))
         .route("/api/v1/routes/{route}/messages", post(api::receive))
         .route("/api/v1/routes/{route}/bulk", post(bulk::upload))
         .route("/api/v1/routes/{route}/bulk/{job}", get(bulk::status))
+        .with_state(state)
 }
 
 fn too_large(limit: usize) -> Problem {

@@ -9,17 +9,17 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use super::IngestState;
 use super::verify::{self, Inbound, Scheme, VerifyError};
 use super::{
     declared_size, delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route,
 };
-use crate::app::AppState;
 use crate::config::{Dedupe, Source};
 use crate::problem::Problem;
 use crate::store::{Accepted, DedupeKey, NewMessage};
 
 pub async fn receive(
-    State(app): State<AppState>,
+    State(app): State<IngestState>,
     Path(route_name): Path<String>,
     method: Method,
     uri: Uri,

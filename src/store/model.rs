@@ -380,3 +380,15 @@ pub struct Cutoffs {
     pub delivered_before_ms: i64,
     pub dead_before_ms: i64,
 }
+
+impl Cutoffs {
+    /// The lines the janitor draws at `now_ms` for the configured
+    /// `[retention]`.
+    pub fn of(retention: &crate::config::Retention, now_ms: i64) -> Cutoffs {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Cutoffs {
+            delivered_before_ms: now_ms.saturating_sub(ms(retention.delivered)),
+            dead_before_ms: now_ms.saturating_sub(ms(retention.dead)),
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod hostile;
 mod idempotency;
 mod ingest;
 mod isolation;
+mod layers;
 mod limits;
 mod ordering;
 mod platforms;

@@ -34,7 +34,7 @@ pub struct TestApp {
     pub receiver: Receiver,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
-    pub app: Arc<ferry::app::Shared>,
+    pub app: ferry::ingest::IngestState,
     _dir: tempfile::TempDir,
 }
 
@@ -217,7 +217,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let deliverer = app.deliverer();
-        let state = app.state().clone();
+        let state = app.ingest().clone();
         let sd = shutdown.clone();
         if opts.workers {
             tokio::spawn(async move { app.run(listener, sd).await });

@@ -72,11 +72,14 @@ async fn windows_outlive_messages(store: Store) {
     store.end_job("job_r", upload).await.unwrap();
 
     // Within retention nothing goes.
-    let none = store.purge(retention().cutoffs(T0 + 30_000)).await.unwrap();
+    let none = store
+        .purge(Cutoffs::of(&retention(), T0 + 30_000))
+        .await
+        .unwrap();
     assert_eq!(none, Purged::default());
     // Past `delivered`: the delivered message, its attempt and the empty job.
     let p = store
-        .purge(retention().cutoffs(T0 + MINUTE + 1_000))
+        .purge(Cutoffs::of(&retention(), T0 + MINUTE + 1_000))
         .await
         .unwrap();
     assert_eq!((p.messages, p.attempts, p.jobs), (1, 1, 1));
@@ -89,7 +92,7 @@ async fn windows_outlive_messages(store: Store) {
     // Past `dead`: the dead one, but not the one holding its key, nor work
     // still owed an attempt.
     let p = store
-        .purge(retention().cutoffs(T0 + 3 * MINUTE))
+        .purge(Cutoffs::of(&retention(), T0 + 3 * MINUTE))
         .await
         .unwrap();
     assert_eq!((p.messages, p.attempts), (1, 1));
@@ -291,7 +294,7 @@ pub async fn steady_flow(store: &Store, total: usize, mut after_step: impl FnMut
         futures_util::future::try_join_all(records).await.unwrap();
         now += 10_000;
         store.prune(now).await.unwrap();
-        store.purge(retention().cutoffs(now)).await.unwrap();
+        store.purge(Cutoffs::of(&retention(), now)).await.unwrap();
         store.maintain().await.unwrap();
         after_step(step + 1);
     }

@@ -1,0 +1,44 @@
+//! The shared parts: what every HTTP handler (ingest, admin, health) and the
+//! janitor hold, built once by `app` and passed down. It sits below the
+//! routers and above the stages it names (store, deliver's views, metrics),
+//! so `ingest` and `admin` need nothing from `app`, which mounts them.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::deliver::breaker::Breakers;
+use crate::model::Wake;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// What every HTTP handler shares.
+pub struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    /// Wakes idle workers after a commit.
+    pub wake: Wake,
+    /// Each system's circuit breaker (shown by the admin API).
+    pub breakers: Arc<Breakers>,
+    /// Each system's daily quota as last reported, where low-priority routes
+    /// pause (shown by the admin API).
+    pub quotas: Arc<crate::deliver::quota::Quotas>,
+    /// Each system's in-flight limit (adaptive or fixed; shown by the admin API).
+    pub concurrency: Arc<crate::deliver::adaptive::Limits>,
+    /// Each system's hold from a platform's Retry-After or rate-limit
+    /// headers (shown by the admin API, explaining waiting deliveries).
+    pub holds: Arc<crate::deliver::hold::Holds>,
+    /// The janitor's upkeep rounds so far (it counts the whole queue only
+    /// every `app::FULL_COUNT_EVERY` rounds).
+    pub(crate) rounds: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.clone()
+    }
+}
+
+pub type AppState = Arc<Shared>;
