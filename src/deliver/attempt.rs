@@ -1,14 +1,14 @@
 //! One attempt, through the named stages of the flow: (the breaker admits) →
 //! prepare (transform) →
-//! wait for its send time (pace) → send (`connect`) → decide (`retry`) →
-//! record (store), with the metrics and logs an operator reads.
+//! wait for its send time (pace) → send (`connect`) → what the answer tells
+//! the parts that track the platform (`answer`) → decide (`retry`) → record
+//! (store), with the metrics and logs an operator reads.
 
-use super::breaker::{Admission, CircuitState, Health, Transition};
+use super::breaker::{Admission, CircuitState, Transition};
 use super::retry::{self, History, Outcome, Verdict};
 use super::{Deliverer, Observed};
 use crate::config::System;
 use crate::connect::Sent;
-use crate::limits::dialect;
 use crate::limits::pace::Rate;
 use crate::store::{AttemptRecord, Claimed, Next};
 use crate::transform::Transform;
@@ -109,69 +109,6 @@ impl Deliverer {
             .saturating_add(longest)
             .saturating_add(super::LEASE_MARGIN_MS)
             >= lease_until
-    }
-
-    /// What every answer (or its absence) tells ferry about the system, for
-    /// a single delivery and a batch alike: its load (adaptive concurrency),
-    /// its health (the breaker), a rotated credential to pick up before the
-    /// one retry an auth failure gets, and its budget (`heed`).
-    pub(super) async fn after_answer(&self, system: &System, attempt: &crate::connect::Attempt) {
-        let now = self.clock.now_ms();
-        self.note_load(system, &attempt.sent, attempt.duration_ms, now);
-        let health = match &attempt.sent {
-            Sent::Response { status, .. } => Health::of_status(*status),
-            Sent::Network(_) | Sent::Timeout => Health::Down,
-            // Nothing was sent: it says nothing about the system's health.
-            Sent::Refused(_) => return,
-        };
-        if let Some(t) = self.breakers.observe(&system.name, now, health) {
-            self.announce(system, t, now).await;
-        }
-        if let Sent::Response {
-            status,
-            headers,
-            log,
-            ..
-        } = &attempt.sent
-        {
-            let quota = *status == 403 && dialect::salesforce_quota_exceeded(&log.body_excerpt);
-            if let (401 | 403, Some(c), false) = (status, system.auth.credential(), quota) {
-                self.connector.credentials.refresh(c);
-            }
-            self.heed(system, headers, &log.body_excerpt).await;
-        }
-    }
-
-    /// Reads what the platform said about its budget (`Retry-After` or its
-    /// dialect) and, when it is spent, holds the system's budget so no worker
-    /// of any instance sends before the time it named.
-    pub(super) async fn heed(
-        &self,
-        system: &crate::config::System,
-        headers: &axum::http::HeaderMap,
-        body: &str,
-    ) {
-        let now = self.clock.now_ms();
-        self.note_usage(system, headers, now);
-        let Some(asked) = dialect::hold_until(system.dialect, headers, body, now) else {
-            return;
-        };
-        if asked <= now {
-            return;
-        }
-        let source = dialect::hold_source(system.dialect, headers, body);
-        let daily = source.contains("daily");
-        let until = self.holds.note(system, source, daily, asked, now);
-        self.metrics.hold_until(&system.name, until);
-        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
-        match self.store.hold(&system.budget, until, rate).await {
-            Ok(()) => {
-                tracing::info!(system = %system.name, hold_ms = until.saturating_sub(now), asked_ms = asked.saturating_sub(now), source, "The platform's budget is spent; holding every request to it until then.")
-            }
-            Err(e) => {
-                tracing::warn!(system = %system.name, error = %crate::model::Chain(&e), "Holding the request budget failed; the next requests may meet a 429.")
-            }
-        }
     }
 
     /// Asks the system's breaker whether to send, announcing a change.

@@ -15,6 +15,7 @@
 //! queue deterministically.
 
 pub mod adaptive;
+mod answer;
 mod attempt;
 pub mod batch;
 mod batch_send;

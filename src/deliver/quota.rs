@@ -14,98 +14,12 @@
 //! again before then. The cost: under a large low-priority backlog one claim
 //! per batch of paused deliveries is spent handing them back, and another
 //! instance pauses only when its own answers show the usage (one answer
-//! after it starts sending). [`LowPause`] is pure: times are passed in.
-
-use axum::http::HeaderMap;
-use serde::Serialize;
+//! after it starts sending). [`LowPause`] (`limits::quota`) is pure: times are passed in.
 
 use super::Deliverer;
 use crate::config::{Config, Priority, System};
-use crate::limits::dialect::{self, Usage};
+pub use crate::limits::quota::{Change, LowPause, Status};
 use crate::store::Claimed;
-
-/// A change in whether a system's low-priority routes wait.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Change {
-    /// The usage reached the share; low-priority routes wait until `until_ms`.
-    Paused { until_ms: i64, usage: Usage },
-    /// The quota reset (by its time, or an answer showing it lower).
-    Resumed,
-}
-
-/// One system's view of its daily quota, for pausing low-priority routes.
-#[derive(Debug, Clone)]
-pub struct LowPause {
-    /// `pause_low_at`: the share of the quota from which low routes wait.
-    share: f64,
-    /// The last answer's reading.
-    last: Option<Usage>,
-    paused: bool,
-}
-
-/// What the admin API shows of a system's quota.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Status {
-    pub pause_low_at: f64,
-    pub used: Option<u64>,
-    pub limit: Option<u64>,
-    /// While low-priority routes wait: until when.
-    pub low_paused_until_ms: Option<i64>,
-}
-
-impl LowPause {
-    pub fn new(share: f64) -> LowPause {
-        LowPause {
-            share,
-            last: None,
-            paused: false,
-        }
-    }
-
-    /// Takes an answer's reading.
-    pub fn observe(&mut self, usage: Usage, now_ms: i64) -> Option<Change> {
-        self.last = Some(usage);
-        let pause = usage.share() >= self.share && usage.resets_at_ms > now_ms;
-        self.set(pause, usage)
-    }
-
-    /// Until when low-priority deliveries wait, or `None` when they may go.
-    /// A reading past its reset time no longer counts.
-    pub fn paused_until(&mut self, now_ms: i64) -> (Option<i64>, Option<Change>) {
-        let Some(usage) = self.last else {
-            return (None, None);
-        };
-        let change = match self.paused && usage.resets_at_ms <= now_ms {
-            true => self.set(false, usage),
-            false => None,
-        };
-        (self.paused.then_some(usage.resets_at_ms), change)
-    }
-
-    pub fn status(&mut self, now_ms: i64) -> Status {
-        let (until, _) = self.paused_until(now_ms);
-        Status {
-            pause_low_at: self.share,
-            used: self.last.map(|u| u.used),
-            limit: self.last.map(|u| u.limit),
-            low_paused_until_ms: until,
-        }
-    }
-
-    fn set(&mut self, pause: bool, usage: Usage) -> Option<Change> {
-        if pause == self.paused {
-            return None;
-        }
-        self.paused = pause;
-        Some(match pause {
-            true => Change::Paused {
-                until_ms: usage.resets_at_ms,
-                usage,
-            },
-            false => Change::Resumed,
-        })
-    }
-}
 
 /// A [`LowPause`] per system with `pause_low_at`, shared by the worker loops
 /// and the admin API.
@@ -122,17 +36,6 @@ impl Quotas {
 }
 
 impl Deliverer {
-    /// Reads the daily quota off an answer (next to `heed`), logging a pause
-    /// or a resume of the system's low-priority routes.
-    pub(super) fn note_usage(&self, system: &System, headers: &HeaderMap, now_ms: i64) {
-        let Some(usage) = dialect::daily_usage(system.dialect, headers, now_ms) else {
-            return;
-        };
-        if let Some(Some(change)) = self.quotas.with(&system.name, |p| p.observe(usage, now_ms)) {
-            log_change(system, change, now_ms);
-        }
-    }
-
     /// Hands back the claimed deliveries of low-priority routes while their
     /// system's quota is past `pause_low_at`, due when it resets; returns the
     /// others.
@@ -164,7 +67,7 @@ impl Deliverer {
     }
 }
 
-fn log_change(system: &System, change: Change, now_ms: i64) {
+pub(super) fn log_change(system: &System, change: Change, now_ms: i64) {
     match change {
         Change::Paused { until_ms, usage } => {
             tracing::warn!(system = %system.name, used = usage.used, limit = usage.limit, resume_in_ms = until_ms - now_ms, "Daily quota past pause_low_at: low-priority routes to this system wait until it resets; normal routes go on.")

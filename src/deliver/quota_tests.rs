@@ -1,9 +1,10 @@
 //! Daily quotas on injected times: the reset time, the usage readings, the
 //! classification of Salesforce's spent-quota 403, and the low-priority pause.
 
-use super::*;
 use crate::deliver::retry::{self, ErrorClass, History, Outcome, RetryPolicy, Verdict};
+use crate::limits::dialect::{self, Usage};
 use crate::limits::dialect::{Dialect, daily_usage, next_utc_midnight, salesforce_quota_exceeded};
+use axum::http::HeaderMap;
 use axum::http::{HeaderName, HeaderValue};
 
 /// 2026-01-01T00:00:00Z.
@@ -177,42 +178,4 @@ fn the_403_holds_the_system_until_midnight_whatever_its_dialect() {
         dialect::hold_until(Some(Dialect::Salesforce), &none, "[]", now),
         None
     );
-}
-
-#[test]
-fn low_routes_pause_at_the_share_and_resume_at_the_reset() {
-    let t = MIDNIGHT + 1_000;
-    let mut p = LowPause::new(0.9);
-    assert_eq!(p.paused_until(t), (None, None), "no reading yet");
-    assert_eq!(p.observe(usage(89, 100), t), None);
-    assert_eq!(p.paused_until(t), (None, None));
-    assert_eq!(
-        p.observe(usage(90, 100), t),
-        Some(Change::Paused {
-            until_ms: MIDNIGHT + DAY,
-            usage: usage(90, 100)
-        }),
-        "at the share exactly"
-    );
-    assert_eq!(p.observe(usage(95, 100), t + 1), None, "once");
-    assert_eq!(p.paused_until(t + 2), (Some(MIDNIGHT + DAY), None));
-    assert_eq!(p.status(t + 2).low_paused_until_ms, Some(MIDNIGHT + DAY));
-    // Midnight: the reading is stale, low routes go again.
-    assert_eq!(
-        p.paused_until(MIDNIGHT + DAY),
-        (None, Some(Change::Resumed))
-    );
-    assert_eq!(p.paused_until(MIDNIGHT + DAY + 1), (None, None));
-    // A fresh reading below the share resumes too (the quota grew, or reset early).
-    let mut p = LowPause::new(0.5);
-    p.observe(usage(60, 100), t);
-    assert_eq!(p.observe(usage(60, 1000), t + 1), Some(Change::Resumed));
-    assert_eq!(p.status(t + 1).used, Some(60));
-}
-
-#[test]
-fn a_share_of_one_pauses_only_on_a_spent_quota() {
-    let mut p = LowPause::new(1.0);
-    assert_eq!(p.observe(usage(99, 100), MIDNIGHT), None);
-    assert!(p.observe(usage(100, 100), MIDNIGHT).is_some());
 }

@@ -84,24 +84,6 @@ fn backs_off_on_429_and_timeouts_by_a_tenth_at_least_one() {
 }
 
 #[test]
-fn a_timeout_or_503_is_back_pressure_a_refused_connection_is_nothing() {
-    use axum::http::HeaderMap;
-    let log = crate::store::ResponseLog::default();
-    let resp = |status| Sent::Response {
-        status,
-        headers: HeaderMap::new(),
-        log: log.clone(),
-        body: Default::default(),
-    };
-    assert_eq!(Signal::of(&resp(429), 5), Some(Signal::BackPressure));
-    assert_eq!(Signal::of(&resp(503), 5), Some(Signal::BackPressure));
-    assert_eq!(Signal::of(&Sent::Timeout, 5), Some(Signal::BackPressure));
-    assert_eq!(Signal::of(&resp(500), 5), Some(ok(5)));
-    assert_eq!(Signal::of(&resp(201), 7), Some(ok(7)));
-    assert_eq!(Signal::of(&Sent::Network("refused".into()), 5), None);
-}
-
-#[test]
 fn backs_off_when_latency_rises_clearly_above_the_baseline() {
     let mut now = T;
     let mut a = Aimd::new(32, now);
