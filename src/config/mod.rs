@@ -23,6 +23,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue, Method};
 use secrecy::SecretString;
 
+pub use crate::model::{RouteName, SystemName};
 pub use edge::Edge;
 pub use system::same_origin;
 
@@ -38,8 +39,8 @@ pub struct Config {
     pub server: Server,
     pub retention: Retention,
     pub credentials: BTreeMap<String, Credential>,
-    pub systems: BTreeMap<String, Arc<System>>,
-    pub routes: BTreeMap<String, Arc<Route>>,
+    pub systems: BTreeMap<SystemName, Arc<System>>,
+    pub routes: BTreeMap<RouteName, Arc<Route>>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +95,7 @@ pub struct Credential {
 
 #[derive(Debug, Clone)]
 pub struct System {
-    pub name: String,
+    pub name: SystemName,
     /// With `{api_version}` already substituted.
     pub base_url: String,
     pub api_version: Option<String>,
@@ -162,7 +163,7 @@ impl Auth {
 
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub name: String,
+    pub name: RouteName,
     pub source: Source,
     pub destination: Destination,
     /// Largest accepted request body in bytes.
@@ -202,7 +203,7 @@ pub enum Dedupe {
 
 #[derive(Debug, Clone)]
 pub struct Destination {
-    pub system: String,
+    pub system: SystemName,
     pub method: Method,
     pub path: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,

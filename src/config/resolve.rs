@@ -148,7 +148,7 @@ pub fn resolve(
         if let Some(sys) =
             super::system::system(&mut cx, name, s, default_concurrency, &known_credential)
         {
-            systems.insert(name.clone(), Arc::new(sys));
+            systems.insert(sys.name.clone(), Arc::new(sys));
         }
     }
     // Systems drawing from one credential's budget must agree on what it is.
@@ -187,7 +187,7 @@ pub fn resolve(
             );
         }
         if let Some(route) = super::route::route(&mut cx, name, r, &known_credential) {
-            routes.insert(name.clone(), Arc::new(route));
+            routes.insert(route.name.clone(), Arc::new(route));
         }
     }
     for r in routes.values() {

@@ -43,7 +43,7 @@ pub(super) fn route(
     }
     let destination = destination(cx, &format!("{loc}.destination"), &r.destination);
     Some(Route {
-        name: name.to_owned(),
+        name: name.into(),
         source,
         destination,
         max_body,
@@ -207,7 +207,7 @@ fn destination(cx: &mut Ctx<'_>, dloc: &str, d: &RawDestination) -> Destination 
         }
     };
     Destination {
-        system: d.system.clone(),
+        system: d.system.as_str().into(),
         method,
         path: d.path.clone(),
         headers,

@@ -45,7 +45,7 @@ pub(super) fn system(
     let breaker = breaker(cx, &loc, s.circuit_breaker.as_ref());
     let budget = budget(cx, &loc, name, s, &auth);
     Some(System {
-        name: name.to_owned(),
+        name: name.into(),
         base_url,
         api_version: s.api_version.clone(),
         proxy,

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 /// The rule lives with the config that checks `base_url` when it loads.
 pub use crate::config::same_origin;
-use crate::config::{Config, Destination, System};
+use crate::config::{Config, Destination, System, SystemName};
 use crate::store::{RequestLog, ResponseLog};
 
 /// Bytes of a body kept in the attempt log.
@@ -28,7 +28,7 @@ const MAX_RESPONSE: usize = 256 * 1024;
 pub enum ConnectError {
     #[error("cannot build the HTTP client for system {system}")]
     Client {
-        system: String,
+        system: SystemName,
         source: reqwest::Error,
     },
 }
@@ -57,7 +57,7 @@ pub struct Attempt {
 }
 
 pub struct Connector {
-    clients: HashMap<String, reqwest::Client>,
+    clients: HashMap<SystemName, reqwest::Client>,
     pub credentials: Credentials,
 }
 

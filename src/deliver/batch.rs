@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Batch, Config};
+use crate::config::{Batch, Config, RouteName};
 use crate::store::Claimed;
 use crate::transform::jq::{Input, JqError};
 
@@ -56,7 +56,7 @@ pub struct Formed {
 /// `max_wait` (a retried item has).
 pub fn form(claimed: Vec<Claimed>, config: &Config, now_ms: i64) -> Formed {
     let mut units = Vec::new();
-    let mut batched: BTreeMap<String, (&Batch, Vec<Claimed>)> = BTreeMap::new();
+    let mut batched: BTreeMap<RouteName, (&Batch, Vec<Claimed>)> = BTreeMap::new();
     for d in claimed {
         match config
             .routes

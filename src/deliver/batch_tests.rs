@@ -34,7 +34,7 @@ fn config() -> Config {
 fn item(n: i64, route: &str, body: &str, received_ms: i64) -> Claimed {
     Claimed {
         delivery_id: n,
-        message_id: format!("m{n}"),
+        message_id: format!("m{n}").into(),
         route: route.into(),
         system: "crm".into(),
         delivery_key: format!("k{n}"),

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::config::System;
+use crate::config::{System, SystemName};
 
 /// What a hold in force says, for the admin API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +62,7 @@ pub fn cap_ms(system: &System, now_ms: i64, daily: bool) -> i64 {
 /// Holds in force on this instance, per system.
 #[derive(Debug, Default)]
 pub struct Holds {
-    by_system: Mutex<HashMap<String, Hold>>,
+    by_system: Mutex<HashMap<SystemName, Hold>>,
 }
 
 impl Holds {

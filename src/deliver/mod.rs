@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::config::{Config, System};
+use crate::config::{Config, System, SystemName};
 use crate::connect::Connector;
 use crate::limits::pace::Rate;
 use crate::store::{RequestLog, ResponseLog, Store};
@@ -62,7 +62,7 @@ const STRAY_SWEEP_MS: i64 = 60_000;
 /// view), for the systems whose configuration asks for one; shared by the
 /// worker loops, the admin API and the metrics. A `std` mutex: it is held
 /// only for arithmetic, never across an await.
-pub struct PerSystem<T>(HashMap<String, std::sync::Mutex<T>>);
+pub struct PerSystem<T>(HashMap<SystemName, std::sync::Mutex<T>>);
 
 impl<T> PerSystem<T> {
     fn build(config: &Config, make: impl Fn(&System) -> Option<T>) -> PerSystem<T> {
@@ -120,13 +120,13 @@ pub struct Deliverer {
     /// Per-system caps (`rate_limit.max_concurrency`), the only ones: a
     /// cap shared by all systems would let one whose requests hang take
     /// every place and slow the others.
-    per_system: HashMap<String, Arc<Semaphore>>,
+    per_system: HashMap<SystemName, Arc<Semaphore>>,
     wake: Wake,
     lease_ms: i64,
     breakers: Arc<breaker::Breakers>,
     /// Per system, the most deliveries one request can carry (its largest
     /// `batch.max_items`, else 1): claims are sized in requests × this.
-    per_request: HashMap<String, usize>,
+    per_request: HashMap<SystemName, usize>,
     /// Per system with `pause_low_at`, its daily quota as last reported.
     quotas: Arc<quota::Quotas>,
     /// Per system with `rate_limit.adaptive`, its in-flight limit (AIMD);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::batch::{self, Unit};
 use super::{Deliverer, MAX_CLAIM, PACE_HORIZON_MS};
-use crate::config::{Config, System};
+use crate::config::{Config, System, SystemName};
 use crate::limits::pace::{self, Rate};
 use crate::store::Claimed;
 
@@ -26,7 +26,7 @@ pub(super) struct Paced {
 
 /// Per system, the most deliveries one request can carry: its routes'
 /// largest `batch.max_items`, else 1.
-pub(super) fn items_per_request(config: &Config) -> HashMap<String, usize> {
+pub(super) fn items_per_request(config: &Config) -> HashMap<SystemName, usize> {
     config
         .systems
         .keys()

@@ -9,10 +9,14 @@ impl Deliverer {
     /// (dead, class `config`, with the reason): no worker loop claims it.
     /// Returns how many deliveries it finished.
     pub(super) async fn sweep_strays(&self) -> usize {
-        let strays: std::collections::BTreeSet<String> = match self.store.queue_depth().await {
+        let strays: std::collections::BTreeSet<crate::model::SystemName> = match self
+            .store
+            .queue_depth()
+            .await
+        {
             Ok(depths) => depths
                 .into_iter()
-                .filter(|d| !self.config.systems.contains_key(&d.system))
+                .filter(|d| !self.config.systems.contains_key(d.system.as_str()))
                 .map(|d| d.system)
                 .collect(),
             Err(e) => {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 
-use crate::config::Config;
+use crate::config::{Config, SystemName};
 use crate::problem::Problem;
 
 /// What a refused sender is told to wait: a little longer than the janitor
@@ -20,7 +20,7 @@ const RETRY_AFTER_S: u64 = 5;
 
 /// Each system's queue depth as ingest sees it.
 pub struct Backlog {
-    depth: HashMap<String, AtomicU64>,
+    depth: HashMap<SystemName, AtomicU64>,
 }
 
 impl Backlog {

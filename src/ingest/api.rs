@@ -19,7 +19,7 @@ use super::IngestState;
 use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
 use crate::config::{Config, Source};
 use crate::problem::Problem;
-use crate::store::{Accepted, IdempotencyRecord, NewMessage, StoredResponse};
+use crate::store::{Accepted, IdempotencyRecord, MessageId, NewMessage, StoredResponse};
 
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_KEY_LEN: usize = 255;
@@ -112,7 +112,7 @@ pub async fn receive(
     h.update(&body);
     let fingerprint = h.finalize().to_vec();
     let now_ms = app.clock.now_ms();
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = MessageId::generate();
     let response = StoredResponse {
         status: StatusCode::ACCEPTED.as_u16(),
         body: format!(r#"{{"id":"{id}","route":"{route_name}","status":"accepted"}}"#).into_bytes(),
@@ -123,7 +123,7 @@ pub async fn receive(
         .map_err(|p| reject("queue_full", p))?;
     let msg = NewMessage {
         delivery_key: delivery_key(&route_name, &format!("{client}\0{key}"), system),
-        route: route_name.clone(),
+        route: route.name.clone(),
         system: system.clone(),
         received_ms: now_ms,
         event_id: Some(key.clone()),

@@ -25,7 +25,7 @@ use super::{delivery_key, ordering_key, require_json, unknown_route};
 use crate::config::{Route, Source};
 use crate::problem::Problem;
 use crate::store::{
-    Accepted, DedupeKey, JobUpload, JobView, LineError, NewJob, NewMessage, StoreError,
+    Accepted, DedupeKey, JobUpload, JobView, LineError, MessageId, NewJob, NewMessage, StoreError,
 };
 
 /// Accepts in flight at once during an upload (one or two group commits).
@@ -310,7 +310,7 @@ async fn line_message(
     let now_ms = app.clock.now_ms();
     let line_key = format!("{job_id}:{n}:{}", hex::encode(&Sha256::digest(line)[..6]));
     Some(NewMessage {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: MessageId::generate(),
         route: route.name.clone(),
         system: route.destination.system.clone(),
         received_ms: now_ms,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::{Dedupe, Source};
 use crate::problem::Problem;
-use crate::store::{Accepted, DedupeKey, NewMessage};
+use crate::store::{Accepted, DedupeKey, MessageId, NewMessage};
 
 pub async fn receive(
     State(app): State<IngestState>,
@@ -108,11 +108,11 @@ pub async fn receive(
     app.backlog
         .admit(&config, system)
         .map_err(|p| reject("queue_full", p))?;
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = MessageId::generate();
     let event = dedupe_key.as_deref().unwrap_or(&id);
     let msg = NewMessage {
         delivery_key: delivery_key(&route_name, event, system),
-        route: route_name.clone(),
+        route: route.name.clone(),
         system: system.clone(),
         received_ms: now_ms,
         event_id: verified.event_id,

@@ -14,6 +14,7 @@
 //! contract test in `tests/it/store_contract/`.
 
 pub mod health;
+mod ids;
 mod model;
 pub mod postgres;
 mod rules;

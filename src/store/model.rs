@@ -6,15 +6,15 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::{ErrorClass, State};
+pub use crate::model::{ErrorClass, MessageId, RouteName, State, SystemName};
 
 /// A verified inbound message, ready to be committed.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
-    pub route: String,
+    pub id: MessageId,
+    pub route: RouteName,
     /// Destination system of the route's delivery.
-    pub system: String,
+    pub system: SystemName,
     pub received_ms: i64,
     pub event_id: Option<String>,
     /// Request headers as a JSON object (credentials redacted).
@@ -127,9 +127,9 @@ pub enum Accepted {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub delivery_id: i64,
-    pub message_id: String,
-    pub route: String,
-    pub system: String,
+    pub message_id: MessageId,
+    pub route: RouteName,
+    pub system: SystemName,
     pub delivery_key: String,
     pub body: Bytes,
     /// Budget-counted attempts so far.
@@ -249,9 +249,9 @@ pub enum Selection {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MessageSummary {
-    pub id: String,
-    pub route: String,
-    pub system: String,
+    pub id: MessageId,
+    pub route: RouteName,
+    pub system: SystemName,
     pub state: State,
     pub received_ms: i64,
     pub event_id: Option<String>,
@@ -299,8 +299,8 @@ pub enum Discarded {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueDepth {
-    pub route: String,
-    pub system: String,
+    pub route: RouteName,
+    pub system: SystemName,
     /// Deliveries queued, retrying or in flight.
     pub depth: u64,
 }

@@ -264,7 +264,7 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
         let store = ferry::store::Store::open_sqlite(&dir.path().join("data")).unwrap();
         let id = "0190a0a0-0000-7000-8000-000000000001".to_owned();
         let msg = ferry::store::NewMessage {
-            id: id.clone(),
+            id: id.clone().into(),
             route: "orders".into(),
             system: "erp".into(),
             received_ms: T0,

@@ -20,6 +20,7 @@ async fn id_of(t: &TestApp, event: &str) -> String {
         .find(|m| m.event_id.as_deref() == Some(event))
         .unwrap()
         .id
+        .into_string()
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ async fn a_signed_webhook_is_accepted_and_stored() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "accepted");
     let m = t.only_message().await;
-    assert_eq!(m.summary.id, body["id"]);
+    assert_eq!(m.summary.id.as_str(), body["id"]);
     assert_eq!(m.summary.event_id.as_deref(), Some("msg_1"));
     assert_eq!(m.body, r#"{"order":1}"#);
     assert_eq!(m.summary.state, ferry::store::State::Queued);

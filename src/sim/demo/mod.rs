@@ -347,7 +347,7 @@ async fn dead_sample(store: &Store) -> Vec<(String, String)> {
         .await
         .unwrap_or_default()
         .into_iter()
-        .map(|m| (m.id, m.last_explanation.unwrap_or_default()))
+        .map(|m| (m.id.into_string(), m.last_explanation.unwrap_or_default()))
         .collect()
 }
 

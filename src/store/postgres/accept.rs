@@ -237,7 +237,7 @@ async fn accept_bulk(
     // Keys lost to a message stored earlier (here or on another instance).
     let lost: Vec<(&str, &str)> = first
         .iter()
-        .filter(|(_, i)| !won.contains(&msgs[**i].id))
+        .filter(|(_, i)| !won.contains(msgs[**i].id.as_str()))
         .map(|(k, _)| *k)
         .collect();
     let mut owners: HashMap<(String, String), String> = HashMap::new();
@@ -258,11 +258,11 @@ async fn accept_bulk(
             )));
         };
         let first_id = &msgs[first_of_key].id;
-        let original = if won.contains(first_id) {
-            first_id.clone()
+        let original = if won.contains(first_id.as_str()) {
+            first_id.to_string()
         } else {
             owners
-                .get(&(m.route.clone(), key.to_owned()))
+                .get(&(m.route.to_string(), key.to_owned()))
                 .cloned()
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!("dedupe key {key} lost, but no one holds it"))
@@ -272,7 +272,7 @@ async fn accept_bulk(
     };
     for &i in idx {
         let m = msgs[i];
-        out[i] = Some(if won.contains(&m.id) {
+        out[i] = Some(if won.contains(m.id.as_str()) {
             Accepted::New
         } else {
             holder(m)?

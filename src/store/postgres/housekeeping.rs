@@ -128,7 +128,7 @@ impl PgStore {
             .map(|r| {
                 Ok(QueueDepth {
                     route: r.try_get(0)?,
-                    system: system.to_owned(),
+                    system: system.into(),
                     depth: r.try_get::<_, i64>(1)? as u64,
                 })
             })

@@ -220,7 +220,7 @@ mod tests {
 
     fn message(i: usize) -> NewMessage {
         NewMessage {
-            id: format!("m{i:06}"),
+            id: format!("m{i:06}").into(),
             route: "orders".into(),
             system: "erp".into(),
             received_ms: 1,

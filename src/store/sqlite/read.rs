@@ -149,7 +149,7 @@ impl SqliteStore {
             let rows = stmt.query_map(params![system, cap as i64], |r| {
                 Ok(QueueDepth {
                     route: r.get(0)?,
-                    system: system.clone(),
+                    system: system.as_str().into(),
                     depth: r.get::<_, i64>(1)? as u64,
                 })
             })?;

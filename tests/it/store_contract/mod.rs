@@ -221,7 +221,7 @@ async fn story(store: Store) {
     let next = store
         .list(&MessageFilter {
             limit: Some(10),
-            before: Some(page[1].id.clone()),
+            before: Some(page[1].id.to_string()),
             ..Default::default()
         })
         .await

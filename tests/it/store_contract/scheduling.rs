@@ -25,7 +25,7 @@ async fn ordered_claims(store: Store) {
         store.accept(keyed(id, key)).await.unwrap();
     }
     let ids = |c: &[Claimed]| {
-        let mut v: Vec<String> = c.iter().map(|c| c.message_id.clone()).collect();
+        let mut v: Vec<String> = c.iter().map(|c| c.message_id.to_string()).collect();
         v.sort();
         v
     };

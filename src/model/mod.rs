@@ -2,14 +2,18 @@
 //! nothing of ferry's. A delivery's [`State`] (the message lifecycle of
 //! DESIGN.md), the [`ErrorClass`] of a failed attempt, and [`Wake`], the
 //! signal that work is due (an accept, an operator's retry, a closing
-//! breaker, another instance's commit on PostgreSQL), and [`Chain`], how an
-//! error is printed with its causes.
+//! breaker, another instance's commit on PostgreSQL), [`Chain`], how an
+//! error is printed with its causes, and the names as types (`ids`:
+//! [`MessageId`], [`RouteName`], [`SystemName`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+mod ids;
+pub use ids::{MessageId, RouteName, SystemName};
 
 /// Why an attempt did not deliver; stored with the message and used in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
