@@ -68,37 +68,9 @@ enum Command {
         command: MessagesCommand,
     },
     /// Requeue a message (or every message matching a filter) with a fresh retry budget.
-    Retry {
-        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
-        config: PathBuf,
-        /// One message id; or use the filter flags.
-        id: Option<String>,
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Only count what would be retried.
-        #[arg(long)]
-        dry_run: bool,
-        /// Name recorded in the audit log.
-        #[arg(long, env = "USER", default_value = "cli")]
-        actor: String,
-    },
+    Retry(RetryArgs),
     /// Stop a message (or every message matching a filter) for good, with a reason.
-    Discard {
-        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
-        config: PathBuf,
-        /// One message id; or use the filter flags (state dead unless given:
-        /// dead, retrying or queued).
-        id: Option<String>,
-        #[command(flatten)]
-        filter: FilterArgs,
-        #[arg(long)]
-        reason: String,
-        /// Only count what would be discarded.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long, env = "USER", default_value = "cli")]
-        actor: String,
-    },
+    Discard(DiscardArgs),
     /// Measure ingest and delivery throughput against a bare server.
     Bench(ferry::bench::BenchArgs),
     /// Upload an NDJSON file as a bulk sync job and follow it to the end.
@@ -122,6 +94,40 @@ enum MessagesCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct RetryArgs {
+    #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+    config: PathBuf,
+    /// One message id; or use the filter flags.
+    id: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Only count what would be retried.
+    #[arg(long)]
+    dry_run: bool,
+    /// Name recorded in the audit log.
+    #[arg(long, env = "USER", default_value = "cli")]
+    actor: String,
+}
+
+#[derive(clap::Args)]
+struct DiscardArgs {
+    #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+    config: PathBuf,
+    /// One message id; or use the filter flags (state dead unless given:
+    /// dead, retrying or queued).
+    id: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[arg(long)]
+    reason: String,
+    /// Only count what would be discarded.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, env = "USER", default_value = "cli")]
+    actor: String,
+}
+
 #[derive(clap::Args, Default)]
 struct FilterArgs {
     /// queued, delivering, retrying, delivered, dead or discarded
@@ -142,6 +148,13 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The filter at `now_ms` (durations ago resolved), or why it is bad.
+    fn resolve(&self, now_ms: i64) -> anyhow::Result<ferry::store::MessageFilter> {
+        self.query()
+            .resolve(now_ms)
+            .map_err(|p| anyhow::anyhow!(p.detail))
+    }
+
     fn query(&self) -> FilterQuery {
         FilterQuery {
             state: self.state.clone(),
@@ -169,22 +182,7 @@ fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { config } => {
-            let config = load(&config)?;
-            ferry::telemetry::init_logs(config.server.log_format);
-            let listener = tokio::net::TcpListener::bind(config.server.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            let addr = listener.local_addr()?;
-            let app = App::build(config).await?;
-            let store = app.state().store.backend();
-            tracing::info!(%addr, store, "ferry is listening.");
-            let shutdown = CancellationToken::new();
-            tokio::spawn(stop_on_signal(shutdown.clone()));
-            app.run(listener, shutdown).await?;
-            tracing::info!("ferry stopped.");
-            Ok(())
-        }
+        Command::Serve { config } => serve(&config).await,
         Command::Migrate { config } => {
             let store = open_store(&config).await?;
             store.ping().await?;
@@ -194,38 +192,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckStore { config, quick } => {
-            let config = load(&config)?;
-            let report = Store::check(&config.server, quick).await?;
-            if report.problems.is_empty() {
-                println!("{}: ok", report.checked);
-                return Ok(());
-            }
-            for p in &report.problems {
-                println!("{p}");
-            }
-            bail!("{} problem(s) in {}", report.problems.len(), report.checked)
-        }
+        Command::CheckStore { config, quick } => check_store(&config, quick).await,
         Command::Demo { port, seconds } => ferry::sim::demo::run(port, seconds).await,
         Command::CheckConfig {
             file,
             print_default,
-        } => {
-            if print_default {
-                print!("{}", ferry::config::DEFAULT_TOML);
-                return Ok(());
-            }
-            let file = file.unwrap_or_else(|| PathBuf::from("ferry.toml"));
-            let config = load(&file)?;
-            println!(
-                "{}: ok ({} credentials, {} systems, {} routes)",
-                file.display(),
-                config.credentials.len(),
-                config.systems.len(),
-                config.routes.len()
-            );
-            Ok(())
-        }
+        } => check_config(file, print_default),
         Command::Messages {
             command:
                 MessagesCommand::List {
@@ -233,33 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     filter,
                     json,
                 },
-        } => {
-            let store = open_store(&config).await?;
-            let filter = filter
-                .query()
-                .resolve(Clock::System.now_ms())
-                .map_err(|p| anyhow::anyhow!(p.detail))?;
-            let messages = store.list(&filter).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&messages)?);
-                return Ok(());
-            }
-            println!(
-                "{:<36}  {:<16}  {:<10}  {:>3}  LAST ERROR",
-                "ID", "ROUTE", "STATE", "TRY"
-            );
-            for m in messages {
-                println!(
-                    "{:<36}  {:<16}  {:<10}  {:>3}  {}",
-                    m.id,
-                    m.route,
-                    m.state.as_str(),
-                    m.attempts,
-                    m.last_explanation.unwrap_or_default()
-                );
-            }
-            Ok(())
-        }
+        } => list(&config, &filter, json).await,
         Command::Messages {
             command: MessagesCommand::Show { config, id },
         } => {
@@ -272,86 +218,138 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => bail!("no message {id}"),
             }
         }
-        Command::Retry {
-            config,
-            id,
-            filter,
-            dry_run,
-            actor,
-        } => {
-            let store = open_store(&config).await?;
-            let now = Clock::System.now_ms();
-            let sel = match id {
-                Some(id) => Selection::One(id),
-                None => Selection::Filter(
-                    filter
-                        .query()
-                        .resolve(now)
-                        .map_err(|p| anyhow::anyhow!(p.detail))?,
-                ),
-            };
-            let n = store.retry(sel, &actor, now, dry_run).await?;
-            if dry_run {
-                println!("{n} message(s) would be retried");
-            } else if n == 0 {
-                bail!(
-                    "nothing to retry: no matching message is dead, retrying, discarded or delivered"
-                );
-            } else {
-                println!("{n} message(s) requeued");
-            }
-            Ok(())
-        }
-        Command::Discard {
-            config,
-            id,
-            filter,
-            reason,
-            dry_run,
-            actor,
-        } => {
-            let reason = reason.trim();
-            if reason.is_empty() {
-                bail!("give a --reason");
-            }
-            let store = open_store(&config).await?;
-            let now = Clock::System.now_ms();
-            let Some(id) = id else {
-                let filter = filter
-                    .query()
-                    .resolve(now)
-                    .map_err(|p| anyhow::anyhow!(p.detail))?;
-                let n = store
-                    .discard_matching(filter, reason, &actor, now, dry_run)
-                    .await?;
-                if dry_run {
-                    println!("{n} message(s) would be discarded");
-                } else if n == 0 {
-                    bail!("nothing to discard: no matching message is dead, retrying or queued");
-                } else {
-                    println!("{n} message(s) discarded");
-                }
-                return Ok(());
-            };
-            if dry_run {
-                bail!("--dry-run counts a filter's matches; give filter flags instead of an id");
-            }
-            match store.discard(&id, &actor, reason, now).await? {
-                Discarded::Done => {
-                    println!("discarded {id}");
-                    Ok(())
-                }
-                Discarded::NotFound => bail!("no message {id}"),
-                Discarded::NotDiscardable => {
-                    bail!("message {id} is already delivered or discarded")
-                }
-            }
-        }
+        Command::Retry(args) => retry(args).await,
+        Command::Discard(args) => discard(args).await,
         Command::Bench(args) => ferry::bench::run(args).await,
         Command::Sync(args) => match ferry::sync::run(args).await? {
             0 => Ok(()),
             code => std::process::exit(code),
         },
+    }
+}
+
+async fn serve(config: &Path) -> anyhow::Result<()> {
+    let config = load(config)?;
+    ferry::telemetry::init_logs(config.server.log_format);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let app = App::build(config).await?;
+    let store = app.state().store.backend();
+    tracing::info!(%addr, store, "ferry is listening.");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    app.run(listener, shutdown).await?;
+    tracing::info!("ferry stopped.");
+    Ok(())
+}
+
+async fn check_store(config: &Path, quick: bool) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let report = Store::check(&config.server, quick).await?;
+    if report.problems.is_empty() {
+        println!("{}: ok", report.checked);
+        return Ok(());
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    bail!("{} problem(s) in {}", report.problems.len(), report.checked)
+}
+
+fn check_config(file: Option<PathBuf>, print_default: bool) -> anyhow::Result<()> {
+    if print_default {
+        print!("{}", ferry::config::DEFAULT_TOML);
+        return Ok(());
+    }
+    let file = file.unwrap_or_else(|| PathBuf::from("ferry.toml"));
+    let config = load(&file)?;
+    println!(
+        "{}: ok ({} credentials, {} systems, {} routes)",
+        file.display(),
+        config.credentials.len(),
+        config.systems.len(),
+        config.routes.len()
+    );
+    Ok(())
+}
+
+async fn list(config: &Path, filter: &FilterArgs, json: bool) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let filter = filter.resolve(Clock::System.now_ms())?;
+    let messages = store.list(&filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&messages)?);
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<16}  {:<10}  {:>3}  LAST ERROR",
+        "ID", "ROUTE", "STATE", "TRY"
+    );
+    for m in messages {
+        println!(
+            "{:<36}  {:<16}  {:<10}  {:>3}  {}",
+            m.id,
+            m.route,
+            m.state.as_str(),
+            m.attempts,
+            m.last_explanation.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn retry(args: RetryArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.config).await?;
+    let now = Clock::System.now_ms();
+    let sel = match args.id {
+        Some(id) => Selection::One(id),
+        None => Selection::Filter(args.filter.resolve(now)?),
+    };
+    let n = store.retry(sel, &args.actor, now, args.dry_run).await?;
+    if args.dry_run {
+        println!("{n} message(s) would be retried");
+    } else if n == 0 {
+        bail!("nothing to retry: no matching message is dead, retrying, discarded or delivered");
+    } else {
+        println!("{n} message(s) requeued");
+    }
+    Ok(())
+}
+
+async fn discard(args: DiscardArgs) -> anyhow::Result<()> {
+    let reason = args.reason.trim();
+    if reason.is_empty() {
+        bail!("give a --reason");
+    }
+    let store = open_store(&args.config).await?;
+    let now = Clock::System.now_ms();
+    let actor = &args.actor;
+    let Some(id) = args.id else {
+        let filter = args.filter.resolve(now)?;
+        let n = store
+            .discard_matching(filter, reason, actor, now, args.dry_run)
+            .await?;
+        if args.dry_run {
+            println!("{n} message(s) would be discarded");
+        } else if n == 0 {
+            bail!("nothing to discard: no matching message is dead, retrying or queued");
+        } else {
+            println!("{n} message(s) discarded");
+        }
+        return Ok(());
+    };
+    if args.dry_run {
+        bail!("--dry-run counts a filter's matches; give filter flags instead of an id");
+    }
+    match store.discard(&id, actor, reason, now).await? {
+        Discarded::Done => {
+            println!("discarded {id}");
+            Ok(())
+        }
+        Discarded::NotFound => bail!("no message {id}"),
+        Discarded::NotDiscardable => bail!("message {id} is already delivered or discarded"),
     }
 }
 

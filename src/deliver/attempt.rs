@@ -5,13 +5,32 @@
 //! (store), with the metrics and logs an operator reads.
 
 use super::breaker::{Admission, CircuitState, Transition};
-use super::retry::{self, History, Outcome, Verdict};
+use super::retry::{self, Explained, History, Outcome, Verdict};
 use super::{Deliverer, Observed};
 use crate::config::System;
 use crate::connect::Sent;
 use crate::limits::pace::Rate;
 use crate::store::{AttemptRecord, Claimed, Next};
 use crate::transform::Transform;
+
+/// What an attempt's result is for the verdict (`retry::decide`).
+pub(super) fn outcome_of(sent: &Sent) -> Outcome<'_> {
+    match sent {
+        Sent::Response {
+            status,
+            headers,
+            log,
+            ..
+        } => Outcome::Response {
+            status: *status,
+            headers,
+            body_excerpt: &log.body_excerpt,
+        },
+        Sent::Network(e) => Outcome::Network(e),
+        Sent::Timeout => Outcome::Timeout,
+        Sent::Refused(e) => Outcome::Config(e),
+    }
+}
 
 impl Deliverer {
     /// One delivery attempt through all its stages.
@@ -73,31 +92,9 @@ impl Deliverer {
         self.after_answer(system, &attempt).await;
         drop(permit);
         let credential = system.auth.credential();
-        let mut observed = Observed {
-            started_ms,
-            duration_ms: attempt.duration_ms,
-            request: attempt.request,
-            response: None,
-        };
-        let outcome = match &attempt.sent {
-            Sent::Response {
-                status,
-                headers,
-                log,
-                ..
-            } => {
-                observed.response = Some(log.clone());
-                Outcome::Response {
-                    status: *status,
-                    headers,
-                    body_excerpt: &log.body_excerpt,
-                }
-            }
-            Sent::Network(e) => Outcome::Network(e),
-            Sent::Timeout => Outcome::Timeout,
-            Sent::Refused(e) => Outcome::Config(e),
-        };
-        self.finish(&d, observed, outcome, credential).await;
+        let observed = Observed::of(&attempt, started_ms);
+        self.finish(&d, observed, outcome_of(&attempt.sent), credential)
+            .await;
     }
 
     /// Whether a request starting at `now_ms` could outlive its lease, with
@@ -185,53 +182,8 @@ impl Deliverer {
         outcome: Outcome<'_>,
         credential: Option<&str>,
     ) {
-        let policy = self
-            .config
-            .systems
-            .get(&d.system)
-            .map(|s| s.retry.clone())
-            .unwrap_or_default();
-        let history = History {
-            attempts: d.attempts,
-            consecutive_rate_limited: d.rate_limited_streak,
-            consecutive_auth: d.auth_streak,
-            budget_start_ms: d.budget_start_ms,
-            received_ms: d.received_ms,
-        };
         let now = self.clock.now_ms();
-        let verdict = retry::decide(
-            &outcome,
-            &retry::Destination {
-                system: &d.system,
-                policy: &policy,
-                credential,
-            },
-            &history,
-            now,
-            &mut rand::rng(),
-        );
-        let (next, why) = match verdict {
-            Verdict::Delivered => (Next::Delivered, None),
-            Verdict::Retry {
-                at_ms,
-                counts_against_budget,
-                why,
-            } => (
-                Next::Retry {
-                    at_ms,
-                    counts_against_budget,
-                    rate_limited: why.class == retry::ErrorClass::RateLimited,
-                    auth: why.class == retry::ErrorClass::Auth,
-                },
-                Some(why),
-            ),
-            Verdict::Dead { mut why } => {
-                if self.ordered(&d.route) {
-                    why.hint.push_str(" Later messages of this route with the same ordering key wait behind this one: retry it once fixed, or discard it to let them go.");
-                }
-                (Next::Dead, Some(why))
-            }
-        };
+        let (next, why) = self.judge(d, &outcome, credential, now);
         let mut request = observed.request;
         if next == Next::Delivered {
             // The message body is stored already; a delivered attempt need not repeat it.
@@ -266,6 +218,68 @@ impl Deliverer {
                 return;
             }
         }
+        self.report(d, next, why, now);
+    }
+
+    /// The verdict on an attempt (`retry::decide` with the delivery's
+    /// history), as what the store does next and why.
+    fn judge(
+        &self,
+        d: &Claimed,
+        outcome: &Outcome<'_>,
+        credential: Option<&str>,
+        now: i64,
+    ) -> (Next, Option<Explained>) {
+        let policy = self
+            .config
+            .systems
+            .get(&d.system)
+            .map(|s| s.retry.clone())
+            .unwrap_or_default();
+        let history = History {
+            attempts: d.attempts,
+            consecutive_rate_limited: d.rate_limited_streak,
+            consecutive_auth: d.auth_streak,
+            budget_start_ms: d.budget_start_ms,
+            received_ms: d.received_ms,
+        };
+        let verdict = retry::decide(
+            outcome,
+            &retry::Destination {
+                system: &d.system,
+                policy: &policy,
+                credential,
+            },
+            &history,
+            now,
+            &mut rand::rng(),
+        );
+        match verdict {
+            Verdict::Delivered => (Next::Delivered, None),
+            Verdict::Retry {
+                at_ms,
+                counts_against_budget,
+                why,
+            } => (
+                Next::Retry {
+                    at_ms,
+                    counts_against_budget,
+                    rate_limited: why.class == retry::ErrorClass::RateLimited,
+                    auth: why.class == retry::ErrorClass::Auth,
+                },
+                Some(why),
+            ),
+            Verdict::Dead { mut why } => {
+                if self.ordered(&d.route) {
+                    why.hint.push_str(" Later messages of this route with the same ordering key wait behind this one: retry it once fixed, or discard it to let them go.");
+                }
+                (Next::Dead, Some(why))
+            }
+        }
+    }
+
+    /// The metrics and the log line of a recorded verdict.
+    fn report(&self, d: &Claimed, next: Next, why: Option<Explained>, now: i64) {
         match (next, why) {
             (Next::Delivered, _) => self.metrics.delivered(&d.route),
             (Next::Retry { at_ms, .. }, Some(why)) => {

@@ -13,13 +13,38 @@ use futures_util::future::join_all;
 
 use axum::http::Method;
 
+use super::attempt::outcome_of;
 use super::batch::{self, MapError};
 use super::retry::Outcome;
 use super::{Deliverer, Observed, PACE_HORIZON_MS};
 use crate::config::{Batch, Destination, Route, System};
-use crate::connect::Sent;
+use crate::connect::{Attempt, Sent};
 use crate::limits::pace::Rate;
 use crate::store::Claimed;
+
+/// A batch's route, system and `batch` settings, which every half shares.
+#[derive(Clone, Copy)]
+struct Bulk<'a> {
+    route: &'a Route,
+    system: &'a System,
+    batch: &'a Batch,
+}
+
+impl Bulk<'_> {
+    /// The bulk endpoint, with the route's headers.
+    fn destination(&self) -> Destination {
+        let d = &self.route.destination;
+        Destination {
+            system: self.system.name.clone(),
+            method: Method::POST,
+            path: self.batch.path.clone(),
+            headers: d.headers.clone(),
+            ordering_key: None,
+            batch: None,
+            priority: d.priority,
+        }
+    }
+}
 
 /// Answers that refuse a batch's content, so a half of it may go through.
 fn splits(status: u16) -> bool {
@@ -49,18 +74,22 @@ impl Deliverer {
             return;
         };
         self.clock.sleep_until(send_at_ms).await;
-        self.send_batch(route, system, b, items).await;
+        let bulk = Bulk {
+            route,
+            system,
+            batch: b,
+        };
+        self.send_batch(bulk, items).await;
         drop(permit);
     }
 
     fn send_batch<'a>(
         &'a self,
-        route: &'a Route,
-        system: &'a System,
-        b: &'a Batch,
+        bulk: Bulk<'a>,
         items: Vec<Claimed>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
+            let system = bulk.system;
             let started_ms = self.clock.now_ms();
             let lease_until = items.iter().map(|d| d.lease_until).min().unwrap_or(0);
             if self.lease_too_short(system, lease_until, started_ms) {
@@ -68,115 +97,100 @@ impl Deliverer {
                 self.hand_back(items, started_ms).await;
                 return;
             }
-            let body = match batch::body(b, &items, started_ms).await {
+            let body = match batch::body(bulk.batch, &items, started_ms).await {
                 Ok(body) => body,
-                // One item the mapping cannot take: find it without sending.
-                Err(MapError::Items(_)) if items.len() > 1 => {
-                    let (left, right) = halves(items);
-                    self.send_batch(route, system, b, left).await;
-                    self.send_half(route, system, b, right).await;
-                    return;
-                }
-                Err(MapError::Busy(why)) => {
-                    tracing::warn!(system = %system.name, items = items.len(), reason = %why, "jq had no thread for a batch body; handing the batch back.");
-                    self.hand_back(items, started_ms + 1_000).await;
-                    return;
-                }
-                Err(e) => {
-                    let nothing = Observed::nothing_sent(started_ms);
-                    self.finish_all(&items, nothing, Outcome::Mapping(e.why()), None)
-                        .await;
-                    return;
-                }
-            };
-            let dest = Destination {
-                system: system.name.clone(),
-                method: Method::POST,
-                path: b.path.clone(),
-                headers: route.destination.headers.clone(),
-                ordering_key: None,
-                batch: None,
-                priority: route.destination.priority,
+                Err(e) => return self.unbuildable(bulk, items, e, started_ms).await,
             };
             let attempt = self
                 .connector
-                .send(system, &dest, body, &batch::key(&items))
+                .send(system, &bulk.destination(), body, &batch::key(&items))
                 .await;
             self.after_answer(system, &attempt).await;
-            let credential = system.auth.credential();
-            let observed = Observed {
-                started_ms,
-                duration_ms: attempt.duration_ms,
-                request: attempt.request.clone(),
-                response: match &attempt.sent {
-                    Sent::Response { log, .. } => Some(log.clone()),
-                    _ => None,
-                },
-            };
-            match &attempt.sent {
-                Sent::Response { status, body, .. } if (200..300).contains(status) => {
-                    match batch::results(b, &items, *status, body, self.clock.now_ms()).await {
-                        Ok(per_item) => {
-                            let no_headers = axum::http::HeaderMap::new();
-                            let verdicts = items.iter().zip(&per_item).map(|(d, refused)| {
-                                let outcome = match refused {
-                                    None => Outcome::Response {
-                                        status: *status,
-                                        headers: &no_headers,
-                                        body_excerpt: "",
-                                    },
-                                    Some(reason) => Outcome::ItemRejected {
-                                        status: *status,
-                                        reason,
-                                    },
-                                };
-                                self.finish(d, observed.clone(), outcome, credential)
-                            });
-                            join_all(verdicts).await;
-                        }
-                        Err(why) => {
-                            let why = format!(
-                                "the platform answered {status}, but its per-item results could not be read ({why}); check what it created before replaying"
-                            );
-                            self.finish_all(&items, observed, Outcome::Mapping(&why), credential)
-                                .await;
-                        }
-                    }
-                }
-                Sent::Response { status, .. } if splits(*status) && items.len() > 1 => {
-                    tracing::info!(system = %system.name, status, items = items.len(), "The platform refused a batch; splitting it in halves to find the bad items.");
-                    // One half after the other: the batch holds one place.
-                    let (left, right) = halves(items);
-                    self.send_half(route, system, b, left).await;
-                    self.send_half(route, system, b, right).await;
-                }
-                Sent::Response {
-                    status,
-                    headers,
-                    log,
-                    ..
-                } => {
-                    let outcome = Outcome::Response {
-                        status: *status,
-                        headers,
-                        body_excerpt: &log.body_excerpt,
-                    };
-                    self.finish_all(&items, observed, outcome, credential).await;
-                }
-                Sent::Network(e) => {
-                    self.finish_all(&items, observed, Outcome::Network(e), credential)
-                        .await;
-                }
-                Sent::Timeout => {
-                    self.finish_all(&items, observed, Outcome::Timeout, credential)
-                        .await;
-                }
-                Sent::Refused(e) => {
-                    self.finish_all(&items, observed, Outcome::Config(e), credential)
-                        .await;
-                }
-            }
+            self.settle(bulk, items, attempt, started_ms).await;
         })
+    }
+
+    /// A body the mapping could not build: one item it cannot take is found
+    /// by halves without sending; jq without a thread hands the batch back.
+    async fn unbuildable(&self, bulk: Bulk<'_>, items: Vec<Claimed>, e: MapError, started_ms: i64) {
+        match e {
+            MapError::Items(_) if items.len() > 1 => {
+                let (left, right) = halves(items);
+                self.send_batch(bulk, left).await;
+                self.send_half(bulk, right).await;
+            }
+            MapError::Busy(why) => {
+                tracing::warn!(system = %bulk.system.name, items = items.len(), reason = %why, "jq had no thread for a batch body; handing the batch back.");
+                self.hand_back(items, started_ms + 1_000).await;
+            }
+            e => {
+                let nothing = Observed::nothing_sent(started_ms);
+                self.finish_all(&items, nothing, Outcome::Mapping(e.why()), None)
+                    .await;
+            }
+        }
+    }
+
+    /// Every item's verdict from the batch's answer: per item on a 2xx, by
+    /// halves on a refusal of the content, else the one outcome for all.
+    async fn settle(&self, bulk: Bulk<'_>, items: Vec<Claimed>, attempt: Attempt, started_ms: i64) {
+        let system = bulk.system;
+        let credential = system.auth.credential();
+        let observed = Observed::of(&attempt, started_ms);
+        match &attempt.sent {
+            Sent::Response { status, body, .. } if (200..300).contains(status) => {
+                self.per_item(bulk, &items, *status, body, observed).await;
+            }
+            Sent::Response { status, .. } if splits(*status) && items.len() > 1 => {
+                tracing::info!(system = %system.name, status, items = items.len(), "The platform refused a batch; splitting it in halves to find the bad items.");
+                // One half after the other: the batch holds one place.
+                let (left, right) = halves(items);
+                self.send_half(bulk, left).await;
+                self.send_half(bulk, right).await;
+            }
+            sent => {
+                self.finish_all(&items, observed, outcome_of(sent), credential)
+                    .await;
+            }
+        }
+    }
+
+    /// A 2xx to a batch: each item's verdict from the platform's per-item
+    /// results (`batch::results`; without them, all delivered).
+    async fn per_item(
+        &self,
+        bulk: Bulk<'_>,
+        items: &[Claimed],
+        status: u16,
+        body: &bytes::Bytes,
+        observed: Observed,
+    ) {
+        let credential = bulk.system.auth.credential();
+        let now = self.clock.now_ms();
+        let per_item = match batch::results(bulk.batch, items, status, body, now).await {
+            Ok(per_item) => per_item,
+            Err(why) => {
+                let why = format!(
+                    "the platform answered {status}, but its per-item results could not be read ({why}); check what it created before replaying"
+                );
+                self.finish_all(items, observed, Outcome::Mapping(&why), credential)
+                    .await;
+                return;
+            }
+        };
+        let no_headers = axum::http::HeaderMap::new();
+        let verdicts = items.iter().zip(&per_item).map(|(d, refused)| {
+            let outcome = match refused {
+                None => Outcome::Response {
+                    status,
+                    headers: &no_headers,
+                    body_excerpt: "",
+                },
+                Some(reason) => Outcome::ItemRejected { status, reason },
+            };
+            self.finish(d, observed.clone(), outcome, credential)
+        });
+        join_all(verdicts).await;
     }
 
     /// Every item's verdict for one outcome, recorded together (so the
@@ -198,10 +212,10 @@ impl Deliverer {
 
     /// Half a split batch, as one more request: it waits for its place in
     /// the budget, unless that would outlive its lease (then it goes back).
-    async fn send_half(&self, route: &Route, system: &System, b: &Batch, half: Vec<Claimed>) {
+    async fn send_half(&self, bulk: Bulk<'_>, half: Vec<Claimed>) {
         let lease_until = half.iter().map(|d| d.lease_until).min().unwrap_or(0);
-        if self.take_place(system, lease_until).await {
-            self.send_batch(route, system, b, half).await;
+        if self.take_place(bulk.system, lease_until).await {
+            self.send_batch(bulk, half).await;
         } else {
             self.hand_back(half, self.clock.now_ms()).await;
         }

@@ -19,114 +19,7 @@ pub(super) fn classify(
             status,
             headers,
             body_excerpt,
-        } => {
-            let (st, body) = (status_text(status), excerpt(body_excerpt));
-            match status {
-                200..=299 => return None,
-                300..=399 => {
-                    let to = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
-                    let to = to
-                        .map(|l| format!(" pointing to {}", excerpt(l)))
-                        .unwrap_or_default();
-                    (
-                        C::Rejected,
-                        format!(
-                            "{system} answered {st}{to}: the destination answered with a redirect; \
-                             ferry does not follow redirects."
-                        ),
-                        format!("fix the base_url for {system}, then replay the message."),
-                        Dead,
-                    )
-                }
-                403 if crate::limits::dialect::salesforce_quota_exceeded(body_excerpt) => (
-                    C::RateLimited,
-                    format!(
-                        "{system} answered {st}: its daily API request quota is spent \
-                         (REQUEST_LIMIT_EXCEEDED); ferry waits for it to reset."
-                    ),
-                    format!(
-                        "ask for a higher daily quota in {system}, lower the traffic to it, or \
-                         mark less urgent routes priority = \"low\" with rate_limit.pause_low_at"
-                    ),
-                    Retry,
-                ),
-                401 | 403 => {
-                    let cred = credential.map_or("the credential".into(), |c| {
-                        format!("the credential \"{c}\"")
-                    });
-                    let advice = match status {
-                        401 => format!("renew or re-authorize {cred} for {system}"),
-                        _ => format!("check that {cred} is allowed to do this in {system}"),
-                    };
-                    (
-                        C::Auth,
-                        format!("{system} answered {st}: it did not accept {cred}."),
-                        advice,
-                        Retry,
-                    )
-                }
-                404 | 410 => {
-                    let what = match status {
-                        404 => "the address or the record does not exist",
-                        _ => "the record was removed and will not come back",
-                    };
-                    let said = if body.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" Response: {body}")
-                    };
-                    (
-                        C::NotFound,
-                        format!("{system} answered {st}: {what}.{said}"),
-                        format!(
-                            "check the path in the mapping, {system}'s base_url and whether the \
-                             record exists in {system}; then edit and replay the message."
-                        ),
-                        Dead,
-                    )
-                }
-                408 => (
-                    C::Timeout,
-                    format!("{system} answered {st}: it gave up waiting for the request."),
-                    format!("check {system}'s health and load, or raise its timeout"),
-                    Retry,
-                ),
-                429 => (
-                    C::RateLimited,
-                    format!("{system} answered {st}: it is limiting how fast ferry may send."),
-                    format!("lower the send rate to {system} or ask for a higher quota"),
-                    Retry,
-                ),
-                400..=499 => {
-                    let explanation = match body.is_empty() {
-                        true => format!("{system} rejected the message ({st}) without saying why."),
-                        false => format!("{system} rejected the message ({status}): {body}"),
-                    };
-                    (
-                        C::Rejected,
-                        explanation,
-                        "fix the data or the mapping, then edit and replay.".into(),
-                        Dead,
-                    )
-                }
-                _ => {
-                    let what = match status {
-                        500 => "the server hit an internal error",
-                        502 => "a gateway in front of the server got a bad answer from it",
-                        503 => "the server is temporarily unable to handle the request",
-                        504 => "a gateway in front of the server timed out waiting for it",
-                        501 | 505..=599 => "the server reported an error",
-                        _ => "this status is not a valid final HTTP answer",
-                    };
-                    (
-                        C::ServerError,
-                        format!("{system} answered {st}: {what}."),
-                        format!("check {system}'s health"),
-                        Retry,
-                    )
-                }
-            }
-        }
+        } => return answered(status, headers, body_excerpt, system, credential),
         Outcome::Network(text) => (
             C::Network,
             format!(
@@ -174,6 +67,135 @@ pub(super) fn classify(
             Dead,
         ),
     })
+}
+
+/// An HTTP answer: `None` for 2xx, else what its status says.
+fn answered(
+    status: u16,
+    headers: &axum::http::HeaderMap,
+    body_excerpt: &str,
+    system: &str,
+    credential: Option<&str>,
+) -> Option<Failure> {
+    use {ErrorClass as C, Fate::*};
+    let st = status_text(status);
+    Some(match status {
+        200..=299 => return None,
+        300..=399 => {
+            let to = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
+            let to = to
+                .map(|l| format!(" pointing to {}", excerpt(l)))
+                .unwrap_or_default();
+            (
+                C::Rejected,
+                format!(
+                    "{system} answered {st}{to}: the destination answered with a redirect; \
+                     ferry does not follow redirects."
+                ),
+                format!("fix the base_url for {system}, then replay the message."),
+                Dead,
+            )
+        }
+        403 if crate::limits::dialect::salesforce_quota_exceeded(body_excerpt) => (
+            C::RateLimited,
+            format!(
+                "{system} answered {st}: its daily API request quota is spent \
+                 (REQUEST_LIMIT_EXCEEDED); ferry waits for it to reset."
+            ),
+            format!(
+                "ask for a higher daily quota in {system}, lower the traffic to it, or \
+                 mark less urgent routes priority = \"low\" with rate_limit.pause_low_at"
+            ),
+            Retry,
+        ),
+        401 | 403 => {
+            let cred = credential.map_or("the credential".into(), |c| {
+                format!("the credential \"{c}\"")
+            });
+            let advice = match status {
+                401 => format!("renew or re-authorize {cred} for {system}"),
+                _ => format!("check that {cred} is allowed to do this in {system}"),
+            };
+            (
+                C::Auth,
+                format!("{system} answered {st}: it did not accept {cred}."),
+                advice,
+                Retry,
+            )
+        }
+        400..=499 => client_error(status, &excerpt(body_excerpt), system),
+        _ => server_error(status, system),
+    })
+}
+
+/// A 4xx other than an auth failure.
+fn client_error(status: u16, body: &str, system: &str) -> Failure {
+    use {ErrorClass as C, Fate::*};
+    let st = status_text(status);
+    match status {
+        404 | 410 => {
+            let what = match status {
+                404 => "the address or the record does not exist",
+                _ => "the record was removed and will not come back",
+            };
+            let said = if body.is_empty() {
+                String::new()
+            } else {
+                format!(" Response: {body}")
+            };
+            (
+                C::NotFound,
+                format!("{system} answered {st}: {what}.{said}"),
+                format!(
+                    "check the path in the mapping, {system}'s base_url and whether the \
+                     record exists in {system}; then edit and replay the message."
+                ),
+                Dead,
+            )
+        }
+        408 => (
+            C::Timeout,
+            format!("{system} answered {st}: it gave up waiting for the request."),
+            format!("check {system}'s health and load, or raise its timeout"),
+            Retry,
+        ),
+        429 => (
+            C::RateLimited,
+            format!("{system} answered {st}: it is limiting how fast ferry may send."),
+            format!("lower the send rate to {system} or ask for a higher quota"),
+            Retry,
+        ),
+        _ => {
+            let explanation = match body.is_empty() {
+                true => format!("{system} rejected the message ({st}) without saying why."),
+                false => format!("{system} rejected the message ({status}): {body}"),
+            };
+            (
+                C::Rejected,
+                explanation,
+                "fix the data or the mapping, then edit and replay.".into(),
+                Dead,
+            )
+        }
+    }
+}
+
+/// A 5xx, or a status that is no valid final answer.
+fn server_error(status: u16, system: &str) -> Failure {
+    let what = match status {
+        500 => "the server hit an internal error",
+        502 => "a gateway in front of the server got a bad answer from it",
+        503 => "the server is temporarily unable to handle the request",
+        504 => "a gateway in front of the server timed out waiting for it",
+        501 | 505..=599 => "the server reported an error",
+        _ => "this status is not a valid final HTTP answer",
+    };
+    (
+        ErrorClass::ServerError,
+        format!("{system} answered {}: {what}.", status_text(status)),
+        format!("check {system}'s health"),
+        Fate::Retry,
+    )
 }
 
 pub(super) fn explained(class: ErrorClass, explanation: String, hint: String) -> Explained {

@@ -101,6 +101,19 @@ impl Observed {
             response: None,
         }
     }
+
+    /// What was sent and answered, as the attempt's record keeps it.
+    fn of(attempt: &crate::connect::Attempt, started_ms: i64) -> Observed {
+        Observed {
+            started_ms,
+            duration_ms: attempt.duration_ms,
+            request: attempt.request.clone(),
+            response: match &attempt.sent {
+                crate::connect::Sent::Response { log, .. } => Some(log.clone()),
+                _ => None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,7 +124,10 @@ pub struct Destination<'a> {
     pub credential: Option<&'a str>,
 }
 
-/// Decides what happens after an attempt toward `to`.
+/// Decides what happens after an attempt toward `to`: delivered; dead when
+/// the answer leaves no hope, a credential failed twice, the attempts are
+/// spent or the next one would fall past the message's max age; else a
+/// retry at the platform's `Retry-After`, the quota's reset or a backoff.
 pub fn decide(
     outcome: &Outcome<'_>,
     to: &Destination<'_>,
@@ -132,13 +135,7 @@ pub fn decide(
     now_ms: i64,
     rng: &mut impl Rng,
 ) -> Verdict {
-    let Destination {
-        system,
-        policy,
-        credential,
-    } = *to;
-    use ErrorClass as C;
-    let Some((class, last, advice, fate)) = classify(outcome, system, credential) else {
+    let Some((class, last, advice, fate)) = classify(outcome, to.system, to.credential) else {
         return Verdict::Delivered;
     };
     if fate == Fate::Dead {
@@ -146,65 +143,130 @@ pub fn decide(
             why: explained(class, last, advice),
         };
     }
-    let dead = |explanation: String| Verdict::Dead {
-        why: explained(
-            class,
-            explanation,
-            format!("ferry stopped retrying; {advice}, then replay the message."),
-        ),
+    let f = Failed {
+        class,
+        last,
+        advice,
+        outcome,
+        to,
+        history,
+        now_ms,
     };
-    let since = |t: i64| human_duration(now_ms.saturating_sub(t).max(0));
-    let age = since(history.budget_start_ms);
-    if class == C::Auth && history.consecutive_auth > 0 {
-        let times = history.consecutive_auth.saturating_add(1);
-        return dead(format!(
-            "credential rejected {times} times in a row: {last}"
-        ));
+    if let Some(spent) = f.spent() {
+        return f.dead(spent);
     }
-    let counts = class != C::RateLimited;
-    let n = history.attempts.saturating_add(1);
-    if counts && n >= policy.max_attempts {
-        let noun = if n == 1 { "attempt" } else { "attempts" };
-        return dead(format!("gave up after {n} {noun} over {age}: {last}"));
+    let wait = f.wait(rng);
+    let at_ms = now_ms.saturating_add(wait.delay_ms.max(1));
+    if at_ms > f.deadline() {
+        let why = f.too_old(&wait);
+        return f.dead(why);
     }
-    let asked = match outcome {
-        Outcome::Response { headers, .. } => header_retry_after(headers, now_ms),
-        _ => None,
-    };
-    let retry_after = asked.map(|ra| ra.min(policy.max_hold_ms.max(1)));
-    // A spent daily quota (Salesforce's 403 REQUEST_LIMIT_EXCEEDED) comes
-    // back when it resets, not after a backoff.
-    let quota_reset = match outcome {
-        Outcome::Response {
-            status: 403,
-            body_excerpt,
-            ..
-        } if crate::limits::dialect::salesforce_quota_exceeded(body_excerpt) => {
-            Some(crate::limits::dialect::next_utc_midnight(now_ms).saturating_sub(now_ms))
+    f.retry(at_ms)
+}
+
+/// A retryable failure, being judged.
+struct Failed<'a> {
+    class: ErrorClass,
+    /// The explanation of this attempt's failure.
+    last: String,
+    advice: String,
+    outcome: &'a Outcome<'a>,
+    to: &'a Destination<'a>,
+    history: &'a History,
+    now_ms: i64,
+}
+
+/// When the next attempt may go, and what asked for that time.
+struct Wait {
+    delay_ms: i64,
+    /// The platform's `Retry-After` (before the `max_hold` cap).
+    asked_ms: Option<i64>,
+    /// A spent daily quota's reset.
+    quota_reset_ms: Option<i64>,
+}
+
+impl Failed<'_> {
+    fn counts(&self) -> bool {
+        self.class != ErrorClass::RateLimited
+    }
+
+    fn since(&self, t: i64) -> String {
+        human_duration(self.now_ms.saturating_sub(t).max(0))
+    }
+
+    fn deadline(&self) -> i64 {
+        let max_age = self.to.policy.max_age_ms.max(0);
+        self.history.budget_start_ms.saturating_add(max_age)
+    }
+
+    /// Why no attempt is left: a credential rejected twice in a row, or the
+    /// retry budget's attempts used up.
+    fn spent(&self) -> Option<String> {
+        let (h, last) = (self.history, &self.last);
+        if self.class == ErrorClass::Auth && h.consecutive_auth > 0 {
+            let times = h.consecutive_auth.saturating_add(1);
+            return Some(format!(
+                "credential rejected {times} times in a row: {last}"
+            ));
         }
-        _ => None,
-    };
-    let backoff_n = match class {
-        C::RateLimited => history.consecutive_rate_limited.saturating_add(1),
-        _ => n,
-    };
-    let delay = retry_after
-        .or(quota_reset)
-        .unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
-    let at_ms = now_ms.saturating_add(delay.max(1));
-    let max_age = policy.max_age_ms.max(0);
-    let deadline = history.budget_start_ms.saturating_add(max_age);
-    if at_ms > deadline {
-        let received = since(history.received_ms);
-        let ago = if history.budget_start_ms > history.received_ms {
+        let n = h.attempts.saturating_add(1);
+        if self.counts() && n >= self.to.policy.max_attempts {
+            let noun = if n == 1 { "attempt" } else { "attempts" };
+            let age = self.since(h.budget_start_ms);
+            return Some(format!("gave up after {n} {noun} over {age}: {last}"));
+        }
+        None
+    }
+
+    /// The platform's `Retry-After` (capped at `max_hold`), else a spent
+    /// daily quota's reset (Salesforce's 403 REQUEST_LIMIT_EXCEEDED comes
+    /// back when it resets, not after a backoff), else the backoff.
+    fn wait(&self, rng: &mut impl Rng) -> Wait {
+        let (policy, now_ms) = (self.to.policy, self.now_ms);
+        let asked_ms = match self.outcome {
+            Outcome::Response { headers, .. } => header_retry_after(headers, now_ms),
+            _ => None,
+        };
+        let retry_after = asked_ms.map(|ra| ra.min(policy.max_hold_ms.max(1)));
+        let quota_reset_ms = match self.outcome {
+            Outcome::Response {
+                status: 403,
+                body_excerpt,
+                ..
+            } if crate::limits::dialect::salesforce_quota_exceeded(body_excerpt) => {
+                Some(crate::limits::dialect::next_utc_midnight(now_ms).saturating_sub(now_ms))
+            }
+            _ => None,
+        };
+        let h = self.history;
+        let backoff_n = match self.class {
+            ErrorClass::RateLimited => h.consecutive_rate_limited.saturating_add(1),
+            _ => h.attempts.saturating_add(1),
+        };
+        let delay_ms = retry_after
+            .or(quota_reset_ms)
+            .unwrap_or_else(|| backoff_ms(backoff_n, policy, rng));
+        Wait {
+            delay_ms,
+            asked_ms,
+            quota_reset_ms,
+        }
+    }
+
+    /// Why the next attempt would come too late for the message's max age.
+    fn too_old(&self, wait: &Wait) -> String {
+        let (h, last, system) = (self.history, &self.last, self.to.system);
+        let received = self.since(h.received_ms);
+        let ago = if h.budget_start_ms > h.received_ms {
             // An operator's retry gave it a fresh window.
+            let age = self.since(h.budget_start_ms);
             format!("first received {received} ago, retried by an operator {age} ago")
         } else {
             format!("first received {received} ago")
         };
-        let max_age = human_duration(max_age);
-        return dead(match asked {
-            _ if now_ms > deadline => {
+        let max_age = human_duration(self.to.policy.max_age_ms.max(0));
+        match wait.asked_ms {
+            _ if self.now_ms > self.deadline() => {
                 format!(
                     "the message is older than its {max_age} max age ({ago}); last failure: {last}"
                 )
@@ -214,32 +276,46 @@ pub fn decide(
                  max age allows ({ago}); last failure: {last}",
                 human_duration(ra)
             ),
-            None if quota_reset.is_some() => format!(
+            None if wait.quota_reset_ms.is_some() => format!(
                 "{system}'s daily quota resets in {}, later than the message's {max_age} \
                  max age allows ({ago}); last failure: {last}",
-                human_duration(delay)
+                human_duration(wait.delay_ms)
             ),
             None => format!(
                 "the next attempt would fall past the message's {max_age} max age ({ago}); \
                  last failure: {last}"
             ),
-        });
+        }
     }
-    let hint = match class {
-        C::Auth => format!(
-            "ferry retries once with a refreshed credential; if it is rejected again, {advice}."
-        ),
-        _ if counts => format!("ferry retries automatically; if it persists, {advice}."),
-        _ => format!(
-            "ferry retries automatically without using up the retry budget; \
-             if it persists, {advice}."
-        ),
-    };
-    let why = explained(class, last, hint);
-    Verdict::Retry {
-        at_ms,
-        counts_against_budget: counts,
-        why,
+
+    fn dead(self, explanation: String) -> Verdict {
+        let hint = format!(
+            "ferry stopped retrying; {}, then replay the message.",
+            self.advice
+        );
+        Verdict::Dead {
+            why: explained(self.class, explanation, hint),
+        }
+    }
+
+    fn retry(self, at_ms: i64) -> Verdict {
+        let advice = &self.advice;
+        let hint = match self.class {
+            ErrorClass::Auth => format!(
+                "ferry retries once with a refreshed credential; if it is rejected again, {advice}."
+            ),
+            _ if self.counts() => format!("ferry retries automatically; if it persists, {advice}."),
+            _ => format!(
+                "ferry retries automatically without using up the retry budget; \
+                 if it persists, {advice}."
+            ),
+        };
+        let counts_against_budget = self.counts();
+        Verdict::Retry {
+            at_ms,
+            counts_against_budget,
+            why: explained(self.class, self.last, hint),
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use tokio_util::task::TaskTracker;
 use super::breaker::Admission;
 use super::{Deliverer, IDLE_POLL_MS, MAX_CLAIM, PACE_HORIZON_MS, Step, sleep_or_stop};
 use crate::config::System;
-use crate::limits::pace::{self, Rate};
-use crate::store::StoreError;
+use crate::limits::pace::{self, Grant, Rate};
+use crate::store::{Claimed, StoreError};
 
 /// What a step leaves its loop to wait for.
 #[derive(Debug)]
@@ -50,6 +50,9 @@ pub(super) struct Worker {
     tat_estimate: Option<i64>,
 }
 
+/// What a claim found, with the budget's read when it went alongside.
+type Claim = (Vec<Claimed>, Option<Result<Grant, StoreError>>);
+
 impl Deliverer {
     fn worker(&self, system: &System) -> Option<Worker> {
         Some(Worker {
@@ -60,21 +63,14 @@ impl Deliverer {
         })
     }
 
-    /// One step for one system: admit, size, claim, set aside, form units,
-    /// pace, and start each unit under a place of `attempts`.
+    /// One step for one system: room, admit, size, claim, set aside, form
+    /// units, pace, and start each unit under a place of `attempts`.
     pub(super) async fn tick(self: &Arc<Self>, w: &mut Worker, attempts: &TaskTracker) -> Tick {
         let system = &w.system;
-        // The semaphore holds max_concurrency places; an adaptive limit
-        // below it leaves the difference unused.
-        let limit = self.concurrency.limit(system);
-        let free = limit.saturating_sub(self.in_flight(system));
-        // Claim in chunks: under load, waiting for a quarter of the places
-        // turns one claim per finished delivery into one per chunk.
-        let chunk = (limit / 4).max(1);
-        if free < chunk {
-            let unused = system.max_concurrency.saturating_sub(limit);
-            return Tick::Places((unused + chunk) as u32);
-        }
+        let free = match self.room(system) {
+            Ok(free) => free,
+            Err(wait) => return wait,
+        };
         let now = self.clock.now_ms();
         let probe = match self.admit(system, now).await {
             Admission::Free => false,
@@ -101,30 +97,16 @@ impl Deliverer {
         } else {
             free.min(g.count as usize).min(MAX_CLAIM)
         };
-        let size = self.claim_size(system, requests);
-        let claim = self.store.claim(&system.name, now, self.lease_ms, size);
-        // An unlimited budget is only read (for a platform's hold), and
-        // the read does not depend on what is claimed: do both at once.
-        let (claimed, early) = if rate == Rate::UNLIMITED {
-            let want = u32::try_from(size).unwrap_or(u32::MAX);
-            let read = self
-                .store
-                .reserve(&system.budget, now, rate, want, PACE_HORIZON_MS);
-            let (c, g) = tokio::join!(claim, read);
-            (c, Some(g))
-        } else {
-            (claim.await, None)
-        };
-        let claimed = match claimed {
-            Ok(c) => c,
+        let (claimed, early) = match self.claim(system, now, requests).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                self.breakers.no_probe(&system.name);
+                let due = self.store.next_due(&system.name).await.ok().flatten();
+                let wait = due.map_or(IDLE_POLL_MS, |t| (t - now).clamp(1, IDLE_POLL_MS));
+                return Tick::Until(now + wait);
+            }
             Err(e) => return Tick::Failed(e),
         };
-        if claimed.is_empty() {
-            self.breakers.no_probe(&system.name);
-            let due = self.store.next_due(&system.name).await.ok().flatten();
-            let wait = due.map_or(IDLE_POLL_MS, |t| (t - now).clamp(1, IDLE_POLL_MS));
-            return Tick::Until(now + wait);
-        }
         let claimed = self.set_aside_low(system, claimed, now).await;
         if claimed.is_empty() {
             // All low priority, paused: a probe found nothing to send.
@@ -144,8 +126,68 @@ impl Deliverer {
         if let Some(next) = paced.budget_next_us {
             w.tat_estimate = Some(next + rate.tolerance_us);
         }
+        let started = self.launch(w, paced.go, attempts).await;
+        self.hand_back(paced.rest, paced.rest_due_ms).await;
+        if started == 0 {
+            Tick::Again
+        } else {
+            Tick::Started(started)
+        }
+    }
+
+    /// The places free toward `system` under its limit, or the wait for
+    /// enough of them. Claims go in chunks: under load, waiting for a
+    /// quarter of the places turns one claim per finished delivery into one
+    /// per chunk.
+    fn room(&self, system: &System) -> Result<usize, Tick> {
+        // The semaphore holds max_concurrency places; an adaptive limit
+        // below it leaves the difference unused.
+        let limit = self.concurrency.limit(system);
+        let free = limit.saturating_sub(self.in_flight(system));
+        let chunk = (limit / 4).max(1);
+        if free < chunk {
+            let unused = system.max_concurrency.saturating_sub(limit);
+            return Err(Tick::Places((unused + chunk) as u32));
+        }
+        Ok(free)
+    }
+
+    /// Claims what `requests` requests may carry; `None` when nothing is
+    /// due. An unlimited budget is only read (for a platform's hold), and the
+    /// read does not depend on what is claimed: both go at once, and the
+    /// read comes back with the claim for `pace`.
+    async fn claim(
+        &self,
+        system: &System,
+        now: i64,
+        requests: usize,
+    ) -> Result<Option<Claim>, StoreError> {
+        let rate = system.rate.unwrap_or(Rate::UNLIMITED);
+        let size = self.claim_size(system, requests);
+        let claim = self.store.claim(&system.name, now, self.lease_ms, size);
+        let (claimed, early) = if rate == Rate::UNLIMITED {
+            let want = u32::try_from(size).unwrap_or(u32::MAX);
+            let read = self
+                .store
+                .reserve(&system.budget, now, rate, want, PACE_HORIZON_MS);
+            let (c, g) = tokio::join!(claim, read);
+            (c?, Some(g))
+        } else {
+            (claim.await?, None)
+        };
+        Ok((!claimed.is_empty()).then_some((claimed, early)))
+    }
+
+    /// Starts each paced unit under a place toward the system, at its send
+    /// time; returns how many deliveries started.
+    async fn launch(
+        self: &Arc<Self>,
+        w: &Worker,
+        go: Vec<(super::batch::Unit, i64)>,
+        attempts: &TaskTracker,
+    ) -> usize {
         let mut started = 0;
-        for (unit, at) in paced.go {
+        for (unit, at) in go {
             let Ok(permit) = w.permits.clone().acquire_owned().await else {
                 break;
             };
@@ -153,12 +195,7 @@ impl Deliverer {
             let me = self.clone();
             attempts.spawn(async move { me.start(unit, at, Some(permit)).await });
         }
-        self.hand_back(paced.rest, paced.rest_due_ms).await;
-        if started == 0 {
-            Tick::Again
-        } else {
-            Tick::Started(started)
-        }
+        started
     }
 
     /// One step toward every system (after a sweep for strays), and returns

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::IngestState;
 use super::{delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route};
-use crate::config::{Config, Source};
+use crate::config::{Config, Route, Source};
 use crate::problem::Problem;
 use crate::store::{Accepted, IdempotencyRecord, MessageId, NewMessage, StoredResponse};
 
@@ -106,45 +106,20 @@ pub async fn receive(
     let ordering_key = ordering_key(route, &body, app.clock.now_ms())
         .await
         .map_err(|p| reject("ordering_key", p))?;
-    let mut h = Sha256::new();
-    h.update(route_name.as_bytes());
-    h.update([0]);
-    h.update(&body);
-    let fingerprint = h.finalize().to_vec();
-    let now_ms = app.clock.now_ms();
-    let id = MessageId::generate();
-    let response = StoredResponse {
-        status: StatusCode::ACCEPTED.as_u16(),
-        body: format!(r#"{{"id":"{id}","route":"{route_name}","status":"accepted"}}"#).into_bytes(),
-    };
-    let system = &route.destination.system;
     app.backlog
-        .admit(&config, system)
+        .admit(&config, &route.destination.system)
         .map_err(|p| reject("queue_full", p))?;
-    let msg = NewMessage {
-        delivery_key: delivery_key(&route_name, &format!("{client}\0{key}"), system),
-        route: route.name.clone(),
-        system: system.clone(),
-        received_ms: now_ms,
-        event_id: Some(key.clone()),
-        headers: headers_json(&headers, None),
-        body,
-        dedupe: None,
-        idempotency: Some(IdempotencyRecord {
-            client: client.to_owned(),
-            key,
-            fingerprint,
-            expires_ms: now_ms + idempotency_window.as_millis() as i64,
-            response: response.clone(),
-        }),
-        ordering_key,
-        job_id: None,
-        id,
+    let call = Call {
+        route,
+        client,
+        key,
+        window: *idempotency_window,
     };
+    let (msg, response) = call.message(&headers, body, ordering_key, app.clock.now_ms());
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
             app.metrics.received(&route_name);
-            app.backlog.accepted(system);
+            app.backlog.accepted(&route.destination.system);
             app.wake.notify();
             Ok(stored(&response, false))
         }
@@ -168,6 +143,70 @@ pub async fn receive(
             tracing::error!(route = %route_name, error = %crate::model::Chain(&e), "Accepting an API call failed; the client was told to retry.");
             Err(super::store_unavailable())
         }
+    }
+}
+
+/// An authenticated ERP call with its `Idempotency-Key`.
+struct Call<'a> {
+    route: &'a Route,
+    /// The credential that authenticated it: scopes the key.
+    client: &'a str,
+    key: String,
+    window: std::time::Duration,
+}
+
+impl Call<'_> {
+    /// The message to store, with the idempotency record of its answer
+    /// (the body's fingerprint, so a reused key with another body is told
+    /// apart from a replay), and that answer.
+    fn message(
+        self,
+        headers: &HeaderMap,
+        body: bytes::Bytes,
+        ordering_key: Option<String>,
+        now_ms: i64,
+    ) -> (NewMessage, StoredResponse) {
+        let route = self.route;
+        let mut h = Sha256::new();
+        h.update(route.name.as_bytes());
+        h.update([0]);
+        h.update(&body);
+        let fingerprint = h.finalize().to_vec();
+        let id = MessageId::generate();
+        let response = StoredResponse {
+            status: StatusCode::ACCEPTED.as_u16(),
+            body: format!(
+                r#"{{"id":"{id}","route":"{}","status":"accepted"}}"#,
+                route.name
+            )
+            .into_bytes(),
+        };
+        let system = &route.destination.system;
+        let msg = NewMessage {
+            delivery_key: delivery_key(
+                &route.name,
+                &format!("{}\0{}", self.client, self.key),
+                system,
+            ),
+            route: route.name.clone(),
+            system: system.clone(),
+            received_ms: now_ms,
+            event_id: Some(self.key.clone()),
+            headers: headers_json(headers, None),
+            body,
+            dedupe: None,
+            idempotency: Some(IdempotencyRecord {
+                client: self.client.to_owned(),
+                key: self.key,
+                fingerprint,
+                expires_ms: now_ms + self.window.as_millis() as i64,
+                response: response.clone(),
+            }),
+            ordering_key,
+            job_id: None,
+            id,
+        };
+        (msg, response)
     }
 }
 

@@ -2,131 +2,53 @@
 //! anything else, deduplicated by the scheme's event id (or a configured
 //! header) inside the route's window; a duplicate answers 200 and stores nothing.
 
+use std::time::Duration;
+
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use super::IngestState;
-use super::verify::{self, Inbound, Scheme, VerifyError};
+use super::verify::{self, Inbound, Scheme, Verified, VerifyError};
+use super::{Ingest, IngestState};
 use super::{
     declared_size, delivery_key, headers_json, ordering_key, read_body, require_json, unknown_route,
 };
-use crate::config::{Dedupe, Source};
+use bytes::Bytes;
+
+use crate::config::{Config, Dedupe, Route, Source};
 use crate::problem::Problem;
 use crate::store::{Accepted, DedupeKey, MessageId, NewMessage};
 
 pub async fn receive(
     State(app): State<IngestState>,
     Path(route_name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, Problem> {
     let config = app.config();
-    let Some(route) = config.route(&route_name) else {
-        return Err(unknown_route(&route_name));
-    };
-    let Source::Webhook {
-        scheme,
-        credentials,
-        dedupe,
-        dedupe_window,
-        tolerance,
-    } = &route.source
-    else {
-        return Err(Problem::not_found(format!(
-            "route `{route_name}` takes ERP API calls at /api/v1/routes/{route_name}/messages, not webhooks"
-        )));
-    };
-    let reject = |reason: &'static str, p: Problem| {
+    let hook = Hook::of(&config, &route_name)?;
+    let reject = |(reason, p): Rejected| {
         app.metrics.rejected(&route_name, reason);
         p
     };
-    // Before a byte of the body is read: the scheme's headers (and time
-    // window), then room in the budget of unverified bytes.
     let now_ms = app.clock.now_ms();
-    let tolerance_s = tolerance.as_secs() as i64;
-    verify::precheck(scheme, &headers, now_ms.div_euclid(1000), tolerance_s)
-        .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
-    let size = declared_size(&headers, route.max_body).map_err(|p| reject("body", p))?;
-    let reservation = app
-        .unverified
-        .reserve(size.unwrap_or(route.max_body))
-        .map_err(|p| reject("unverified_bytes", p))?;
-    let body = read_body(&headers, body, route.max_body)
+    let (parts, body) = request.into_parts();
+    let (body, verified) = hook
+        .read(&app, &parts, body, now_ms)
         .await
-        .map_err(|p| reject("body", p))?;
-    let secrets: Vec<&[u8]> = credentials
-        .iter()
-        .filter_map(|c| config.secret(c))
-        .map(|s| s.expose_secret().as_bytes())
-        .collect();
-    // HubSpot signs the URL it called; behind a proxy that is the public host.
-    let full_uri = if matches!(scheme, Scheme::HubspotV3) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!("https://{host}{uri}")
-    } else {
-        String::new()
-    };
-    let inbound = Inbound {
-        method: method.as_str(),
-        uri: &full_uri,
-        headers: &headers,
-        body: &body,
-    };
-    let verified = verify::verify(
-        scheme,
-        &secrets,
-        &inbound,
-        now_ms.div_euclid(1000),
-        tolerance_s,
-    )
-    .map_err(|e| reject("signature", signature_problem(scheme.name(), &e)))?;
-    drop(reservation);
-    require_json(&body, route.max_depth).map_err(|p| reject("json", p))?;
+        .map_err(reject)?;
+    let route = hook.route;
+    require_json(&body, route.max_depth).map_err(|p| reject(("json", p)))?;
     let ordering_key = ordering_key(route, &body, now_ms)
         .await
-        .map_err(|p| reject("ordering_key", p))?;
-
-    let dedupe_key = match dedupe {
-        Dedupe::SchemeEventId => verified.event_id.clone(),
-        Dedupe::Header(h) => headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        Dedupe::BodyHash => Some(body_hash(&route_name, &body)),
-        Dedupe::Off => None,
-    };
-    let system = &route.destination.system;
+        .map_err(|p| reject(("ordering_key", p)))?;
     app.backlog
-        .admit(&config, system)
-        .map_err(|p| reject("queue_full", p))?;
-    let id = MessageId::generate();
-    let event = dedupe_key.as_deref().unwrap_or(&id);
-    let msg = NewMessage {
-        delivery_key: delivery_key(&route_name, event, system),
-        route: route.name.clone(),
-        system: system.clone(),
-        received_ms: now_ms,
-        event_id: verified.event_id,
-        headers: headers_json(&headers, super::scheme_header(scheme)),
-        body,
-        dedupe: dedupe_key.map(|key| DedupeKey {
-            key,
-            expires_ms: now_ms + dedupe_window.as_millis() as i64,
-        }),
-        idempotency: None,
-        ordering_key,
-        job_id: None,
-        id,
-    };
+        .admit(&config, &route.destination.system)
+        .map_err(|p| reject(("queue_full", p)))?;
+    let msg = hook.message(&parts.headers, body, verified, ordering_key, now_ms);
     let id = msg.id.clone();
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
@@ -145,6 +67,145 @@ pub async fn receive(
         Err(e) => {
             tracing::error!(route = %route_name, error = %crate::model::Chain(&e), "Accepting a webhook failed; the sender was told to retry.");
             Err(super::store_unavailable())
+        }
+    }
+}
+
+/// A refusal with the reason `ferry_rejected_total` counts it under.
+type Rejected = (&'static str, Problem);
+
+/// A webhook route's settings, as `receive` uses them.
+struct Hook<'a> {
+    route: &'a Route,
+    scheme: &'a Scheme,
+    dedupe: &'a Dedupe,
+    dedupe_window: Duration,
+    tolerance_s: i64,
+    /// Every live secret of the route's credentials (a rotation overlap).
+    secrets: Vec<&'a [u8]>,
+}
+
+impl<'a> Hook<'a> {
+    fn of(config: &'a Config, route_name: &str) -> Result<Hook<'a>, Problem> {
+        let Some(route) = config.route(route_name) else {
+            return Err(unknown_route(route_name));
+        };
+        let Source::Webhook {
+            scheme,
+            credentials,
+            dedupe,
+            dedupe_window,
+            tolerance,
+        } = &route.source
+        else {
+            return Err(Problem::not_found(format!(
+                "route `{route_name}` takes ERP API calls at /api/v1/routes/{route_name}/messages, not webhooks"
+            )));
+        };
+        let secrets = credentials
+            .iter()
+            .filter_map(|c| config.secret(c))
+            .map(|s| s.expose_secret().as_bytes())
+            .collect();
+        Ok(Hook {
+            route,
+            scheme,
+            dedupe,
+            dedupe_window: *dedupe_window,
+            tolerance_s: tolerance.as_secs() as i64,
+            secrets,
+        })
+    }
+
+    /// Before a byte of the body is read: the scheme's headers (and time
+    /// window), then room in the budget of unverified bytes; then the body
+    /// and its signature.
+    async fn read(
+        &self,
+        app: &Ingest,
+        parts: &Parts,
+        body: Body,
+        now_ms: i64,
+    ) -> Result<(Bytes, Verified), Rejected> {
+        let (headers, max_body) = (&parts.headers, self.route.max_body);
+        let now_s = now_ms.div_euclid(1000);
+        let bad_signature =
+            |e: VerifyError| ("signature", signature_problem(self.scheme.name(), &e));
+        verify::precheck(self.scheme, headers, now_s, self.tolerance_s).map_err(bad_signature)?;
+        let size = declared_size(headers, max_body).map_err(|p| ("body", p))?;
+        let _reservation = app
+            .unverified
+            .reserve(size.unwrap_or(max_body))
+            .map_err(|p| ("unverified_bytes", p))?;
+        let body = read_body(headers, body, max_body)
+            .await
+            .map_err(|p| ("body", p))?;
+        // HubSpot signs the URL it called; behind a proxy that is the public host.
+        let full_uri = if matches!(self.scheme, Scheme::HubspotV3) {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("https://{host}{}", parts.uri)
+        } else {
+            String::new()
+        };
+        let inbound = Inbound {
+            method: parts.method.as_str(),
+            uri: &full_uri,
+            headers,
+            body: &body,
+        };
+        let verified = verify::verify(
+            self.scheme,
+            &self.secrets,
+            &inbound,
+            now_s,
+            self.tolerance_s,
+        )
+        .map_err(bad_signature)?;
+        Ok((body, verified))
+    }
+
+    /// The message to store, with its dedupe key (the scheme's event id, a
+    /// header, or the body's hash).
+    fn message(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        verified: Verified,
+        ordering_key: Option<String>,
+        now_ms: i64,
+    ) -> NewMessage {
+        let route = self.route;
+        let dedupe_key = match self.dedupe {
+            Dedupe::SchemeEventId => verified.event_id.clone(),
+            Dedupe::Header(h) => headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            Dedupe::BodyHash => Some(body_hash(&route.name, &body)),
+            Dedupe::Off => None,
+        };
+        let system = &route.destination.system;
+        let id = MessageId::generate();
+        let event = dedupe_key.as_deref().unwrap_or(&id);
+        NewMessage {
+            delivery_key: delivery_key(&route.name, event, system),
+            route: route.name.clone(),
+            system: system.clone(),
+            received_ms: now_ms,
+            event_id: verified.event_id,
+            headers: headers_json(headers, super::scheme_header(self.scheme)),
+            body,
+            dedupe: dedupe_key.map(|key| DedupeKey {
+                key,
+                expires_ms: now_ms + self.dedupe_window.as_millis() as i64,
+            }),
+            idempotency: None,
+            ordering_key,
+            job_id: None,
+            id,
         }
     }
 }
