@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::deliver::breaker::Breakers;
 use crate::model::Wake;
 use axum::Router;
 use axum::extract::State;
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::connect::{ConnectError, Connector};
+use crate::connect::ConnectError;
 use crate::deliver::Deliverer;
 use crate::ingest::{Ingest, IngestState};
 use crate::problem::Problem;
@@ -69,20 +68,13 @@ impl App {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new());
         let wake = Wake::default();
-        let connector = Connector::new(&config)?;
-        let breakers = Arc::new(Breakers::new(&config, clock.now_ms()));
-        for s in config.systems.values().filter(|s| s.breaker.is_some()) {
-            metrics.circuit_init(&s.name);
-        }
         let deliverer = Arc::new(Deliverer::new(
             store.clone(),
             config.clone(),
-            connector,
             clock.clone(),
             metrics.clone(),
             wake.clone(),
-            breakers.clone(),
-        ));
+        )?);
         store.wake_on_remote_work(wake.clone());
         let state = Arc::new(Shared {
             config,
@@ -90,7 +82,7 @@ impl App {
             clock,
             metrics,
             wake,
-            breakers,
+            breakers: deliverer.breakers(),
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
             holds: deliverer.holds(),

@@ -72,97 +72,112 @@ impl Metrics {
             hold_until: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
+        m.register_ingest(&mut registry);
+        m.register_delivery(&mut registry);
+        m.register_upkeep(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// What ingest accepted, absorbed and refused.
+    fn register_ingest(&self, r: &mut Registry) {
+        r.register(
             "received",
             "Messages accepted and committed",
-            m.received.clone(),
+            self.received.clone(),
         );
-        registry.register(
+        r.register(
             "duplicates",
             "Webhooks absorbed as duplicates of an earlier event",
-            m.duplicates.clone(),
+            self.duplicates.clone(),
         );
-        registry.register(
+        r.register(
             "idempotent_replays",
             "ERP API requests answered from a stored response",
-            m.replays.clone(),
+            self.replays.clone(),
         );
-        registry.register(
+        r.register(
             "rejected",
             "Inbound requests refused (bad signature, too large, malformed)",
-            m.rejected.clone(),
+            self.rejected.clone(),
         );
-        registry.register(
+    }
+
+    /// How delivery goes: verdicts, queues, breakers, limits and holds.
+    fn register_delivery(&self, r: &mut Registry) {
+        r.register(
             "delivered",
             "Messages delivered to their destination",
-            m.delivered.clone(),
+            self.delivered.clone(),
         );
-        registry.register(
+        r.register(
             "retried",
             "Delivery attempts that failed and were scheduled again",
-            m.retried.clone(),
+            self.retried.clone(),
         );
-        registry.register(
+        r.register(
             "dead",
             "Messages that ended dead (permanent error or retry budget spent)",
-            m.dead.clone(),
+            self.dead.clone(),
         );
-        registry.register(
+        r.register(
             "queue_depth",
             "Messages waiting for delivery (queued, retrying or in flight)",
-            m.queue_depth.clone(),
+            self.queue_depth.clone(),
         );
-        registry.register(
+        r.register(
             "circuit_state",
             "Each system's circuit breaker: 1 on the current state (closed, open, half_open)",
-            m.circuit.clone(),
+            self.circuit.clone(),
         );
-        registry.register(
+        r.register(
             "circuit_changes",
             "Circuit breaker state changes, by the state entered",
-            m.circuit_changes.clone(),
+            self.circuit_changes.clone(),
         );
-        registry.register(
+        r.register(
             "concurrency_limit",
             "Each system's in-flight request limit (moves with rate_limit.adaptive)",
-            m.concurrency_limit.clone(),
+            self.concurrency_limit.clone(),
         );
-        registry.register(
+        r.register(
+            "hold_until_seconds",
+            "Until when (Unix seconds) a platform's Retry-After or rate-limit headers hold each system; 0 or past: no hold",
+            self.hold_until.clone(),
+        );
+    }
+
+    /// The HTTP edge, the janitor and the jq pool.
+    fn register_upkeep(&self, r: &mut Registry) {
+        r.register(
             "jq_stuck",
             "jq threads given up on: a program spun past its deadline inside one step (the pool started another)",
             crate::transform::pool::global().stuck(),
         );
-        registry.register(
+        r.register(
             "housekeeping_deleted",
             "Rows the janitor deleted: expired dedupe and idempotency keys, messages, attempts and jobs past retention",
-            m.housekeeping.clone(),
+            self.housekeeping.clone(),
         );
-        registry.register(
+        r.register(
             "http_connections",
             "HTTP connections being served",
-            m.http_connections.clone(),
+            self.http_connections.clone(),
         );
-        registry.register(
+        r.register(
             "http_connections_max",
             "HTTP connections served at most at once (server.max_connections)",
-            m.http_connections_max.clone(),
+            self.http_connections_max.clone(),
         );
-        registry.register(
+        r.register(
             "accept_errors",
             "Failed accepts of HTTP connections (out of file descriptors, mostly)",
-            m.accept_errors.clone(),
+            self.accept_errors.clone(),
         );
-        registry.register(
+        r.register(
             "unverified_bytes",
             "Bytes of webhook bodies buffered before their signature was checked",
-            m.unverified_bytes.clone(),
+            self.unverified_bytes.clone(),
         );
-        registry.register(
-            "hold_until_seconds",
-            "Until when (Unix seconds) a platform's Retry-After or rate-limit headers hold each system; 0 or past: no hold",
-            m.hold_until.clone(),
-        );
-        Metrics { registry, ..m }
     }
 
     pub fn received(&self, r: &str) {

@@ -14,9 +14,10 @@
 
 mod limited;
 mod load;
+mod phase;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -26,16 +27,10 @@ use axum::routing::post;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::sim::demo::{init_quiet_logs, parse_config};
-use crate::sim::receiver::Receiver;
-use crate::store::postgres::{drop_scratch_schema, scratch_schema};
+use crate::sim::demo::init_quiet_logs;
 use load::{BodyTemplate, Load, Target};
+use phase::ferry_phase;
 
-/// How long the sink may take to receive every accepted message.
-const DRAIN_LIMIT: Duration = Duration::from_secs(60);
-/// How often the drain looks at the sink's count.
-const DRAIN_POLL: Duration = Duration::from_millis(5);
 /// The webhook secret of the bench route (`whsec_` + base64 of 24 bytes).
 const SECRET: &str = "whsec_ZmVycnktYmVuY2gtd2ViaG9vay1rZXktMDE=";
 
@@ -276,138 +271,6 @@ async fn bare_phase(args: &BenchArgs, phase: Duration) -> anyhow::Result<Load> {
         .context("the bare server panicked")?
         .context("the bare server failed")?;
     Ok(load)
-}
-
-/// Phases 2 and 3: ferry on a fresh store. With `deliver`, its workers send to
-/// a local sink and, after the load, the phase waits for the sink to have
-/// every accepted message (or [`DRAIN_LIMIT`]); without, the workers are off
-/// and the accepted messages stay queued.
-async fn ferry_phase(
-    args: &BenchArgs,
-    phase: Duration,
-    deliver: bool,
-) -> anyhow::Result<(Load, Option<Delivery>)> {
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-bench-")
-        .tempdir()
-        .context("cannot create a temporary data directory")?;
-    let schema = match &args.database_url {
-        Some(url) => Some(
-            scratch_schema(url, "ferry_bench")
-                .await
-                .context("cannot make a scratch schema for the bench")?,
-        ),
-        None => None,
-    };
-    let sink = Receiver::start().await?;
-    sink.forget_requests();
-    let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
-    let shutdown = CancellationToken::new();
-    let (mut addrs, mut servers, mut store) = (Vec::new(), Vec::new(), None);
-    for _ in 0..args.instances {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let mut text = bench_config(addr, &sink.url(), args.body_bytes, "");
-        if let Some((url, _)) = &schema {
-            text = text.replace(
-                "[credentials]",
-                &format!("database_url = \"{url}\"\n\n[credentials]"),
-            );
-        }
-        let config = parse_config(&text, "bench", dir.path(), &lookup)?;
-        let app = App::build(config).await?;
-        store.get_or_insert_with(|| app.state().store.clone());
-        let shutdown = shutdown.clone();
-        servers.push(tokio::spawn(async move {
-            match deliver {
-                true => app.run(listener, shutdown).await,
-                false => app.serve(listener, shutdown).await,
-            }
-        }));
-        addrs.push(addr);
-    }
-    let store = store.context("no ferry instance started")?;
-    if args.preload_keys > 0 {
-        let expires_ms = crate::clock::Clock::System.now_ms() + 86_400_000;
-        let started = Instant::now();
-        store
-            .preload_dedupe("bench", args.preload_keys, expires_ms)
-            .await
-            .context("cannot preload dedupe keys")?;
-        eprintln!(
-            "preloaded {} live dedupe keys in {:.1} s",
-            args.preload_keys,
-            started.elapsed().as_secs_f64()
-        );
-    }
-
-    let (started, load) = load::run(
-        target(addrs, "/in/bench", args.body_bytes),
-        args.connections,
-        phase,
-    )
-    .await;
-    let (mut seen, mut last_delivery, mut queued_at_ingest_end) = (0, Instant::now(), 0);
-    if deliver {
-        let at_end = sink.count();
-        queued_at_ingest_end = load.ok.saturating_sub(at_end);
-        if queued_at_ingest_end > 0 {
-            eprintln!("draining: {queued_at_ingest_end} accepted messages not yet at the sink...");
-        }
-        seen = at_end;
-        let give_up = Instant::now() + DRAIN_LIMIT;
-        while seen < load.ok && Instant::now() < give_up {
-            tokio::time::sleep(DRAIN_POLL).await;
-            let n = sink.count();
-            if n != seen {
-                (seen, last_delivery) = (n, Instant::now());
-            }
-        }
-    }
-    // Stopping lets in-flight attempts finish and be recorded, so an answered
-    // delivery is not counted as pending below.
-    shutdown.cancel();
-    for server in servers {
-        server
-            .await
-            .context("ferry panicked")?
-            .context("ferry failed")?;
-    }
-    sink.stop();
-    let stats = match deliver {
-        true => store
-            .stats()
-            .await
-            .context("cannot read the queue's state")?,
-        false => Vec::new(),
-    };
-    drop(store);
-    let kept = match (args.keep, schema) {
-        (true, Some((_, name))) => Some(format!("PostgreSQL schema {name}")),
-        (true, None) => Some(dir.keep().display().to_string()),
-        (false, schema) => {
-            if let (Some((_, name)), Some(url)) = (schema, &args.database_url) {
-                drop_scratch_schema(url, &name)
-                    .await
-                    .context("cannot drop the bench's schema")?;
-            }
-            dir.close()
-                .context("cannot remove the bench's data directory")?;
-            None
-        }
-    };
-    if !deliver {
-        return Ok((load, None));
-    }
-    let delivery = Delivery {
-        kept,
-        delivered: stats.iter().map(|s| s.delivered).sum(),
-        sink_received: seen,
-        span: last_delivery.duration_since(started),
-        queued_at_ingest_end,
-        backlog: stats.iter().map(|s| s.pending()).sum(),
-    };
-    Ok((load, Some(delivery)))
 }
 
 /// The process's peak resident set (`VmHWM`), in MB; 0 where unavailable.

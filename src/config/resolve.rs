@@ -116,7 +116,25 @@ pub fn resolve(
     };
     let server = server(&mut cx, &raw.server);
     cx.jq_timeout = server.jq_timeout;
-    let retention = Retention {
+    let retention = retention(&mut cx, &raw);
+    let credentials = credentials(&mut cx, &raw);
+    let systems = systems(&mut cx, &raw);
+    let routes = routes(&mut cx, &raw, &server);
+    if cx.problems.is_empty() {
+        Ok(Config {
+            server,
+            retention,
+            credentials,
+            systems,
+            routes,
+        })
+    } else {
+        Err(cx.problems)
+    }
+}
+
+fn retention(cx: &mut Ctx<'_>, raw: &RawConfig) -> Retention {
+    Retention {
         delivered: cx.duration(
             "retention.delivered",
             raw.retention.delivered.as_ref(),
@@ -127,7 +145,10 @@ pub fn resolve(
             raw.retention.dead.as_ref(),
             Duration::from_secs(30 * 86_400),
         ),
-    };
+    }
+}
+
+fn credentials(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<String, Credential> {
     let mut credentials = BTreeMap::new();
     for (name, src) in &raw.credentials {
         if let Some((source, value)) = cx.secret(&format!("credentials.{name}"), src) {
@@ -141,17 +162,22 @@ pub fn resolve(
             );
         }
     }
+    credentials
+}
+
+/// Every system; systems drawing from one credential's budget must agree
+/// on what it is.
+fn systems(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<SystemName, Arc<System>> {
     let known_credential = |n: &str| raw.credentials.contains_key(n);
     let mut systems = BTreeMap::new();
     for (name, s) in &raw.systems {
         let default_concurrency = raw.server.workers.unwrap_or(DEFAULT_WORKERS).max(1);
         if let Some(sys) =
-            super::system::system(&mut cx, name, s, default_concurrency, &known_credential)
+            super::system::system(cx, name, s, default_concurrency, &known_credential)
         {
             systems.insert(sys.name.clone(), Arc::new(sys));
         }
     }
-    // Systems drawing from one credential's budget must agree on what it is.
     let mut budgets: BTreeMap<&str, &System> = BTreeMap::new();
     for s in systems.values() {
         match budgets.get(s.budget.as_str()) {
@@ -168,6 +194,13 @@ pub fn resolve(
             }
         }
     }
+    systems
+}
+
+/// Every route, named well and sent to a known system; a webhook's body
+/// must fit the budget of unverified bytes.
+fn routes(cx: &mut Ctx<'_>, raw: &RawConfig, server: &Server) -> BTreeMap<RouteName, Arc<Route>> {
+    let known_credential = |n: &str| raw.credentials.contains_key(n);
     let mut routes = BTreeMap::new();
     for (name, r) in &raw.routes {
         let loc = format!("routes.{name}");
@@ -186,7 +219,7 @@ pub fn resolve(
                 format!("unknown system `{}`", r.destination.system),
             );
         }
-        if let Some(route) = super::route::route(&mut cx, name, r, &known_credential) {
+        if let Some(route) = super::route::route(cx, name, r, &known_credential) {
             routes.insert(route.name.clone(), Arc::new(route));
         }
     }
@@ -203,17 +236,7 @@ pub fn resolve(
             );
         }
     }
-    if cx.problems.is_empty() {
-        Ok(Config {
-            server,
-            retention,
-            credentials,
-            systems,
-            routes,
-        })
-    } else {
-        Err(cx.problems)
-    }
+    routes
 }
 
 fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {

@@ -151,15 +151,20 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
+    /// The workers over `store`, with each system's HTTP client, breaker,
+    /// limit and quota view built from `config`.
     pub fn new(
         store: Store,
         config: Arc<Config>,
-        connector: Connector,
         clock: Clock,
         metrics: Arc<Metrics>,
         wake: Wake,
-        breakers: Arc<breaker::Breakers>,
-    ) -> Deliverer {
+    ) -> Result<Deliverer, crate::connect::ConnectError> {
+        let connector = Connector::new(&config)?;
+        let breakers = Arc::new(breaker::Breakers::new(&config, clock.now_ms()));
+        for s in config.systems.values().filter(|s| s.breaker.is_some()) {
+            metrics.circuit_init(&s.name);
+        }
         // A lease must outlive the slowest attempt, or a live send is re-claimed.
         let slowest = config
             .systems
@@ -174,7 +179,7 @@ impl Deliverer {
         for s in config.systems.values() {
             metrics.concurrency_limit(&s.name, concurrency.limit(s));
         }
-        Deliverer {
+        Ok(Deliverer {
             per_system: config
                 .systems
                 .iter()
@@ -192,7 +197,12 @@ impl Deliverer {
             concurrency,
             per_request,
             holds: Arc::default(),
-        }
+        })
+    }
+
+    /// Each system's circuit breaker (shown by the admin API).
+    pub fn breakers(&self) -> Arc<breaker::Breakers> {
+        self.breakers.clone()
     }
 
     /// The daily-quota views (shown by the admin API).

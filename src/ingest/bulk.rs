@@ -135,6 +135,14 @@ pub async fn upload(
     Ok(r)
 }
 
+/// The upload a line belongs to.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    app: &'a IngestState,
+    route: &'a Route,
+    id: &'a str,
+}
+
 /// Reads the body line by line and accepts each line as a message. A full
 /// queue ends the upload at the line where it filled: what was stored stays
 /// (counted in the answer), the rest is not read.
@@ -145,6 +153,11 @@ async fn stream_lines(
     body: Body,
     tally: &mut Tally,
 ) -> Result<(), Problem> {
+    let job = Job {
+        app,
+        route,
+        id: job_id,
+    };
     let mut data = body.into_data_stream();
     let mut lines = Splitter::new(route.max_body);
     let mut pending = FuturesUnordered::new();
@@ -169,7 +182,7 @@ async fn stream_lines(
                     continue;
                 }
             };
-            if let Some(msg) = admit_line(app, route, job_id, line, tally, &mut pending).await? {
+            if let Some(msg) = admit_line(job, line, tally, &mut pending).await? {
                 pending.push(app.store.accept(msg));
             }
         }
@@ -180,7 +193,7 @@ async fn stream_lines(
     }
     if let Some(line) = lines.finish() {
         let line = line.to_vec();
-        if let Some(msg) = admit_line(app, route, job_id, &line, tally, &mut pending).await? {
+        if let Some(msg) = admit_line(job, &line, tally, &mut pending).await? {
             pending.push(app.store.accept(msg));
         }
     }
@@ -220,9 +233,7 @@ fn queue_full(mut p: Problem, system: &str, tally: &Tally) -> Problem {
 /// limit the line is not taken: what is in flight is counted first, so the
 /// answer says exactly what was stored.
 async fn admit_line<F>(
-    app: &IngestState,
-    route: &Route,
-    job_id: &str,
+    job: Job<'_>,
     line: &[u8],
     tally: &mut Tally,
     pending: &mut FuturesUnordered<F>,
@@ -230,6 +241,7 @@ async fn admit_line<F>(
 where
     F: Future<Output = Result<Accepted, StoreError>>,
 {
+    let (app, route) = (job.app, job.route);
     let config = app.config();
     let system = route.destination.system.as_str();
     if app
@@ -242,7 +254,7 @@ where
             .admit(&config, system)
             .map_err(|p| queue_full(p, system, tally))?;
     }
-    Ok(line_message(app, route, job_id, line, tally).await)
+    Ok(line_message(app, route, job.id, line, tally).await)
 }
 
 async fn settle<F>(

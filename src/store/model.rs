@@ -342,6 +342,19 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An operator's action as the audit log records it, in the transaction
+/// that carries it out (both backends write this row).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Audit<'a> {
+    pub at_ms: i64,
+    pub actor: &'a str,
+    /// `retry` or `discard`.
+    pub action: &'a str,
+    /// The message id, or the filter it was applied by.
+    pub target: &'a str,
+    pub detail: &'a str,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Pruned {
     pub dedupe_keys: u64,

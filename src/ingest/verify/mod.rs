@@ -118,42 +118,8 @@ pub fn verify(
     let sha256 = HmacAlgorithm::Sha256;
     let body_feed = |m: &mut dyn Update| m.update(body);
     let (secret_index, event_id) = match scheme {
-        Scheme::StandardWebhooks => {
-            let id = required(h, WH_ID)?;
-            let ts_raw = required(h, WH_TS)?;
-            let sig = required(h, WH_SIG)?;
-            let ts = parse_ts(ts_raw).ok_or_else(|| malformed(WH_TS, "not a unix timestamp"))?;
-            let candidates = standard_candidates(sig);
-            if candidates.clone().next().is_none() {
-                return Err(malformed(WH_SIG, "no well-formed v1 signature"));
-            }
-            check_window(now_ms, ts.saturating_mul(1000), tolerance_seconds)?;
-            let feed = |m: &mut dyn Update| {
-                for part in [id.as_bytes(), b".", ts_raw.as_bytes(), b".", body] {
-                    m.update(part);
-                }
-            };
-            let index = first_match(secrets, candidates, |s| {
-                with_whsec_key(s, |key| mac(sha256, key, &feed))
-            })?;
-            (index, non_empty(id))
-        }
-        Scheme::Stripe => {
-            let raw = required(h, STRIPE_SIG)?;
-            let hdr = StripeHeader::parse(raw).map_err(|r| malformed(STRIPE_SIG, r))?;
-            let candidates = hdr.v1().filter_map(|s| decode_hex(s, 32));
-            if candidates.clone().next().is_none() {
-                return Err(malformed(STRIPE_SIG, "no well-formed v1 signature"));
-            }
-            check_window(now_ms, hdr.t.saturating_mul(1000), tolerance_seconds)?;
-            let feed = |m: &mut dyn Update| {
-                for part in [hdr.t_raw.as_bytes(), b".", body] {
-                    m.update(part);
-                }
-            };
-            let index = first_match(secrets, candidates, |s| Ok(mac(sha256, s, &feed)))?;
-            (index, stripe_event_id(body))
-        }
+        Scheme::StandardWebhooks => standard_webhooks(secrets, req, now_ms, tolerance_seconds)?,
+        Scheme::Stripe => stripe(secrets, req, now_ms, tolerance_seconds)?,
         Scheme::Shopify => {
             let sig = required(h, SHOPIFY_SIG)?;
             let tag = decode_b64(sig, 32)
@@ -176,20 +142,7 @@ pub fn verify(
             })?;
             (index, id.and_then(non_empty))
         }
-        Scheme::HubspotV3 => {
-            let sig = required(h, HUBSPOT_SIG)?;
-            let ts_raw = required(h, HUBSPOT_TS)?;
-            let tag = decode_b64(sig, 32)
-                .ok_or_else(|| malformed(HUBSPOT_SIG, "expected base64 HMAC-SHA256"))?;
-            let ts_ms = parse_ts(ts_raw)
-                .ok_or_else(|| malformed(HUBSPOT_TS, "not a millisecond timestamp"))?;
-            check_window(now_ms, ts_ms, tolerance_seconds)?;
-            let feed = |m: &mut dyn Update| hubspot_feed(m, req.method, req.uri, body, ts_raw);
-            (
-                first_match(secrets, [tag].into_iter(), |s| Ok(mac(sha256, s, &feed)))?,
-                None,
-            )
-        }
+        Scheme::HubspotV3 => (hubspot_v3(secrets, req, now_ms, tolerance_seconds)?, None),
         Scheme::Hmac(spec) => {
             let tag = hmac_tag(spec, h)?;
             let alg = spec.algorithm;
@@ -211,6 +164,85 @@ pub fn verify(
     Ok(Verified {
         event_id,
         secret_index,
+    })
+}
+
+/// Which secret matched, and the scheme's event id.
+type Matched = (usize, Option<String>);
+
+/// standardwebhooks.com: `{id}.{timestamp}.{body}` under the `whsec_` key;
+/// the event id is `webhook-id`.
+fn standard_webhooks(
+    secrets: &[&[u8]],
+    req: &Inbound<'_>,
+    now_ms: i64,
+    tolerance_seconds: i64,
+) -> Result<Matched, VerifyError> {
+    let (h, body) = (req.headers, req.body);
+    let id = required(h, WH_ID)?;
+    let ts_raw = required(h, WH_TS)?;
+    let sig = required(h, WH_SIG)?;
+    let ts = parse_ts(ts_raw).ok_or_else(|| malformed(WH_TS, "not a unix timestamp"))?;
+    let candidates = standard_candidates(sig);
+    if candidates.clone().next().is_none() {
+        return Err(malformed(WH_SIG, "no well-formed v1 signature"));
+    }
+    check_window(now_ms, ts.saturating_mul(1000), tolerance_seconds)?;
+    let feed = |m: &mut dyn Update| {
+        for part in [id.as_bytes(), b".", ts_raw.as_bytes(), b".", body] {
+            m.update(part);
+        }
+    };
+    let index = first_match(secrets, candidates, |s| {
+        with_whsec_key(s, |key| mac(HmacAlgorithm::Sha256, key, &feed))
+    })?;
+    Ok((index, non_empty(id)))
+}
+
+/// Stripe: `{t}.{body}` under the whole secret; the event id is the body's.
+fn stripe(
+    secrets: &[&[u8]],
+    req: &Inbound<'_>,
+    now_ms: i64,
+    tolerance_seconds: i64,
+) -> Result<Matched, VerifyError> {
+    let (h, body) = (req.headers, req.body);
+    let raw = required(h, STRIPE_SIG)?;
+    let hdr = StripeHeader::parse(raw).map_err(|r| malformed(STRIPE_SIG, r))?;
+    let candidates = hdr.v1().filter_map(|s| decode_hex(s, 32));
+    if candidates.clone().next().is_none() {
+        return Err(malformed(STRIPE_SIG, "no well-formed v1 signature"));
+    }
+    check_window(now_ms, hdr.t.saturating_mul(1000), tolerance_seconds)?;
+    let feed = |m: &mut dyn Update| {
+        for part in [hdr.t_raw.as_bytes(), b".", body] {
+            m.update(part);
+        }
+    };
+    let index = first_match(secrets, candidates, |s| {
+        Ok(mac(HmacAlgorithm::Sha256, s, &feed))
+    })?;
+    Ok((index, stripe_event_id(body)))
+}
+
+/// HubSpot v3: method, URI, body and the millisecond timestamp.
+fn hubspot_v3(
+    secrets: &[&[u8]],
+    req: &Inbound<'_>,
+    now_ms: i64,
+    tolerance_seconds: i64,
+) -> Result<usize, VerifyError> {
+    let h = req.headers;
+    let sig = required(h, HUBSPOT_SIG)?;
+    let ts_raw = required(h, HUBSPOT_TS)?;
+    let tag =
+        decode_b64(sig, 32).ok_or_else(|| malformed(HUBSPOT_SIG, "expected base64 HMAC-SHA256"))?;
+    let ts_ms =
+        parse_ts(ts_raw).ok_or_else(|| malformed(HUBSPOT_TS, "not a millisecond timestamp"))?;
+    check_window(now_ms, ts_ms, tolerance_seconds)?;
+    let feed = |m: &mut dyn Update| hubspot_feed(m, req.method, req.uri, req.body, ts_raw);
+    first_match(secrets, [tag].into_iter(), |s| {
+        Ok(mac(HmacAlgorithm::Sha256, s, &feed))
     })
 }
 

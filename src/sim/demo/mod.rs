@@ -147,82 +147,26 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-    let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
-
-    let erp_stats = Arc::new(erp::ErpStats::default());
-    let erp = Receiver::start().await?;
-    erp.forget_requests();
-    erp.set_responder(erp::responder(erp_stats.clone()));
-    let apis = Apis {
-        shop: ShopifySim::start(Clock::System, ShopifyConfig::default()).await?,
-        crm: HubspotSim::start(Clock::System, HubspotConfig::default()).await?,
-    };
-    apis.shop.forget_requests();
-    apis.crm.forget_requests();
-
+    let world = World::start(listener.local_addr()?).await?;
     let text = DEMO_TOML
-        .replace("{listen}", &addr.to_string())
-        .replace("{erp_url}", &erp.url())
-        .replace("{shop_url}", &apis.shop.url())
-        .replace("{crm_url}", &apis.crm.url());
+        .replace("{listen}", &listener.local_addr()?.to_string())
+        .replace("{erp_url}", &world.erp.url())
+        .replace("{shop_url}", &world.apis.shop.url())
+        .replace("{crm_url}", &world.apis.crm.url());
     let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
     let data_dir = config.server.data_dir.clone();
     let app = App::build(config).await?;
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.run(listener, shutdown.clone()));
+    let mut server = tokio::spawn(app.run(listener, shutdown.clone()));
 
-    print_banner(&base, &erp, &apis, &data_dir);
-
+    print_banner(&world, &data_dir);
     let sims = CancellationToken::new();
-    let shop_stats = Arc::new(shop::ShopStats::default());
-    let shop_task = tokio::spawn(shop::run(
-        format!("{base}/in/shop-orders"),
-        shop_stats.clone(),
-        sims.clone(),
-    ));
-    let stock_task = tokio::spawn(erp::push_stock(
-        format!("{base}/api/v1/routes/erp-stock/messages"),
-        sims.clone(),
-    ));
-    tokio::spawn(erp::sync_contacts(format!(
-        "{base}/api/v1/routes/erp-contacts/bulk"
-    )));
-
+    let tasks = world.drive(&sims);
     let started = Instant::now();
-    let stop_after = async {
-        match seconds {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(stop_after);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.tick().await;
-    let mut server = server;
-    let mut server_done = None;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let stats = state.store.stats().await.unwrap_or_default();
-                println!("{}", summary_line(started.elapsed(), &stats, &shop_stats, &erp_stats, &apis));
-            }
-            r = tokio::signal::ctrl_c() => {
-                r.context("cannot listen for Ctrl-C")?;
-                println!("\nCtrl-C: stopping.");
-                break;
-            }
-            _ = &mut stop_after => break,
-            r = &mut server => {
-                server_done = Some(r);
-                break;
-            }
-        }
-    }
-
+    let server_done = watch(&world, &state, &mut server, started, seconds).await?;
     sims.cancel();
-    let _ = tokio::join!(shop_task, stock_task);
+    let _ = tasks.await;
     let stats = state.store.stats().await.unwrap_or_default();
     let dead = dead_sample(&state.store).await;
     shutdown.cancel();
@@ -230,18 +174,8 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         Some(r) => r,
         None => server.await,
     };
-    erp.stop();
-    apis.shop.stop();
-    apis.crm.stop();
-    print_final(
-        started.elapsed(),
-        &stats,
-        &shop_stats,
-        &erp_stats,
-        &dead,
-        &base,
-        &apis,
-    );
+    world.stop();
+    print_final(started.elapsed(), &stats, &dead, &world);
     drop(state);
     let shown = dir.path().display().to_string();
     dir.close()
@@ -251,13 +185,111 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
+type Served = Result<Result<(), crate::app::AppError>, tokio::task::JoinError>;
+
+/// Prints a summary line every second until Ctrl-C, `seconds`, or the
+/// server's end (then its result).
+async fn watch(
+    world: &World,
+    state: &crate::app::AppState,
+    server: &mut tokio::task::JoinHandle<Result<(), crate::app::AppError>>,
+    started: Instant,
+    seconds: Option<u64>,
+) -> anyhow::Result<Option<Served>> {
+    let stop_after = async {
+        match seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop_after);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let stats = state.store.stats().await.unwrap_or_default();
+                println!("{}", summary_line(started.elapsed(), &stats, world));
+            }
+            r = tokio::signal::ctrl_c() => {
+                r.context("cannot listen for Ctrl-C")?;
+                println!("\nCtrl-C: stopping.");
+                return Ok(None);
+            }
+            _ = &mut stop_after => return Ok(None),
+            r = &mut *server => return Ok(Some(r)),
+        }
+    }
+}
+
 /// The simulated platforms' APIs ferry delivers to.
 struct Apis {
     shop: ShopifySim,
     crm: HubspotSim,
 }
 
-fn print_banner(base: &str, erp: &Receiver, apis: &Apis, data_dir: &Path) {
+/// Everything around ferry in the demo: the simulated ERP and platforms,
+/// and what the simulated senders counted.
+struct World {
+    /// ferry's own address, for the senders and the printed commands.
+    base: String,
+    erp: Receiver,
+    erp_stats: Arc<erp::ErpStats>,
+    shop_stats: Arc<shop::ShopStats>,
+    apis: Apis,
+}
+
+impl World {
+    async fn start(ferry: std::net::SocketAddr) -> anyhow::Result<World> {
+        let erp_stats = Arc::new(erp::ErpStats::default());
+        let erp = Receiver::start().await?;
+        erp.forget_requests();
+        erp.set_responder(erp::responder(erp_stats.clone()));
+        let apis = Apis {
+            shop: ShopifySim::start(Clock::System, ShopifyConfig::default()).await?,
+            crm: HubspotSim::start(Clock::System, HubspotConfig::default()).await?,
+        };
+        apis.shop.forget_requests();
+        apis.crm.forget_requests();
+        Ok(World {
+            base: format!("http://{ferry}"),
+            erp,
+            erp_stats,
+            shop_stats: Arc::new(shop::ShopStats::default()),
+            apis,
+        })
+    }
+
+    /// Starts the simulated shop's webhooks, the ERP's stock pushes and its
+    /// contact sync; the first two stop with `sims`.
+    fn drive(&self, sims: &CancellationToken) -> impl Future<Output = ()> + use<> {
+        let base = &self.base;
+        let shop_task = tokio::spawn(shop::run(
+            format!("{base}/in/shop-orders"),
+            self.shop_stats.clone(),
+            sims.clone(),
+        ));
+        let stock_task = tokio::spawn(erp::push_stock(
+            format!("{base}/api/v1/routes/erp-stock/messages"),
+            sims.clone(),
+        ));
+        tokio::spawn(erp::sync_contacts(format!(
+            "{base}/api/v1/routes/erp-contacts/bulk"
+        )));
+        async move {
+            let _ = tokio::join!(shop_task, stock_task);
+        }
+    }
+
+    fn stop(&self) {
+        self.erp.stop();
+        self.apis.shop.stop();
+        self.apis.crm.stop();
+    }
+}
+
+fn print_banner(world: &World, data_dir: &Path) {
+    let (base, erp, apis) = (&world.base, &world.erp, &world.apis);
     println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
     println!(
         "the ERP sends stock levels back through ferry's API. Built-in config: ferry::sim::demo::DEMO_TOML."
@@ -304,13 +336,8 @@ fn total(s: &RouteStats) -> u64 {
     s.queued + s.delivering + s.retrying + s.delivered + s.dead + s.discarded
 }
 
-fn summary_line(
-    elapsed: Duration,
-    stats: &[RouteStats],
-    shop: &shop::ShopStats,
-    erp: &erp::ErpStats,
-    apis: &Apis,
-) -> String {
+fn summary_line(elapsed: Duration, stats: &[RouteStats], world: &World) -> String {
+    let (shop, erp, apis) = (&world.shop_stats, &world.erp_stats, &world.apis);
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
     let st = route(stats, "erp-stock").unwrap_or(&empty);
@@ -351,15 +378,13 @@ async fn dead_sample(store: &Store) -> Vec<(String, String)> {
         .collect()
 }
 
-fn print_final(
-    elapsed: Duration,
-    stats: &[RouteStats],
-    shop: &shop::ShopStats,
-    erp: &erp::ErpStats,
-    dead: &[(String, String)],
-    base: &str,
-    apis: &Apis,
-) {
+fn print_final(elapsed: Duration, stats: &[RouteStats], dead: &[(String, String)], world: &World) {
+    let (shop, erp, apis, base) = (
+        &world.shop_stats,
+        &world.erp_stats,
+        &world.apis,
+        &world.base,
+    );
     let empty = RouteStats::default();
     let o = route(stats, "shop-orders").unwrap_or(&empty);
     let st = route(stats, "erp-stock").unwrap_or(&empty);

@@ -14,14 +14,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{DailyQuota, Recorder, Running, StartError, answer, seen};
+use super::{Call, DailyQuota, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Decides whether one batch input is refused (`true`: a validation error).
@@ -181,12 +180,15 @@ fn error(message: String) -> String {
 async fn handle(
     State(s): State<Arc<Shared>>,
     Path((object, op)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Call,
 ) -> Response {
-    let mut record = seen(&s.clock, &method, uri.path(), &headers, &body);
+    let Call {
+        method,
+        path,
+        headers,
+        body,
+    } = call;
+    let mut record = seen(&s.clock, &method, &path, &headers, &body);
     let now = record.at_ms;
     let mut limits = s.limits.lock().expect("hubspot limits poisoned");
     // Every call counts against the day; only admitted calls fill the window.

@@ -16,12 +16,11 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
+
 use axum::response::Response;
 use axum::routing::any;
 
-use super::{Recorder, Running, StartError, answer, seen};
+use super::{Call, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,12 +126,15 @@ impl LimitedSink {
 
 async fn handle(
     axum::extract::State(s): axum::extract::State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Call,
 ) -> Response {
-    let mut record = seen(&s.clock, &method, uri.path(), &headers, &[]);
+    let Call {
+        method,
+        path,
+        headers,
+        body,
+    } = call;
+    let mut record = seen(&s.clock, &method, &path, &headers, &[]);
     record.body = String::new();
     drop(body);
     let verdict = s

@@ -162,6 +162,35 @@ impl Running {
     }
 }
 
+/// One call to a simulated platform, as its handlers take it: an extractor
+/// (the body read whole, as axum's `Bytes` does, up to its 2 MiB default),
+/// so a handler takes its state, its path and this.
+pub(crate) struct Call {
+    pub method: axum::http::Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Call {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Call, Response> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let headers = req.headers().clone();
+        let body = <bytes::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Call {
+            method,
+            path,
+            headers,
+            body,
+        })
+    }
+}
+
 /// A request's facts for [`Seen`], before the answer is known.
 pub(crate) fn seen(
     clock: &Clock,

@@ -9,14 +9,13 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+
 use axum::response::Response;
 use axum::routing::{patch, post};
 use serde_json::json;
 
-use super::{DailyQuota, Recorder, Running, StartError, answer, seen};
+use super::{Call, DailyQuota, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Salesforce's answer once the day's quota is spent.
@@ -105,38 +104,28 @@ fn record_id(object: &str, n: u64) -> String {
 async fn create(
     State(s): State<Arc<Shared>>,
     Path((ver, object)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Call,
 ) -> Response {
-    handle(s, ver, object, None, method, uri, headers, body)
+    handle(s, ver, object, None, call)
 }
 
 async fn update(
     State(s): State<Arc<Shared>>,
     Path((ver, object, id)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Call,
 ) -> Response {
-    handle(s, ver, object, Some(id), method, uri, headers, body)
+    handle(s, ver, object, Some(id), call)
 }
 
 /// One call: counted against the day, then created, updated or refused.
-#[allow(clippy::too_many_arguments)] // the extractors of the two routes, passed on
-fn handle(
-    s: Arc<Shared>,
-    ver: String,
-    object: String,
-    id: Option<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut record = seen(&s.clock, &method, uri.path(), &headers, &body);
+fn handle(s: Arc<Shared>, ver: String, object: String, id: Option<String>, call: Call) -> Response {
+    let Call {
+        method,
+        path,
+        headers,
+        body,
+    } = call;
+    let mut record = seen(&s.clock, &method, &path, &headers, &body);
     let mut limits = s.limits.lock().expect("salesforce poisoned");
     let taken = limits.quota.take(record.at_ms);
     let used = match taken {

@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::Method;
+
 use axum::response::Response;
 use axum::routing::any;
 use serde_json::json;
 
-use super::{Recorder, Running, StartError, answer, seen};
+use super::{Call, Recorder, Running, StartError, answer, seen};
 use crate::clock::Clock;
 
 /// Shopify's answer to a request over the limit.
@@ -131,12 +131,15 @@ impl ShopifySim {
 async fn handle(
     State(s): State<Arc<Shared>>,
     Path((version, rest)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Call,
 ) -> Response {
-    let mut record = seen(&s.clock, &method, uri.path(), &headers, &body);
+    let Call {
+        method,
+        path,
+        headers,
+        body,
+    } = call;
+    let mut record = seen(&s.clock, &method, &path, &headers, &body);
     let success = match method {
         Method::POST => 201,
         Method::GET | Method::PUT => 200,

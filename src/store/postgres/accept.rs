@@ -187,67 +187,15 @@ async fn accept_bulk(
     if idx.is_empty() {
         return Ok(false);
     }
-    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut go = Vec::with_capacity(idx.len());
-    for &i in idx {
-        let m = msgs[i];
-        match &m.dedupe {
-            Some(d) => match first.entry((m.route.as_str(), d.key.as_str())) {
-                Entry::Occupied(_) => {}
-                Entry::Vacant(v) => {
-                    v.insert(i);
-                    go.push(m);
-                }
-            },
-            None => go.push(m),
-        }
-    }
-    let col = |f: fn(&NewMessage) -> &str| go.iter().map(|m| f(m)).collect::<Vec<_>>();
-    let now = go.iter().map(|m| m.received_ms).min().unwrap_or_default();
-    let stmt = tx.prepare_cached(BULK_ACCEPT).await?;
-    let won: HashSet<String> = tx
-        .query(
-            &stmt,
-            &[
-                &col(|m| &m.id),
-                &col(|m| &m.route),
-                &col(|m| &m.system),
-                &go.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
-                &go.iter().map(|m| m.event_id.as_deref()).collect::<Vec<_>>(),
-                &col(|m| &m.headers),
-                &go.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
-                &col(|m| &m.delivery_key),
-                &go.iter()
-                    .map(|m| m.dedupe.as_ref().map(|d| d.key.as_str()))
-                    .collect::<Vec<_>>(),
-                &go.iter()
-                    .map(|m| m.dedupe.as_ref().map(|d| d.expires_ms))
-                    .collect::<Vec<_>>(),
-                &now,
-                &go.iter()
-                    .map(|m| m.ordering_key.as_deref())
-                    .collect::<Vec<_>>(),
-                &go.iter().map(|m| m.job_id.as_deref()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+    let (first, go) = first_of_each_key(msgs, idx);
+    let won = insert_bulk(tx, &go).await?;
     // Keys lost to a message stored earlier (here or on another instance).
     let lost: Vec<(&str, &str)> = first
         .iter()
         .filter(|(_, i)| !won.contains(msgs[**i].id.as_str()))
         .map(|(k, _)| *k)
         .collect();
-    let mut owners: HashMap<(String, String), String> = HashMap::new();
-    if !lost.is_empty() {
-        let routes: Vec<&str> = lost.iter().map(|k| k.0).collect();
-        let keys: Vec<&str> = lost.iter().map(|k| k.1).collect();
-        for r in tx.query(OWNERS, &[&routes, &keys]).await? {
-            owners.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
-        }
-    }
+    let owners = owners(tx, &lost).await?;
     let holder = |m: &NewMessage| -> Result<Accepted, StoreError> {
         let key = m.dedupe.as_ref().map(|d| d.key.as_str());
         let first_of_key = key.and_then(|k| first.get(&(m.route.as_str(), k)));
@@ -279,6 +227,86 @@ async fn accept_bulk(
         });
     }
     Ok(!won.is_empty())
+}
+
+/// The first message of each (route, dedupe key) among `idx`, and the
+/// messages to insert: those firsts and every message without a key.
+fn first_of_each_key<'m>(
+    msgs: &[&'m NewMessage],
+    idx: &[usize],
+) -> (HashMap<(&'m str, &'m str), usize>, Vec<&'m NewMessage>) {
+    let mut first = HashMap::new();
+    let mut go = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let m = msgs[i];
+        match &m.dedupe {
+            Some(d) => match first.entry((m.route.as_str(), d.key.as_str())) {
+                Entry::Occupied(_) => {}
+                Entry::Vacant(v) => {
+                    v.insert(i);
+                    go.push(m);
+                }
+            },
+            None => go.push(m),
+        }
+    }
+    (first, go)
+}
+
+/// One [`BULK_ACCEPT`] for `go`, column by column; the ids it stored.
+async fn insert_bulk(
+    tx: &Transaction<'_>,
+    go: &[&NewMessage],
+) -> Result<HashSet<String>, StoreError> {
+    let col = |f: fn(&NewMessage) -> &str| go.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let now = go.iter().map(|m| m.received_ms).min().unwrap_or_default();
+    let stmt = tx.prepare_cached(BULK_ACCEPT).await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &col(|m| &m.id),
+                &col(|m| &m.route),
+                &col(|m| &m.system),
+                &go.iter().map(|m| m.received_ms).collect::<Vec<_>>(),
+                &go.iter().map(|m| m.event_id.as_deref()).collect::<Vec<_>>(),
+                &col(|m| &m.headers),
+                &go.iter().map(|m| &m.body[..]).collect::<Vec<_>>(),
+                &col(|m| &m.delivery_key),
+                &go.iter()
+                    .map(|m| m.dedupe.as_ref().map(|d| d.key.as_str()))
+                    .collect::<Vec<_>>(),
+                &go.iter()
+                    .map(|m| m.dedupe.as_ref().map(|d| d.expires_ms))
+                    .collect::<Vec<_>>(),
+                &now,
+                &go.iter()
+                    .map(|m| m.ordering_key.as_deref())
+                    .collect::<Vec<_>>(),
+                &go.iter().map(|m| m.job_id.as_deref()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Who holds each of the `lost` (route, key) pairs: their message ids.
+async fn owners(
+    tx: &Transaction<'_>,
+    lost: &[(&str, &str)],
+) -> Result<HashMap<(String, String), String>, StoreError> {
+    let mut owners = HashMap::new();
+    if !lost.is_empty() {
+        let routes: Vec<&str> = lost.iter().map(|k| k.0).collect();
+        let keys: Vec<&str> = lost.iter().map(|k| k.1).collect();
+        for r in tx.query(OWNERS, &[&routes, &keys]).await? {
+            owners.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+        }
+    }
+    Ok(owners)
 }
 
 /// Turns a statement's row into the caller's answer, looking a key up again

@@ -94,28 +94,15 @@ impl PgStore {
             if ids.is_empty() {
                 break;
             }
-            let detail = match &action {
-                BulkAction::Retry => {
-                    tx.execute(
-                        "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
-                           attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
-                         WHERE id = ANY($1)",
-                        &[&ids, &now_ms],
-                    )
-                    .await?;
-                    format!("{} message(s) requeued", ids.len())
-                }
-                BulkAction::Discard { reason } => {
-                    tx.execute(
-                        "UPDATE deliveries SET state = 'discarded', discard_reason = $3, updated_ms = $2
-                         WHERE id = ANY($1)",
-                        &[&ids, &now_ms, reason],
-                    )
-                    .await?;
-                    format!("{} message(s) discarded: {reason}", ids.len())
-                }
+            let detail = apply(&tx, &action, &ids, now_ms).await?;
+            let entry = Audit {
+                at_ms: now_ms,
+                actor,
+                action: action.verb(),
+                target: &target,
+                detail: &detail,
             };
-            audit(&tx, now_ms, actor, action.verb(), &target, &detail).await?;
+            audit(&tx, entry).await?;
             tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
                 .await?;
             tx.commit().await?;
@@ -160,7 +147,14 @@ impl PgStore {
             &[&id, &reason, &now_ms],
         )
         .await?;
-        audit(&tx, now_ms, actor, "discard", id, reason).await?;
+        let entry = Audit {
+            at_ms: now_ms,
+            actor,
+            action: "discard",
+            target: id,
+            detail: reason,
+        };
+        audit(&tx, entry).await?;
         tx.commit().await?;
         Ok(Discarded::Done)
     }
@@ -175,17 +169,41 @@ struct Chunked {
     action: BulkAction,
 }
 
-async fn audit(
+/// One chunk of a bulk action, in its transaction; what the audit log says
+/// of it.
+async fn apply(
     tx: &deadpool_postgres::Transaction<'_>,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
+    action: &BulkAction,
+    ids: &[i64],
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    Ok(match action {
+        BulkAction::Retry => {
+            tx.execute(
+                "UPDATE deliveries SET state = 'queued', next_attempt_ms = $2, budget_start_ms = $2,
+                   attempts = 0, rate_limited_streak = 0, auth_streak = 0, discard_reason = NULL, updated_ms = $2
+                 WHERE id = ANY($1)",
+                &[&ids, &now_ms],
+            )
+            .await?;
+            format!("{} message(s) requeued", ids.len())
+        }
+        BulkAction::Discard { reason } => {
+            tx.execute(
+                "UPDATE deliveries SET state = 'discarded', discard_reason = $3, updated_ms = $2
+                 WHERE id = ANY($1)",
+                &[&ids, &now_ms, reason],
+            )
+            .await?;
+            format!("{} message(s) discarded: {reason}", ids.len())
+        }
+    })
+}
+
+async fn audit(tx: &deadpool_postgres::Transaction<'_>, a: Audit<'_>) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        &[&at_ms, &actor, &action, &target, &detail],
+        &[&a.at_ms, &a.actor, &a.action, &a.target, &a.detail],
     )
     .await?;
     Ok(())

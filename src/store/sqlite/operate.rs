@@ -124,7 +124,16 @@ impl SqliteStore {
                     "UPDATE deliveries SET state = 'discarded', discard_reason = ?2, updated_ms = ?3 WHERE message_id = ?1",
                     params![id, reason, now_ms],
                 )?;
-                audit(c, now_ms, &actor, "discard", &id, &reason)?;
+                audit(
+                    c,
+                    Audit {
+                        at_ms: now_ms,
+                        actor: &actor,
+                        action: "discard",
+                        target: &id,
+                        detail: &reason,
+                    },
+                )?;
                 Ok(Discarded::Done)
             })
             .await
@@ -184,22 +193,24 @@ impl Chunked {
                 format!("{} message(s) discarded: {reason}", ids.len())
             }
         };
-        audit(c, now_ms, actor, self.action.verb(), &self.target, &detail)?;
+        audit(
+            c,
+            Audit {
+                at_ms: now_ms,
+                actor,
+                action: self.action.verb(),
+                target: &self.target,
+                detail: &detail,
+            },
+        )?;
         Ok(ids)
     }
 }
 
-fn audit(
-    c: &Connection,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
+fn audit(c: &Connection, a: Audit<'_>) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![at_ms, actor, action, target, detail])?;
+    .execute(params![a.at_ms, a.actor, a.action, a.target, a.detail])?;
     Ok(())
 }
