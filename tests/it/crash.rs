@@ -55,9 +55,10 @@ async fn sigkill_loses_no_acked_message() {
             ))
         })
         .collect();
-    while acked.lock().unwrap().len() < 600 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("600 webhooks acked", Duration::from_secs(60), async || {
+        acked.lock().unwrap().len() >= 600
+    })
+    .await;
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
     let delivered_before_restart = receiver.count();

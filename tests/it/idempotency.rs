@@ -160,9 +160,12 @@ async fn a_retry_while_the_first_request_is_in_flight_is_409() {
         "POST /api/v1/routes/stock/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ERP_KEY}\r\nidempotency-key: slow\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{{\"qty\":"
     );
     slow.write_all(head.as_bytes()).await.unwrap();
-    while !t.app.in_flight.holds("erp_client", "slow") {
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "the first request is in flight",
+        std::time::Duration::from_secs(10),
+        async || t.app.in_flight.holds("erp_client", "slow"),
+    )
+    .await;
     let (status, p) = problem(t.api(Some("slow"), ERP_KEY, r#"{"qty":1}"#).await).await;
     assert_eq!(status, 409);
     assert_eq!(p["type"], "urn:ferry:problem:request-in-progress");
@@ -187,9 +190,12 @@ async fn first_409_no_longer_releases_the_in_flight_guard() {
         "POST /api/v1/routes/stock/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ERP_KEY}\r\nidempotency-key: race\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{{\"qty\":"
     );
     first.write_all(head.as_bytes()).await.unwrap();
-    while !t.app.in_flight.holds("erp_client", "race") {
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "the first request is in flight",
+        std::time::Duration::from_secs(10),
+        async || t.app.in_flight.holds("erp_client", "race"),
+    )
+    .await;
     for which in ["second", "third"] {
         let (status, p) = problem(t.api(Some("race"), ERP_KEY, r#"{"qty":12}"#).await).await;
         assert_eq!(

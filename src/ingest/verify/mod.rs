@@ -167,85 +167,6 @@ pub fn verify(
     })
 }
 
-/// Which secret matched, and the scheme's event id.
-type Matched = (usize, Option<String>);
-
-/// standardwebhooks.com: `{id}.{timestamp}.{body}` under the `whsec_` key;
-/// the event id is `webhook-id`.
-fn standard_webhooks(
-    secrets: &[&[u8]],
-    req: &Inbound<'_>,
-    now_ms: i64,
-    tolerance_seconds: i64,
-) -> Result<Matched, VerifyError> {
-    let (h, body) = (req.headers, req.body);
-    let id = required(h, WH_ID)?;
-    let ts_raw = required(h, WH_TS)?;
-    let sig = required(h, WH_SIG)?;
-    let ts = parse_ts(ts_raw).ok_or_else(|| malformed(WH_TS, "not a unix timestamp"))?;
-    let candidates = standard_candidates(sig);
-    if candidates.clone().next().is_none() {
-        return Err(malformed(WH_SIG, "no well-formed v1 signature"));
-    }
-    check_window(now_ms, ts.saturating_mul(1000), tolerance_seconds)?;
-    let feed = |m: &mut dyn Update| {
-        for part in [id.as_bytes(), b".", ts_raw.as_bytes(), b".", body] {
-            m.update(part);
-        }
-    };
-    let index = first_match(secrets, candidates, |s| {
-        with_whsec_key(s, |key| mac(HmacAlgorithm::Sha256, key, &feed))
-    })?;
-    Ok((index, non_empty(id)))
-}
-
-/// Stripe: `{t}.{body}` under the whole secret; the event id is the body's.
-fn stripe(
-    secrets: &[&[u8]],
-    req: &Inbound<'_>,
-    now_ms: i64,
-    tolerance_seconds: i64,
-) -> Result<Matched, VerifyError> {
-    let (h, body) = (req.headers, req.body);
-    let raw = required(h, STRIPE_SIG)?;
-    let hdr = StripeHeader::parse(raw).map_err(|r| malformed(STRIPE_SIG, r))?;
-    let candidates = hdr.v1().filter_map(|s| decode_hex(s, 32));
-    if candidates.clone().next().is_none() {
-        return Err(malformed(STRIPE_SIG, "no well-formed v1 signature"));
-    }
-    check_window(now_ms, hdr.t.saturating_mul(1000), tolerance_seconds)?;
-    let feed = |m: &mut dyn Update| {
-        for part in [hdr.t_raw.as_bytes(), b".", body] {
-            m.update(part);
-        }
-    };
-    let index = first_match(secrets, candidates, |s| {
-        Ok(mac(HmacAlgorithm::Sha256, s, &feed))
-    })?;
-    Ok((index, stripe_event_id(body)))
-}
-
-/// HubSpot v3: method, URI, body and the millisecond timestamp.
-fn hubspot_v3(
-    secrets: &[&[u8]],
-    req: &Inbound<'_>,
-    now_ms: i64,
-    tolerance_seconds: i64,
-) -> Result<usize, VerifyError> {
-    let h = req.headers;
-    let sig = required(h, HUBSPOT_SIG)?;
-    let ts_raw = required(h, HUBSPOT_TS)?;
-    let tag =
-        decode_b64(sig, 32).ok_or_else(|| malformed(HUBSPOT_SIG, "expected base64 HMAC-SHA256"))?;
-    let ts_ms =
-        parse_ts(ts_raw).ok_or_else(|| malformed(HUBSPOT_TS, "not a millisecond timestamp"))?;
-    check_window(now_ms, ts_ms, tolerance_seconds)?;
-    let feed = |m: &mut dyn Update| hubspot_feed(m, req.method, req.uri, req.body, ts_raw);
-    first_match(secrets, [tag].into_iter(), |s| {
-        Ok(mac(HmacAlgorithm::Sha256, s, &feed))
-    })
-}
-
 /// The generic `hmac` scheme's MAC from its header (prefix stripped, decoded).
 fn hmac_tag(spec: &HmacSpec, h: &HeaderMap) -> Result<Tag, VerifyError> {
     let raw = required(h, &spec.header)?;
@@ -375,96 +296,6 @@ fn with_whsec_key<R>(secret: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, &'s
     Ok(f(key))
 }
 
-fn hubspot_feed(m: &mut dyn Update, method: &str, uri: &str, body: &[u8], ts: &str) {
-    m.update(method.as_bytes());
-    // HubSpot decodes these escapes (and only these) before signing.
-    let uri = uri.as_bytes();
-    let (mut start, mut i) = (0, 0);
-    while i + 2 < uri.len() {
-        let decoded = if uri[i] == b'%' {
-            match (
-                uri[i + 1].to_ascii_uppercase(),
-                uri[i + 2].to_ascii_uppercase(),
-            ) {
-                (b'3', b'A') => Some(b':'),
-                (b'2', b'F') => Some(b'/'),
-                (b'3', b'F') => Some(b'?'),
-                (b'4', b'0') => Some(b'@'),
-                (b'2', b'1') => Some(b'!'),
-                (b'2', b'4') => Some(b'$'),
-                (b'2', b'7') => Some(b'\''),
-                (b'2', b'8') => Some(b'('),
-                (b'2', b'9') => Some(b')'),
-                (b'2', b'A') => Some(b'*'),
-                (b'2', b'C') => Some(b','),
-                (b'3', b'B') => Some(b';'),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        if let Some(c) = decoded {
-            m.update(&uri[start..i]);
-            m.update(&[c]);
-            i += 3;
-            start = i;
-        } else {
-            i += 1;
-        }
-    }
-    m.update(&uri[start..]);
-    m.update(body);
-    m.update(ts.as_bytes());
-}
-
-/// A parsed `Stripe-Signature` header; `v1()` re-walks it so parsing never allocates.
-struct StripeHeader<'a> {
-    t: i64,
-    t_raw: &'a str,
-    raw: &'a str,
-}
-
-impl<'a> StripeHeader<'a> {
-    fn parse(raw: &'a str) -> Result<Self, &'static str> {
-        let mut t_raw = None;
-        for item in raw.split(',') {
-            match item.trim().split_once('=') {
-                Some(("t", _)) if t_raw.is_some() => return Err("duplicate t="),
-                Some(("t", v)) => t_raw = Some(v),
-                Some(_) => {}
-                None => return Err("expected comma-separated key=value pairs"),
-            }
-        }
-        let t_raw = t_raw.ok_or("missing t=")?;
-        let t = parse_ts(t_raw).ok_or("t= is not a unix timestamp")?;
-        Ok(StripeHeader { t, t_raw, raw })
-    }
-
-    fn v1(&self) -> impl Iterator<Item = &'a str> + Clone + use<'a> {
-        self.raw
-            .split(',')
-            .filter_map(|item| item.trim().strip_prefix("v1="))
-    }
-}
-
-fn standard_candidates(header: &str) -> impl Iterator<Item = Tag> + Clone + '_ {
-    header
-        .split_ascii_whitespace()
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(|sig| decode_b64(sig, 32))
-}
-
-fn stripe_event_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Event {
-        id: Option<String>,
-    }
-    serde_json::from_slice::<Event>(body)
-        .ok()?
-        .id
-        .filter(|id| !id.is_empty())
-}
-
 fn decode_b64(s: &str, len: usize) -> Option<Tag> {
     let mut tag = Tag {
         buf: [0; 64],
@@ -479,35 +310,6 @@ fn decode_hex(s: &str, len: usize) -> Option<Tag> {
     (len <= 64 && s.len() == 2 * len).then_some(())?;
     hex::decode_to_slice(s, &mut tag.buf[..len]).ok()?;
     Some(tag)
-}
-
-/// Unsigned decimal only, so the signed text and the parsed value agree.
-fn parse_ts(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Rejects `ts_ms` further than the tolerance from `now_ms`, reporting whole seconds (rounded up).
-fn check_window(now_ms: i64, ts_ms: i64, tolerance_seconds: i64) -> Result<(), VerifyError> {
-    let tolerance_seconds = tolerance_seconds.max(0);
-    let tolerance_ms = tolerance_seconds.saturating_mul(1000);
-    let age_ms = now_ms.saturating_sub(ts_ms);
-    let ceil_s = |ms: i64| ms / 1000 + i64::from(ms % 1000 != 0);
-    if age_ms > tolerance_ms {
-        Err(VerifyError::Stale {
-            age_seconds: ceil_s(age_ms),
-            tolerance_seconds,
-        })
-    } else if age_ms < -tolerance_ms {
-        Err(VerifyError::Future {
-            ahead_seconds: ceil_s(age_ms.saturating_neg()),
-            tolerance_seconds,
-        })
-    } else {
-        Ok(())
-    }
 }
 
 fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, VerifyError> {
@@ -527,8 +329,14 @@ fn non_empty(s: &str) -> Option<String> {
 
 mod precheck;
 mod sign;
+mod timed;
+
 pub use precheck::precheck;
 pub use sign::*;
+use timed::{
+    StripeHeader, check_window, hubspot_feed, hubspot_v3, parse_ts, standard_candidates,
+    standard_webhooks, stripe,
+};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferry::app::App;
 use ferry::clock::Clock;
@@ -428,20 +429,41 @@ pub fn start_ferry(cfg: &std::path::Path) -> std::process::Child {
         .expect("start ferry")
 }
 
+/// Waits until `ready` holds: it is asked at once, then after each yield to
+/// the runtime (the first hundred times) or every 5 ms; panics naming
+/// `what` when `within` has passed. For conditions in the world outside the
+/// test (another task, a socket, a child process), never to time anything.
+pub async fn eventually(what: &str, within: Duration, mut ready: impl AsyncFnMut() -> bool) {
+    let give_up = std::time::Instant::now() + within;
+    let mut asked = 0u32;
+    while !ready().await {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{what}: not within {within:?}"
+        );
+        if asked < 100 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        asked += 1;
+    }
+}
+
 /// Waits until the ferry at `base` answers `/readyz` (its store is open).
 pub async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..400 {
-        if http
-            .get(format!("{base}/readyz"))
+    let ready = async || {
+        http.get(format!("{base}/readyz"))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("ferry at {base} did not come up");
+    };
+    eventually(
+        &format!("ferry at {base} comes up"),
+        Duration::from_secs(10),
+        ready,
+    )
+    .await;
 }
 
 /// Sends webhook `id` with body `{"event":"<id>"}` to route `orders`,

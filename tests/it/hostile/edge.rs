@@ -145,14 +145,17 @@ max_unverified_bytes = "1MiB""#
     );
     hog.write_all(head.as_bytes()).await.unwrap();
     hog.write_all(b"{\"a\":").await.unwrap();
-    while !t
-        .app
-        .metrics
-        .render()
-        .contains("ferry_unverified_bytes 1048576")
-    {
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "the hog's bytes are reserved",
+        Duration::from_secs(10),
+        async || {
+            t.app
+                .metrics
+                .render()
+                .contains("ferry_unverified_bytes 1048576")
+        },
+    )
+    .await;
     let resp = t.webhook("evt_waits", "{}").await;
     assert_eq!(resp.headers()["retry-after"], "1");
     let (status, p) = problem(resp).await;
@@ -200,9 +203,12 @@ async fn the_connection_cap_pauses_accepts_and_the_listener_recovers() {
     .await;
     let open = |m: &str| m.contains("ferry_http_connections 8");
     let idle = half_sent(t.addr, 8).await;
-    while !open(&t.app.metrics.render()) {
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "eight connections open",
+        Duration::from_secs(10),
+        async || open(&t.app.metrics.render()),
+    )
+    .await;
     let http = t.http.clone();
     let url = format!("{}/healthz", t.base);
     let waiting = tokio::spawn(async move { http.get(url).send().await.unwrap().status() });

@@ -82,10 +82,15 @@ async fn a_slow_ordering_key_holds_no_runtime_thread_and_is_stopped() {
         })
     };
     // Until the program is running on the pool.
-    while pool.running() == 0 {
-        assert!(!slow.is_finished(), "the request ended before jq started");
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "the program runs on the pool",
+        std::time::Duration::from_secs(10),
+        async || {
+            assert!(!slow.is_finished(), "the request ended before jq started");
+            pool.running() > 0
+        },
+    )
+    .await;
     assert_eq!(healthz(&t).await, 200);
     assert!(
         !slow.is_finished(),
