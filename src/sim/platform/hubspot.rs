@@ -20,7 +20,7 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{Call, DailyQuota, Recorder, Running, StartError, answer, seen};
+use super::{Call, DailyQuota, Recorder, Running, StartError, answer};
 use crate::clock::Clock;
 
 /// Decides whether one batch input is refused (`true`: a validation error).
@@ -182,13 +182,8 @@ async fn handle(
     Path((object, op)): Path<(String, String)>,
     call: Call,
 ) -> Response {
-    let Call {
-        method,
-        path,
-        headers,
-        body,
-    } = call;
-    let mut record = seen(&s.clock, &method, &path, &headers, &body);
+    let mut record = call.seen(&s.clock);
+    let body = call.body;
     let now = record.at_ms;
     let mut limits = s.limits.lock().expect("hubspot limits poisoned");
     // Every call counts against the day; only admitted calls fill the window.

@@ -191,6 +191,13 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Call {
     }
 }
 
+impl Call {
+    /// The call's facts for [`Seen`], before the answer is known.
+    pub(crate) fn seen(&self, clock: &Clock) -> Seen {
+        seen(clock, &self.method, &self.path, &self.headers, &self.body)
+    }
+}
+
 /// A request's facts for [`Seen`], before the answer is known.
 pub(crate) fn seen(
     clock: &Clock,

@@ -15,7 +15,7 @@ use axum::response::Response;
 use axum::routing::{patch, post};
 use serde_json::json;
 
-use super::{Call, DailyQuota, Recorder, Running, StartError, answer, seen};
+use super::{Call, DailyQuota, Recorder, Running, StartError, answer};
 use crate::clock::Clock;
 
 /// Salesforce's answer once the day's quota is spent.
@@ -119,13 +119,8 @@ async fn update(
 
 /// One call: counted against the day, then created, updated or refused.
 fn handle(s: Arc<Shared>, ver: String, object: String, id: Option<String>, call: Call) -> Response {
-    let Call {
-        method,
-        path,
-        headers,
-        body,
-    } = call;
-    let mut record = seen(&s.clock, &method, &path, &headers, &body);
+    let mut record = call.seen(&s.clock);
+    let body = call.body;
     let mut limits = s.limits.lock().expect("salesforce poisoned");
     let taken = limits.quota.take(record.at_ms);
     let used = match taken {

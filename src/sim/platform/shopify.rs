@@ -18,7 +18,7 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::json;
 
-use super::{Call, Recorder, Running, StartError, answer, seen};
+use super::{Call, Recorder, Running, StartError, answer};
 use crate::clock::Clock;
 
 /// Shopify's answer to a request over the limit.
@@ -133,13 +133,13 @@ async fn handle(
     Path((version, rest)): Path<(String, String)>,
     call: Call,
 ) -> Response {
+    let mut record = call.seen(&s.clock);
     let Call {
         method,
-        path,
         headers,
         body,
+        ..
     } = call;
-    let mut record = seen(&s.clock, &method, &path, &headers, &body);
     let success = match method {
         Method::POST => 201,
         Method::GET | Method::PUT => 200,
