@@ -147,10 +147,14 @@ pub async fn body(b: &Batch, items: &[Claimed], now_ms: i64) -> Result<Bytes, Ma
     let bodies = item_bodies(items).map_err(MapError::Items)?;
     let mut out = b
         .body
-        .run(Input::Value(bodies), vec![item_keys(items)], now_ms)
+        .run(
+            Input::Bytes(bodies.into_bytes()),
+            vec![item_keys(items)],
+            now_ms,
+        )
         .await?;
     match (out.pop(), out.is_empty()) {
-        (Some(v), true) => Ok(Bytes::from(v.to_string())),
+        (Some(v), true) => Ok(Bytes::from(v.into_string())),
         _ => Err(MapError::Items(format!(
             "the batch body program `{}` must give exactly one value",
             b.body.code()
@@ -170,18 +174,24 @@ pub async fn results(
     let Some(program) = &b.results else {
         return Ok(vec![None; items.len()]);
     };
-    let response: serde_json::Value = serde_json::from_slice(response)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(response).into()));
-    let input = serde_json::json!({
-        "status": status,
-        "request": item_bodies(items)?,
-        "response": response,
-    });
+    // The platform's answer as it came when it is JSON, else as a string.
+    let response = match serde_json::from_slice::<serde::de::IgnoredAny>(response) {
+        Ok(_) => String::from_utf8_lossy(response).into_owned(),
+        Err(_) => serde_json::Value::String(String::from_utf8_lossy(response).into()).to_string(),
+    };
+    let input = format!(
+        r#"{{"status":{status},"request":{},"response":{response}}}"#,
+        item_bodies(items)?
+    );
     let mut out = program
-        .run(Input::Value(input), vec![item_keys(items)], now_ms)
+        .run(
+            Input::Bytes(input.into_bytes()),
+            vec![item_keys(items)],
+            now_ms,
+        )
         .await
         .map_err(|e| e.to_string())?;
-    let per_item = match (out.pop(), out.is_empty()) {
+    let per_item = match (out.pop().map(|v| v.value()), out.is_empty()) {
         (Some(serde_json::Value::Array(a)), true) if a.len() == items.len() => a,
         _ => {
             return Err(format!(
@@ -219,15 +229,22 @@ fn item_keys(items: &[Claimed]) -> serde_json::Value {
     items.iter().map(|d| d.delivery_key.clone()).collect()
 }
 
-fn item_bodies(items: &[Claimed]) -> Result<serde_json::Value, String> {
-    items
-        .iter()
-        .map(|d| {
-            serde_json::from_slice(&d.body)
-                .map_err(|e| format!("message {} is not JSON: {e}", d.message_id))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(serde_json::Value::Array)
+/// The items' bodies as one JSON array, each as it was stored (so numbers
+/// keep their text).
+fn item_bodies(items: &[Claimed]) -> Result<String, String> {
+    let mut out = String::from("[");
+    for (i, d) in items.iter().enumerate() {
+        let text = std::str::from_utf8(&d.body)
+            .map_err(|e| format!("message {} is not UTF-8: {e}", d.message_id))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| format!("message {} is not JSON: {e}", d.message_id))?;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(text);
+    }
+    out.push(']');
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use jaq_json::Val;
 
 pub use super::jq_env::MAX_INPUT_DEPTH;
 use super::jq_env::{self, Env, Guard, Guarded, Overrun};
+use super::jq_errors;
 use super::json_depth;
 use super::pool::{self, PoolError};
 
@@ -43,8 +44,14 @@ pub struct Jq {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum JqError {
+    /// Not a jq program; `at` is the line and column (from 1) of the
+    /// first problem, where jaq points at one.
     #[error("`{code}` is not a jq program: {why}")]
-    Compile { code: String, why: String },
+    Compile {
+        code: String,
+        why: String,
+        at: Option<(usize, usize)>,
+    },
     #[error("the input is not JSON: {0}")]
     Input(String),
     #[error("`{code}` failed: {why}")]
@@ -59,8 +66,38 @@ pub enum JqError {
     Busy(String),
 }
 
-/// What a run gives back from the pool.
-pub type Answer = Result<Vec<serde_json::Value>, JqError>;
+/// What a run gives back from the pool: each output as JSON text.
+pub type Answer = Result<Vec<JsonText>, JqError>;
+
+/// One output of a program, written from jaq's value (so `12.50` stays
+/// `12.50` and a 64-bit id stays exact) and checked to be strict JSON: no
+/// `NaN` or `Infinity`, no byte strings, only string keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// `text` when it is strict JSON; the parser's reason when not.
+    pub fn check(text: String) -> Result<JsonText, String> {
+        match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            Ok(_) => Ok(JsonText(text)),
+            Err(e) => Err(format!("{e} in `{}`", super::clip(&text, 120))),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// A parsed view, for values ferry reads itself (keys, batch results);
+    /// numbers in it are `f64`/`i64`, so bodies never go through it.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+}
 
 /// A run's input: raw bytes (a body as received) or a value built in Rust.
 #[derive(Debug, Clone)]
@@ -77,19 +114,20 @@ impl Jq {
     /// Compiles a program that may use the variables `vars` (`"$keys"`),
     /// given values in the same order at each run, besides `$now`.
     pub fn compile_with(code: &str, vars: &[&'static str]) -> Result<Jq, JqError> {
-        let bad = |why: String| JqError::Compile {
+        let bad = |(why, at): (String, Option<usize>)| JqError::Compile {
             code: code.to_owned(),
+            at: at.map(|offset| line_col(code, offset)),
             why: jq_env::reaching_out(code).unwrap_or(why),
         };
         let arena = Arena::default();
         let modules = Loader::new(jq_env::defs())
             .load(&arena, File { code, path: () })
-            .map_err(|errs| bad(describe(&errs)))?;
+            .map_err(|errs| bad(jq_errors::load(code, &errs)))?;
         let filter = Compiler::default()
             .with_funs(jq_env::funs())
             .with_global_vars([NOW].into_iter().chain(vars.iter().copied()))
             .compile(modules)
-            .map_err(|errs| bad(describe(&errs)))?;
+            .map_err(|errs| bad(jq_errors::compile(code, &errs)))?;
         Ok(Jq {
             code: code.to_owned(),
             filter,
@@ -169,13 +207,17 @@ impl Jq {
         self.one_key(out)
     }
 
-    fn one_key(&self, mut out: Vec<serde_json::Value>) -> Result<String, JqError> {
+    fn one_key(&self, mut out: Vec<JsonText>) -> Result<String, JqError> {
         match (out.pop(), out.is_empty()) {
-            (Some(serde_json::Value::String(s)), true) => Ok(s),
-            (Some(serde_json::Value::Null), true) | (None, _) => {
+            (Some(v), true) if v.as_str() == "null" => {
                 Err(self.failed("it gave no value (null or nothing)".into()))
             }
-            (Some(v), true) => Ok(v.to_string()),
+            (None, _) => Err(self.failed("it gave no value (null or nothing)".into())),
+            // A string is the key itself; anything else its JSON text.
+            (Some(v), true) => match v.value() {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Ok(v.into_string()),
+            },
             (Some(_), false) => Err(self.failed("it gave more than one value".into())),
         }
     }
@@ -245,7 +287,7 @@ impl Jq {
                 )));
             }
             out.push(
-                serde_json::from_str(&text)
+                JsonText::check(text)
                     .map_err(|e| self.failed(format!("its output is not JSON: {e}")))?,
             );
         }
@@ -277,13 +319,16 @@ fn parse(json: &[u8]) -> Result<Val, JqError> {
     jaq_json::read::parse_single(json).map_err(|e| JqError::Input(e.to_string()))
 }
 
-fn describe(errs: &impl fmt::Debug) -> String {
-    let s = format!("{errs:?}");
-    if s.len() > 300 {
-        format!("{}…", &s[..s.floor_char_boundary(300)])
-    } else {
-        s
-    }
+/// The line and column (both from 1, the column in characters) of a byte
+/// offset into `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, col)
 }
 
 impl fmt::Debug for Jq {

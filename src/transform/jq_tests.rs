@@ -75,7 +75,7 @@ fn variables_are_bound_by_the_caller() {
         )
         .unwrap();
     assert_eq!(
-        out,
+        values(&out),
         vec![serde_json::json!([{"a": 1, "k": "x"}, {"a": 2, "k": "y"}])]
     );
     assert!(matches!(Jq::compile("$keys"), Err(JqError::Compile { .. })));
@@ -89,7 +89,7 @@ fn programs_build_documents() {
     )
     .unwrap();
     assert_eq!(
-        out,
+        values(&out),
         vec![serde_json::json!({"inputs": [{"a": 1}, {"a": 2.5}]})]
     );
 }
@@ -140,7 +140,10 @@ fn the_time_is_now_from_the_caller() {
         Vec::new(),
         1_700_000_000_500,
     );
-    assert_eq!(out.unwrap(), vec![serde_json::json!(1_700_000_000.5)]);
+    assert_eq!(
+        values(&out.unwrap()),
+        vec![serde_json::json!(1_700_000_000.5)]
+    );
     let day = jq("$now | floor | todate");
     assert_eq!(
         day.key_blocking(b"null", 86_400_000).unwrap(),
@@ -220,4 +223,43 @@ fn unending_recursion_is_stopped_by_the_stack_guard() {
     // build (about 1,000 to 2,000 fit; a release build takes over 8,000).
     let deep = jq("def f: if . < 800 then (. + 1 | f) + 0 else . end; f");
     assert_eq!(deep.key_blocking(b"0", 0).unwrap(), "800");
+}
+
+fn values(out: &[JsonText]) -> Vec<serde_json::Value> {
+    out.iter().map(JsonText::value).collect()
+}
+
+fn texts(code: &str, input: &[u8]) -> Vec<String> {
+    Arc::new(jq(code))
+        .run_blocking(Input::Bytes(input.to_vec()), Vec::new(), 0)
+        .unwrap()
+        .into_iter()
+        .map(JsonText::into_string)
+        .collect()
+}
+
+#[test]
+fn numbers_and_key_order_pass_through_as_written() {
+    let input = br#"{"z": 1, "price": 12.50, "id": 9007199254740993, "big": 123456789012345678901234567890, "a": 1e2}"#;
+    assert_eq!(
+        texts(".", input),
+        [
+            r#"{"z":1,"price":12.50,"id":9007199254740993,"big":123456789012345678901234567890,"a":1e2}"#
+        ]
+    );
+    assert_eq!(
+        texts("{id, price, total: (.z + 1)}", input),
+        [r#"{"id":9007199254740993,"price":12.50,"total":2}"#]
+    );
+}
+
+#[test]
+fn outputs_that_are_not_json_are_errors() {
+    for code in ["nan", "infinite", "{(1): 2}", "\"YWJj\" | tobytes"] {
+        let out = Arc::new(jq(code)).run_blocking(Input::Bytes(b"null".to_vec()), Vec::new(), 0);
+        match out {
+            Err(JqError::Run { why, .. }) => assert!(why.contains("not JSON"), "{code}: {why}"),
+            other => panic!("{code}: {other:?}"),
+        }
+    }
 }

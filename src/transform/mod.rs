@@ -6,6 +6,7 @@
 
 pub mod jq;
 mod jq_env;
+mod jq_errors;
 pub mod json_depth;
 pub mod pool;
 
@@ -29,5 +30,15 @@ impl Transform {
         match self {
             Transform::Passthrough => Ok(body.clone()),
         }
+    }
+}
+
+/// The first `max` bytes of `text` (cut on a character boundary), with an
+/// ellipsis when there was more: excerpts in messages stay short.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", &text[..text.floor_char_boundary(max)])
     }
 }
