@@ -130,7 +130,7 @@ struct DiscardArgs {
 
 #[derive(clap::Args, Default)]
 struct FilterArgs {
-    /// queued, delivering, retrying, delivered, dead or discarded
+    /// queued, delivering, retrying, delivered, dead, discarded or skipped
     #[arg(long)]
     state: Option<String>,
     #[arg(long)]

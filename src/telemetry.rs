@@ -22,6 +22,10 @@ pub struct Metrics {
     replays: Family<Labels, Counter>,
     rejected: Family<Labels, Counter>,
     delivered: Family<Labels, Counter>,
+    skipped: Family<Labels, Counter>,
+    shadow_compared: Family<Labels, Counter>,
+    shadow_differences: Family<Labels, Counter>,
+    config_reloads: Family<Labels, Counter>,
     retried: Family<Labels, Counter>,
     dead: Family<Labels, Counter>,
     queue_depth: Family<Labels, Gauge>,
@@ -58,6 +62,10 @@ impl Metrics {
             replays: Family::default(),
             rejected: Family::default(),
             delivered: Family::default(),
+            skipped: Family::default(),
+            shadow_compared: Family::default(),
+            shadow_differences: Family::default(),
+            config_reloads: Family::default(),
             retried: Family::default(),
             dead: Family::default(),
             queue_depth: Family::default(),
@@ -108,6 +116,26 @@ impl Metrics {
             "delivered",
             "Messages delivered to their destination",
             self.delivered.clone(),
+        );
+        r.register(
+            "skipped",
+            "Messages their route's mapping gave nothing to send for",
+            self.skipped.clone(),
+        );
+        r.register(
+            "shadow_compared",
+            "Deliveries whose next API version's mapping ran beside the live one (shadow mode)",
+            self.shadow_compared.clone(),
+        );
+        r.register(
+            "shadow_differences",
+            "Shadow runs whose output differed from the live mapping's",
+            self.shadow_differences.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Configuration reloads, by result (applied, refused, unchanged)",
+            self.config_reloads.clone(),
         );
         r.register(
             "retried",
@@ -199,6 +227,21 @@ impl Metrics {
     }
     pub fn delivered(&self, r: &str) {
         self.delivered.get_or_create(&route(r)).inc();
+    }
+    pub fn skipped(&self, r: &str) {
+        self.skipped.get_or_create(&route(r)).inc();
+    }
+    /// A shadow comparison on route `r`; `differed` when the outputs did.
+    pub fn shadow(&self, r: &str, differed: bool) {
+        self.shadow_compared.get_or_create(&route(r)).inc();
+        if differed {
+            self.shadow_differences.get_or_create(&route(r)).inc();
+        }
+    }
+    pub fn config_reload(&self, result: &str) {
+        self.config_reloads
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
     }
     pub fn retried(&self, r: &str, class: &str) {
         self.retried

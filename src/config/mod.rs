@@ -12,6 +12,7 @@ mod resolve;
 mod route;
 pub mod scheme;
 mod system;
+mod transform;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,9 @@ pub struct System {
     /// With `{api_version}` already substituted.
     pub base_url: String,
     pub api_version: Option<String>,
+    /// The version being prepared (`next_api_version`): routes toward this
+    /// system run its mappings too, in shadow, sending nothing.
+    pub next_api_version: Option<String>,
     /// The HTTP proxy deliveries go through (`proxy`); `None`: direct, and
     /// proxy environment variables are ignored.
     pub proxy: Option<reqwest::Url>,
@@ -170,6 +174,11 @@ pub struct Route {
     pub max_body: usize,
     /// Deepest accepted nesting of JSON arrays and objects (`max_depth`).
     pub max_depth: usize,
+    /// What the body becomes for the destination's API version (`transform`).
+    pub transform: crate::transform::Transform,
+    /// The same mapping for the system's `next_api_version`, run beside the
+    /// live one on every delivery and compared, sending nothing.
+    pub shadow: Option<Arc<crate::transform::Mapping>>,
 }
 
 #[derive(Debug, Clone)]

@@ -57,6 +57,9 @@ pub struct RawSecretSource {
 pub struct RawSystem {
     pub base_url: String,
     pub api_version: Option<String>,
+    /// The version being prepared: its mappings run beside the live ones
+    /// on every delivery, sending nothing (shadow mode).
+    pub next_api_version: Option<String>,
     pub proxy: Option<String>,
     pub auth: Option<RawAuth>,
     pub timeout: Option<String>,
@@ -116,8 +119,24 @@ pub struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub source: RawSource,
-    pub transform: Option<String>,
+    pub transform: Option<RawTransform>,
     pub destination: RawDestination,
+}
+
+/// `transform = "passthrough"`, `transform = "mappings/{api_version}/x.jq"`
+/// or `transform = { file = "...", emits = "request" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTransform {
+    File(String),
+    Table(RawTransformTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransformTable {
+    pub file: String,
+    pub emits: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

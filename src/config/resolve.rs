@@ -16,7 +16,7 @@ use super::*;
 
 pub(super) struct Ctx<'a> {
     problems: Vec<Problem>,
-    base_dir: &'a Path,
+    pub(super) base_dir: &'a Path,
     env: EnvLookup<'a>,
     /// `server.jq_timeout`, given to every program compiled.
     pub(super) jq_timeout: Duration,
@@ -219,7 +219,13 @@ fn routes(cx: &mut Ctx<'_>, raw: &RawConfig, server: &Server) -> BTreeMap<RouteN
                 format!("unknown system `{}`", r.destination.system),
             );
         }
-        if let Some(route) = super::route::route(cx, name, r, &known_credential) {
+        if let Some(route) = super::route::route(
+            cx,
+            name,
+            r,
+            raw.systems.get(&r.destination.system),
+            &known_credential,
+        ) {
             routes.insert(route.name.clone(), Arc::new(route));
         }
     }

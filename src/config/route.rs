@@ -18,6 +18,7 @@ pub(super) fn route(
     cx: &mut Ctx<'_>,
     name: &str,
     r: &RawRoute,
+    system: Option<&RawSystem>,
     known_credential: &dyn Fn(&str) -> bool,
 ) -> Option<Route> {
     let loc = format!("routes.{name}");
@@ -33,21 +34,16 @@ pub(super) fn route(
         );
     }
     let source = source(cx, &sloc, src)?;
-    if let Some(t) = &r.transform
-        && t != "passthrough"
-    {
-        cx.problem(
-            format!("{loc}.transform"),
-            format!("`{t}`: jq mappings are not available in this release; use \"passthrough\" or leave `transform` out"),
-        );
-    }
     let destination = destination(cx, &format!("{loc}.destination"), &r.destination);
+    let (transform, shadow) = super::transform::transform(cx, &loc, r, system);
     Some(Route {
         name: name.into(),
         source,
         destination,
         max_body,
         max_depth,
+        transform,
+        shadow,
     })
 }
 

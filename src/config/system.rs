@@ -48,6 +48,7 @@ pub(super) fn system(
         name: name.into(),
         base_url,
         api_version: s.api_version.clone(),
+        next_api_version: next_api_version(cx, &loc, s),
         proxy,
         auth,
         timeout,
@@ -315,6 +316,33 @@ fn breaker(cx: &mut Ctx<'_>, loc: &str, b: Option<&RawBreaker>) -> Option<Policy
     b.enabled.unwrap_or(true).then_some(p)
 }
 
+/// Whether an API version may be a folder and a URL segment.
+fn version_ok(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `next_api_version`, checked like `api_version` and different from it.
+fn next_api_version(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> Option<String> {
+    let next = s.next_api_version.as_ref()?;
+    if !version_ok(next) {
+        cx.problem(
+            format!("{loc}.next_api_version"),
+            format!("`{next}`: an API version may only use letters, digits, `.`, `_` and `-`"),
+        );
+        return None;
+    }
+    if s.api_version.as_ref() == Some(next) {
+        cx.problem(
+            format!("{loc}.next_api_version"),
+            "is the same as api_version: there is nothing to compare",
+        );
+        return None;
+    }
+    Some(next.clone())
+}
+
 /// The base URL with `{api_version}` substituted, checked: http(s), no
 /// userinfo (credentials belong in `auth`), an `api_version` of only
 /// `[A-Za-z0-9._-]`, and the same host after substitution as before.
@@ -322,10 +350,7 @@ fn base_url(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> String {
     let template = s.base_url.trim_end_matches('/');
     let mut base_url = template.to_owned();
     if let Some(v) = &s.api_version
-        && (v.is_empty()
-            || !v
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        && !version_ok(v)
     {
         cx.problem(
             format!("{loc}.api_version"),

@@ -6,6 +6,7 @@
 
 mod auth;
 
+pub use crate::transform::Outgoing;
 pub use auth::Credentials;
 
 use std::collections::HashMap;
@@ -100,17 +101,24 @@ impl Connector {
         &self,
         system: &System,
         dest: &Destination,
-        body: Bytes,
+        outgoing: Outgoing,
         delivery_key: &str,
     ) -> Attempt {
-        let url = format!("{}{}", system.base_url, dest.path);
-        let refused = same_origin(&system.base_url, &url).err();
+        let (url, refused) = match outgoing.target(&dest.path) {
+            Ok(path) => {
+                let url = format!("{}{path}", system.base_url);
+                let refused = same_origin(&system.base_url, &url).err();
+                (url, refused)
+            }
+            Err(why) => (format!("{}{}", system.base_url, dest.path), Some(why)),
+        };
+        let body = outgoing.body;
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        for (k, v) in &dest.headers {
+        for (k, v) in dest.headers.iter().chain(&outgoing.headers) {
             headers.insert(k.clone(), v.clone());
         }
         if let Ok(v) = HeaderValue::from_str(delivery_key) {

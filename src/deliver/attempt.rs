@@ -11,7 +11,6 @@ use crate::config::System;
 use crate::connect::Sent;
 use crate::limits::pace::Rate;
 use crate::store::{AttemptRecord, Claimed, Next};
-use crate::transform::Transform;
 
 /// What an attempt's result is for the verdict (`retry::decide`).
 pub(super) fn outcome_of(sent: &Sent) -> Outcome<'_> {
@@ -60,19 +59,9 @@ impl Deliverer {
             return;
         };
         // prepare
-        let body = match Transform::Passthrough.apply(&d.body) {
-            Ok(b) => b,
-            Err(e) => {
-                let why = e.to_string();
-                self.finish(
-                    &d,
-                    Observed::nothing_sent(started_ms),
-                    Outcome::Mapping(&why),
-                    None,
-                )
-                .await;
-                return;
-            }
+        let outgoing = match self.prepare(route, &d, started_ms).await {
+            Ok(outgoing) => outgoing,
+            Err(unprepared) => return self.unprepared(d, unprepared, started_ms).await,
         };
         // wait for the send time the request budget granted
         self.clock.sleep_until(send_at_ms).await;
@@ -86,7 +75,7 @@ impl Deliverer {
         }
         let attempt = self
             .connector
-            .send(system, &route.destination, body, &d.delivery_key)
+            .send(system, &route.destination, outgoing, &d.delivery_key)
             .await;
         // While this request still holds its place, so it counts in flight.
         self.after_answer(system, &attempt).await;
@@ -184,8 +173,21 @@ impl Deliverer {
     ) {
         let now = self.clock.now_ms();
         let (next, why) = self.judge(d, &outcome, credential, now);
+        self.land(d, observed, next, why, now).await;
+    }
+
+    /// record: the attempt and the delivery's next state, then the
+    /// metrics and the log line.
+    pub(super) async fn land(
+        &self,
+        d: &Claimed,
+        observed: Observed,
+        next: Next,
+        why: Option<Explained>,
+        now: i64,
+    ) {
         let mut request = observed.request;
-        if next == Next::Delivered {
+        if matches!(next, Next::Delivered | Next::Skipped) {
             // The message body is stored already; a delivered attempt need not repeat it.
             request.body_excerpt.clear();
         }
@@ -197,14 +199,20 @@ impl Deliverer {
             request,
             response: observed.response,
             class: why.as_ref().map(|w| w.class),
-            explanation: why
-                .as_ref()
-                .map_or_else(|| "delivered".to_owned(), |w| w.explanation.clone()),
+            explanation: match (&why, next) {
+                (Some(w), _) => w.explanation.clone(),
+                (None, Next::Skipped) => {
+                    "skipped: the route's mapping gave nothing to send for this message".to_owned()
+                }
+                (None, _) => "delivered".to_owned(),
+            },
             hint: why.as_ref().map_or_else(String::new, |w| w.hint.clone()),
             next,
         };
         match self.store.record(rec).await {
-            Ok(true) if next == Next::Delivered && self.ordered(&d.route) => {
+            Ok(true)
+                if matches!(next, Next::Delivered | Next::Skipped) && self.ordered(&d.route) =>
+            {
                 // The next message of its key is due now: wake the loops.
                 self.wake.notify();
             }
@@ -282,6 +290,10 @@ impl Deliverer {
     fn report(&self, d: &Claimed, next: Next, why: Option<Explained>, now: i64) {
         match (next, why) {
             (Next::Delivered, _) => self.metrics.delivered(&d.route),
+            (Next::Skipped, _) => {
+                self.metrics.skipped(&d.route);
+                tracing::info!(message = %d.message_id, route = %d.route, "Skipped: the route's mapping gave nothing to send for this message.");
+            }
             (Next::Retry { at_ms, .. }, Some(why)) => {
                 self.metrics.retried(&d.route, why.class.as_str());
                 tracing::warn!(message = %d.message_id, route = %d.route, class = why.class.as_str(), retry_in_ms = at_ms - now, "{}", why.explanation);

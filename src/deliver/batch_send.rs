@@ -73,6 +73,10 @@ impl Deliverer {
             }
             return;
         };
+        let items = self.prepare_items(route, items, self.clock.now_ms()).await;
+        if items.is_empty() {
+            return;
+        }
         self.clock.sleep_until(send_at_ms).await;
         let bulk = Bulk {
             route,
@@ -103,7 +107,12 @@ impl Deliverer {
             };
             let attempt = self
                 .connector
-                .send(system, &bulk.destination(), body, &batch::key(&items))
+                .send(
+                    system,
+                    &bulk.destination(),
+                    crate::connect::Outgoing::body(body),
+                    &batch::key(&items),
+                )
                 .await;
             self.after_answer(system, &attempt).await;
             self.settle(bulk, items, attempt, started_ms).await;

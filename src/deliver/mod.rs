@@ -23,8 +23,10 @@ pub mod breaker;
 mod classify;
 pub mod hold;
 mod plan;
+mod prepare;
 pub mod quota;
 pub mod retry;
+pub mod shadow;
 mod step;
 mod strays;
 
@@ -148,6 +150,8 @@ pub struct Deliverer {
     concurrency: Arc<adaptive::Limits>,
     /// Per system, the platform's hold in force (bounded, shown by the admin API).
     holds: Arc<hold::Holds>,
+    /// Per route with a shadow mapping, its comparisons (shown by the admin API).
+    shadows: Arc<shadow::Shadows>,
 }
 
 impl Deliverer {
@@ -197,6 +201,7 @@ impl Deliverer {
             concurrency,
             per_request,
             holds: Arc::default(),
+            shadows: Arc::default(),
         })
     }
 
@@ -208,6 +213,11 @@ impl Deliverer {
     /// The daily-quota views (shown by the admin API).
     pub fn quotas(&self) -> Arc<quota::Quotas> {
         self.quotas.clone()
+    }
+
+    /// The routes' shadow comparisons (shown by the admin API).
+    pub fn shadows(&self) -> Arc<shadow::Shadows> {
+        self.shadows.clone()
     }
 
     /// The platforms' holds in force (shown by the admin API).

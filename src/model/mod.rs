@@ -79,7 +79,7 @@ impl fmt::Display for ErrorClass {
 
 /// Where a delivery stands. `queued → delivering → delivered`, with
 /// `retrying` between attempts and `dead` / `discarded` as the ends an
-/// operator sees.
+/// operator sees; `skipped` when the route's mapping gave nothing to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -89,16 +89,18 @@ pub enum State {
     Delivered,
     Dead,
     Discarded,
+    Skipped,
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Queued,
         State::Delivering,
         State::Retrying,
         State::Delivered,
         State::Dead,
         State::Discarded,
+        State::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +111,7 @@ impl State {
             State::Delivered => "delivered",
             State::Dead => "dead",
             State::Discarded => "discarded",
+            State::Skipped => "skipped",
         }
     }
 

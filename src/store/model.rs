@@ -171,6 +171,8 @@ pub enum Next {
         auth: bool,
     },
     Dead,
+    /// The mapping gave nothing to send: finished, like delivered.
+    Skipped,
 }
 
 /// How a verdict lands in a delivery row, the same on every backend.
@@ -197,6 +199,7 @@ impl Next {
         match self {
             Next::Delivered => done("delivered"),
             Next::Dead => done("dead"),
+            Next::Skipped => done("skipped"),
             Next::Retry {
                 at_ms,
                 counts_against_budget,
@@ -314,6 +317,7 @@ pub struct RouteStats {
     pub delivered: u64,
     pub dead: u64,
     pub discarded: u64,
+    pub skipped: u64,
 }
 
 impl RouteStats {
@@ -325,6 +329,7 @@ impl RouteStats {
             State::Delivered => &mut self.delivered,
             State::Dead => &mut self.dead,
             State::Discarded => &mut self.discarded,
+            State::Skipped => &mut self.skipped,
         } += n;
     }
 

@@ -12,13 +12,13 @@ impl State {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            State::Dead | State::Retrying | State::Discarded | State::Delivered
+            State::Dead | State::Retrying | State::Discarded | State::Delivered | State::Skipped
         )
     }
 
     /// An operator may stop it for good: anything not finished yet.
     pub fn discardable(self) -> bool {
-        !matches!(self, State::Delivered | State::Discarded)
+        !matches!(self, State::Delivered | State::Discarded | State::Skipped)
     }
 
     /// The states `pred` accepts, as an SQL list: `('dead', 'retrying')`.
@@ -111,7 +111,7 @@ mod tests {
     fn state_lists_render_the_rules() {
         assert_eq!(
             State::sql_list(State::retryable),
-            "('retrying', 'delivered', 'dead', 'discarded')"
+            "('retrying', 'delivered', 'dead', 'discarded', 'skipped')"
         );
         assert_eq!(
             State::sql_list(State::discardable),

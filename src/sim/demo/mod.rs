@@ -333,7 +333,7 @@ fn route<'a>(stats: &'a [RouteStats], name: &str) -> Option<&'a RouteStats> {
 }
 
 fn total(s: &RouteStats) -> u64 {
-    s.queued + s.delivering + s.retrying + s.delivered + s.dead + s.discarded
+    s.queued + s.delivering + s.retrying + s.delivered + s.dead + s.discarded + s.skipped
 }
 
 fn summary_line(elapsed: Duration, stats: &[RouteStats], world: &World) -> String {

@@ -15,7 +15,7 @@ fn purge_sql(pick: &str) -> String {
     format!(
         "WITH d AS (
            DELETE FROM deliveries WHERE id IN ({pick} LIMIT $2 FOR UPDATE SKIP LOCKED)
-             AND state IN ('delivered', 'discarded', 'dead')
+             AND state IN ('delivered', 'discarded', 'skipped', 'dead')
            RETURNING id, message_id),
          a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM d) RETURNING 1),
          m AS (DELETE FROM messages WHERE id IN (SELECT message_id FROM d) RETURNING 1)
@@ -71,7 +71,7 @@ impl PgStore {
         let mut out = Purged::default();
         let finished = purge_sql(
             "SELECT id FROM deliveries
-             WHERE state IN ('delivered', 'discarded') AND updated_ms < $1",
+             WHERE state IN ('delivered', 'discarded', 'skipped') AND updated_ms < $1",
         );
         let row = client
             .query_one(&finished, &[&cut.delivered_before_ms, &(limit as i64)])

@@ -79,7 +79,7 @@ fn purge_chunk(c: &Connection, cut: Cutoffs, limit: i64) -> Result<Purged, Store
     let mut gone: Vec<(i64, String)> = c
         .prepare_cached(
             "SELECT id, message_id FROM deliveries INDEXED BY deliveries_finished
-             WHERE state IN ('delivered', 'discarded') AND updated_ms < ?1 LIMIT ?2",
+             WHERE state IN ('delivered', 'discarded', 'skipped') AND updated_ms < ?1 LIMIT ?2",
         )?
         .query_map(params![cut.delivered_before_ms, limit], |r| {
             Ok((r.get(0)?, r.get(1)?))
