@@ -16,7 +16,9 @@
 //! The stages:
 //!
 //! * [`config`]: `ferry.toml` + env → a validated [`config::Config`].
-//! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers, janitor.
+//! * [`app`]: `App::build(config)` → `run(listener, shutdown)`: HTTP, workers,
+//!   janitor, and the hot reload of the config file (`reload` says what
+//!   starts one and keeps the last one's result).
 //! * [`server`]: the accept loop under every HTTP edge: header and body-idle
 //!   timeouts, the connection cap, graceful shutdown.
 //! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
@@ -51,6 +53,7 @@ pub mod limits;
 pub mod model;
 pub mod problem;
 pub mod redact;
+pub mod reload;
 pub mod server;
 pub mod sim;
 pub mod state;

@@ -228,14 +228,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: &Path) -> anyhow::Result<()> {
-    let config = load(config)?;
+async fn serve(file: &Path) -> anyhow::Result<()> {
+    // Before anything slow: SIGHUP's default action would end the process.
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    let config = load(file)?;
     ferry::telemetry::init_logs(config.server.log_format);
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let app = App::build(config).await?;
+    let mut app = App::build(config).await?;
+    let reload = app.reload_from(file)?;
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration.");
+            if reload.send(ferry::reload::Trigger::Asked).await.is_err() {
+                break;
+            }
+        }
+    });
     let store = app.state().store.backend();
     tracing::info!(%addr, store, "ferry is listening.");
     let shutdown = CancellationToken::new();

@@ -14,7 +14,12 @@ use crate::telemetry::Metrics;
 
 /// What every HTTP handler shares.
 pub struct Shared {
-    pub(crate) config: Arc<Config>,
+    /// The running configuration; a reload replaces it (`app::Reloader`).
+    pub(crate) config: tokio::sync::watch::Sender<Arc<Config>>,
+    /// The config file's reload state, when ferry runs from a file.
+    pub reloads: std::sync::OnceLock<Arc<crate::reload::Reloads>>,
+    /// Each route's shadow comparisons (shown by the admin API).
+    pub shadows: Arc<crate::deliver::shadow::Shadows>,
     pub store: Store,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
@@ -36,8 +41,9 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The running configuration (a handler reads it once per request).
     pub fn config(&self) -> Arc<Config> {
-        self.config.clone()
+        self.config.borrow().clone()
     }
 }
 

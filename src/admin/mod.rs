@@ -3,6 +3,8 @@
 //! discard one, retry or discard by filter with a dry-run count, route counts,
 //! each system's circuit breaker and queue, the audit log). Bearer-token protected; every action is audited in the store.
 
+mod config;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -32,6 +34,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
         .route("/routes", get(routes))
+        .route("/routes/{route}/shadow", get(config::shadow))
+        .route("/config", get(config::config))
         .route("/systems", get(systems))
         .route("/audit", get(audit));
     Router::new().nest(

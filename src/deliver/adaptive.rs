@@ -18,6 +18,13 @@ impl Limits {
         })
     }
 
+    /// After a reload: each adaptive system keeps its limit by name.
+    pub fn reload(&self, config: &Config, now_ms: i64) {
+        self.reconcile(config, |s| {
+            s.adaptive.then(|| Aimd::new(s.max_concurrency, now_ms))
+        })
+    }
+
     /// The in-flight limit toward `system` now: its controller's, or
     /// `max_concurrency` when it is not adaptive.
     pub fn limit(&self, system: &System) -> usize {
@@ -29,7 +36,7 @@ impl Limits {
 impl Deliverer {
     /// Requests toward `system` in flight now (those holding a place).
     pub(super) fn in_flight(&self, system: &System) -> usize {
-        self.per_system.get(&system.name).map_or(0, |p| {
+        self.current().per_system.get(&system.name).map_or(0, |p| {
             system.max_concurrency.saturating_sub(p.available_permits())
         })
     }

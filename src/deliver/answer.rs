@@ -116,7 +116,7 @@ impl Deliverer {
             self.announce(system, t, now).await;
         }
         if let Some(credential) = reading.refresh {
-            self.connector.credentials.refresh(credential);
+            self.current().connector.credentials.refresh(credential);
         }
         if let Some(usage) = reading.usage
             && let Some(Some(change)) = self.quotas.with(&system.name, |p| p.observe(usage, now))

@@ -42,8 +42,9 @@ impl Deliverer {
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
         let started_ms = self.clock.now_ms();
-        let route = self.config.routes.get(&d.route);
-        let system = self.config.systems.get(&d.system);
+        let generation = self.current();
+        let route = generation.config.routes.get(&d.route);
+        let system = generation.config.systems.get(&d.system);
         let (Some(route), Some(system)) = (route, system) else {
             let why = format!(
                 "route {} or system {} is no longer in the configuration",
@@ -73,7 +74,7 @@ impl Deliverer {
             self.hand_back(vec![d], started_ms).await;
             return;
         }
-        let attempt = self
+        let attempt = generation
             .connector
             .send(system, &route.destination, outgoing, &d.delivery_key)
             .await;
@@ -157,7 +158,8 @@ impl Deliverer {
 
     /// Whether the route delivers in order per key (`ordering_key`).
     fn ordered(&self, route: &str) -> bool {
-        self.config
+        self.current()
+            .config
             .routes
             .get(route)
             .is_some_and(|r| r.destination.ordering_key.is_some())
@@ -239,6 +241,7 @@ impl Deliverer {
         now: i64,
     ) -> (Next, Option<Explained>) {
         let policy = self
+            .current()
             .config
             .systems
             .get(&d.system)

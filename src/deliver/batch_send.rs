@@ -61,8 +61,9 @@ impl Deliverer {
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
         let Some(first) = items.first() else { return };
-        let route = self.config.routes.get(&first.route);
-        let system = self.config.systems.get(&first.system);
+        let generation = self.current();
+        let route = generation.config.routes.get(&first.route);
+        let system = generation.config.systems.get(&first.system);
         let found = route
             .zip(system)
             .and_then(|(r, s)| Some((r, s, r.destination.batch.as_ref()?)));
@@ -106,6 +107,7 @@ impl Deliverer {
                 Err(e) => return self.unbuildable(bulk, items, e, started_ms).await,
             };
             let attempt = self
+                .current()
                 .connector
                 .send(
                     system,

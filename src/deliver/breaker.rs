@@ -13,6 +13,11 @@ impl Breakers {
         Breakers::build(config, |s| Some(Breaker::new(s.breaker?, now_ms)))
     }
 
+    /// After a reload: each system keeps its breaker's state by name.
+    pub fn reload(&self, config: &crate::config::Config, now_ms: i64) {
+        self.reconcile(config, |s| Some(Breaker::new(s.breaker?, now_ms)))
+    }
+
     pub fn admit(&self, system: &str, now_ms: i64) -> (Admission, Option<Transition>) {
         self.with(system, |b| b.admit(now_ms))
             .unwrap_or((Admission::Free, None))

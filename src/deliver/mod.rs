@@ -22,6 +22,7 @@ mod batch_send;
 pub mod breaker;
 mod classify;
 pub mod hold;
+mod live;
 mod plan;
 mod prepare;
 pub mod quota;
@@ -36,13 +37,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::{Config, System, SystemName};
-use crate::connect::Connector;
 use crate::limits::pace::Rate;
 use crate::store::{RequestLog, ResponseLog, Store};
 use crate::telemetry::Metrics;
@@ -62,24 +61,37 @@ const STRAY_SWEEP_MS: i64 = 60_000;
 
 /// A piece of state kept per system (a breaker, an adaptive limit, a quota
 /// view), for the systems whose configuration asks for one; shared by the
-/// worker loops, the admin API and the metrics. A `std` mutex: it is held
-/// only for arithmetic, never across an await.
-pub struct PerSystem<T>(HashMap<SystemName, std::sync::Mutex<T>>);
+/// worker loops, the admin API and the metrics. `std` locks: they are held
+/// only for arithmetic, never across an await. A reload keeps each
+/// system's state by name (`reconcile`).
+pub struct PerSystem<T>(std::sync::RwLock<HashMap<SystemName, std::sync::Mutex<T>>>);
 
 impl<T> PerSystem<T> {
     fn build(config: &Config, make: impl Fn(&System) -> Option<T>) -> PerSystem<T> {
-        PerSystem(
-            config
-                .systems
-                .values()
-                .filter_map(|s| Some((s.name.clone(), std::sync::Mutex::new(make(s)?))))
-                .collect(),
-        )
+        let p = PerSystem(Default::default());
+        p.reconcile(config, make);
+        p
+    }
+
+    /// After a reload: systems that still ask for a state keep theirs, new
+    /// ones get one from `make`, the others lose theirs.
+    fn reconcile(&self, config: &Config, make: impl Fn(&System) -> Option<T>) {
+        let mut all = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut kept = HashMap::new();
+        for s in config.systems.values() {
+            let Some(fresh) = make(s) else { continue };
+            let state = all
+                .remove(&s.name)
+                .unwrap_or_else(|| std::sync::Mutex::new(fresh));
+            kept.insert(s.name.clone(), state);
+        }
+        *all = kept;
     }
 
     /// Runs `f` on the system's state; `None` when it has none.
     fn with<R>(&self, system: &str, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let m = self.0.get(system)?;
+        let all = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let m = all.get(system)?;
         Some(f(&mut m.lock().unwrap_or_else(|e| e.into_inner())))
     }
 }
@@ -128,20 +140,12 @@ pub enum Step {
 
 pub struct Deliverer {
     store: Store,
-    config: Arc<Config>,
-    connector: Connector,
+    /// The configuration and what is built from it; replaced by a reload.
+    live: tokio::sync::watch::Sender<Arc<live::Generation>>,
     clock: Clock,
     metrics: Arc<Metrics>,
-    /// Per-system caps (`rate_limit.max_concurrency`), the only ones: a
-    /// cap shared by all systems would let one whose requests hang take
-    /// every place and slow the others.
-    per_system: HashMap<SystemName, Arc<Semaphore>>,
     wake: Wake,
-    lease_ms: i64,
     breakers: Arc<breaker::Breakers>,
-    /// Per system, the most deliveries one request can carry (its largest
-    /// `batch.max_items`, else 1): claims are sized in requests × this.
-    per_request: HashMap<SystemName, usize>,
     /// Per system with `pause_low_at`, its daily quota as last reported.
     quotas: Arc<quota::Quotas>,
     /// Per system with `rate_limit.adaptive`, its in-flight limit (AIMD);
@@ -164,42 +168,25 @@ impl Deliverer {
         metrics: Arc<Metrics>,
         wake: Wake,
     ) -> Result<Deliverer, crate::connect::ConnectError> {
-        let connector = Connector::new(&config)?;
         let breakers = Arc::new(breaker::Breakers::new(&config, clock.now_ms()));
         for s in config.systems.values().filter(|s| s.breaker.is_some()) {
             metrics.circuit_init(&s.name);
         }
-        // A lease must outlive the slowest attempt, or a live send is re-claimed.
-        let slowest = config
-            .systems
-            .values()
-            .map(|s| s.timeout + s.connect_timeout)
-            .max()
-            .unwrap_or_default();
-        let lease_ms = (slowest.as_millis() as i64) * 2 + PACE_HORIZON_MS + LEASE_MARGIN_MS;
-        let per_request = plan::items_per_request(&config);
         let quotas = Arc::new(quota::Quotas::new(&config));
         let concurrency = Arc::new(adaptive::Limits::new(&config, clock.now_ms()));
         for s in config.systems.values() {
             metrics.concurrency_limit(&s.name, concurrency.limit(s));
         }
+        let generation = live::Generation::build(config, None)?;
         Ok(Deliverer {
-            per_system: config
-                .systems
-                .iter()
-                .map(|(k, s)| (k.clone(), Arc::new(Semaphore::new(s.max_concurrency))))
-                .collect(),
+            live: tokio::sync::watch::Sender::new(Arc::new(generation)),
             store,
-            config,
-            connector,
             clock,
             metrics,
             wake,
-            lease_ms,
             breakers,
             quotas,
             concurrency,
-            per_request,
             holds: Arc::default(),
             shadows: Arc::default(),
         })
@@ -231,17 +218,45 @@ impl Deliverer {
     }
 
     /// The worker loops, one per system: run until `shutdown`, then let
-    /// in-flight attempts finish.
+    /// in-flight attempts finish. A reload restarts the loops on the new
+    /// configuration between their steps; attempts go on meanwhile.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let attempts = TaskTracker::new();
+        let mut reloads = self.live.subscribe();
+        loop {
+            let generation = reloads.borrow_and_update().clone();
+            let stop = shutdown.child_token();
+            let loops = self.start_loops(&generation.config, &stop, &attempts);
+            let reloaded = tokio::select! {
+                _ = shutdown.cancelled() => false,
+                changed = reloads.changed() => changed.is_ok(),
+            };
+            stop.cancel();
+            loops.wait().await;
+            if !reloaded {
+                break;
+            }
+            tracing::info!("Worker loops restarted on the reloaded configuration.");
+        }
+        attempts.close();
+        attempts.wait().await;
+    }
+
+    /// One loop per system of `config`, and the sweep for strays.
+    fn start_loops(
+        self: &Arc<Self>,
+        config: &Config,
+        stop: &CancellationToken,
+        attempts: &TaskTracker,
+    ) -> TaskTracker {
         let loops = TaskTracker::new();
-        for system in self.config.systems.values() {
+        for system in config.systems.values() {
             let me = self.clone();
-            let (system, shutdown, attempts) = (system.clone(), shutdown.clone(), attempts.clone());
-            loops.spawn(async move { me.run_system(&system, shutdown, attempts).await });
+            let (system, stop, attempts) = (system.clone(), stop.clone(), attempts.clone());
+            loops.spawn(async move { me.run_system(&system, stop, attempts).await });
         }
         let me = self.clone();
-        let stop = shutdown.clone();
+        let stop = stop.clone();
         loops.spawn(async move {
             loop {
                 me.sweep_strays().await;
@@ -251,9 +266,7 @@ impl Deliverer {
             }
         });
         loops.close();
-        loops.wait().await;
-        attempts.close();
-        attempts.wait().await;
+        loops
     }
 
     /// Holds stored by an earlier run (deferred deliveries, PostgreSQL's

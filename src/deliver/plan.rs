@@ -46,7 +46,12 @@ pub(super) fn items_per_request(config: &Config) -> HashMap<SystemName, usize> {
 impl Deliverer {
     /// Deliveries a claim for `requests` requests to `system` may take.
     pub(super) fn claim_size(&self, system: &System, requests: usize) -> usize {
-        let per = self.per_request.get(&system.name).copied().unwrap_or(1);
+        let per = self
+            .current()
+            .per_request
+            .get(&system.name)
+            .copied()
+            .unwrap_or(1);
         requests
             .saturating_mul(per)
             .min(MAX_CLAIM * per.min(MAX_CLAIM))
@@ -66,7 +71,7 @@ impl Deliverer {
         requests: usize,
         probe: bool,
     ) -> Vec<Unit> {
-        let formed = batch::form(claimed, &self.config, now_ms);
+        let formed = batch::form(claimed, &self.config(), now_ms);
         self.hand_back(formed.waiting, formed.wait_until_ms).await;
         let mut units = formed.units;
         let requests = if probe { 1 } else { requests.max(1) };

@@ -30,6 +30,11 @@ impl Quotas {
         Quotas::build(config, |s| Some(LowPause::new(s.pause_low_at?)))
     }
 
+    /// After a reload: each system keeps its quota view by name.
+    pub fn reload(&self, config: &Config) {
+        self.reconcile(config, |s| Some(LowPause::new(s.pause_low_at?)))
+    }
+
     pub fn status(&self, system: &str, now_ms: i64) -> Option<Status> {
         self.with(system, |p| p.status(now_ms))
     }
@@ -55,8 +60,9 @@ impl Deliverer {
         let Some(until) = until else {
             return claimed;
         };
+        let config = self.config();
         let low = |d: &Claimed| {
-            self.config
+            config
                 .routes
                 .get(&d.route)
                 .is_some_and(|r| r.destination.priority == Priority::Low)

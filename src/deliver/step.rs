@@ -57,7 +57,7 @@ impl Deliverer {
     fn worker(&self, system: &System) -> Option<Worker> {
         Some(Worker {
             system: system.clone(),
-            permits: self.per_system.get(&system.name)?.clone(),
+            permits: self.current().per_system.get(&system.name)?.clone(),
             wake: self.wake.subscribe(),
             tat_estimate: None,
         })
@@ -164,7 +164,8 @@ impl Deliverer {
     ) -> Result<Option<Claim>, StoreError> {
         let rate = system.rate.unwrap_or(Rate::UNLIMITED);
         let size = self.claim_size(system, requests);
-        let claim = self.store.claim(&system.name, now, self.lease_ms, size);
+        let lease_ms = self.current().lease_ms;
+        let claim = self.store.claim(&system.name, now, lease_ms, size);
         let (claimed, early) = if rate == Rate::UNLIMITED {
             let want = u32::try_from(size).unwrap_or(u32::MAX);
             let read = self
@@ -204,7 +205,7 @@ impl Deliverer {
     pub async fn run_once(self: &Arc<Self>) -> Result<Step, StoreError> {
         let attempts = TaskTracker::new();
         let mut n = self.sweep_strays().await;
-        for system in self.config.systems.values() {
+        for system in self.config().systems.values() {
             let Some(mut w) = self.worker(system) else {
                 continue;
             };

@@ -9,6 +9,7 @@ impl Deliverer {
     /// (dead, class `config`, with the reason): no worker loop claims it.
     /// Returns how many deliveries it finished.
     pub(super) async fn sweep_strays(&self) -> usize {
+        let generation = self.current();
         let strays: std::collections::BTreeSet<crate::model::SystemName> = match self
             .store
             .queue_depth()
@@ -16,7 +17,7 @@ impl Deliverer {
         {
             Ok(depths) => depths
                 .into_iter()
-                .filter(|d| !self.config.systems.contains_key(d.system.as_str()))
+                .filter(|d| !generation.config.systems.contains_key(d.system.as_str()))
                 .map(|d| d.system)
                 .collect(),
             Err(e) => {
@@ -30,7 +31,7 @@ impl Deliverer {
                 let now = self.clock.now_ms();
                 let claimed = match self
                     .store
-                    .claim(&system, now, self.lease_ms, MAX_CLAIM)
+                    .claim(&system, now, generation.lease_ms, MAX_CLAIM)
                     .await
                 {
                     Ok(c) if !c.is_empty() => c,

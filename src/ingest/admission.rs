@@ -20,17 +20,20 @@ const RETRY_AFTER_S: u64 = 5;
 
 /// Each system's queue depth as ingest sees it.
 pub struct Backlog {
-    depth: HashMap<SystemName, AtomicU64>,
+    /// A system added by a reload gets its entry from the janitor's count.
+    depth: std::sync::RwLock<HashMap<SystemName, AtomicU64>>,
 }
 
 impl Backlog {
     pub fn new(config: &Config) -> Backlog {
         Backlog {
-            depth: config
-                .systems
-                .keys()
-                .map(|s| (s.clone(), AtomicU64::new(0)))
-                .collect(),
+            depth: std::sync::RwLock::new(
+                config
+                    .systems
+                    .keys()
+                    .map(|s| (s.clone(), AtomicU64::new(0)))
+                    .collect(),
+            ),
         }
     }
 
@@ -47,9 +50,10 @@ impl Backlog {
         system: &str,
         in_flight: usize,
     ) -> Result<(), Problem> {
+        let all = self.depth.read().unwrap_or_else(|e| e.into_inner());
         let (Some(limit), Some(depth)) = (
             config.systems.get(system).map(|s| s.max_queue),
-            self.depth.get(system),
+            all.get(system),
         ) else {
             return Ok(());
         };
@@ -74,15 +78,23 @@ impl Backlog {
 
     /// Counts a message this instance has just stored.
     pub fn accepted(&self, system: &str) {
-        if let Some(d) = self.depth.get(system) {
+        let all = self.depth.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = all.get(system) {
             d.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// The janitor's fresh count for `system`.
     pub fn set(&self, system: &str, depth: u64) {
-        if let Some(d) = self.depth.get(system) {
+        let all = self.depth.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = all.get(system) {
             d.store(depth, Ordering::Relaxed);
+            return;
         }
+        drop(all);
+        self.depth
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(system.into(), AtomicU64::new(depth));
     }
 }

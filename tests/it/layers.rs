@@ -15,6 +15,7 @@ const ROWS: &[&[&str]] = &[
     &["store"],
     &["connect", "telemetry"],
     &["deliver"],
+    &["reload"],
     &["state", "server"],
     &["ingest", "admin"],
     &["app"],

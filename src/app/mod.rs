@@ -17,15 +17,23 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use std::path::Path;
+
+use tokio::sync::mpsc;
+
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect::ConnectError;
 use crate::deliver::Deliverer;
 use crate::ingest::{Ingest, IngestState};
 use crate::problem::Problem;
+use crate::reload::{Reloads, Trigger};
 pub use crate::state::{AppState, Shared};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+pub use reloader::Reloader;
+
+mod reloader;
 
 /// How often the janitor refreshes gauges and prunes keys.
 const JANITOR_EVERY: Duration = Duration::from_secs(2);
@@ -44,12 +52,18 @@ pub enum AppError {
     Connect(#[from] ConnectError),
     #[error("the HTTP server failed")]
     Serve(#[from] std::io::Error),
+    #[error("cannot watch the configuration's folder")]
+    Watch(#[from] notify::Error),
 }
 
 pub struct App {
     state: AppState,
     ingest: IngestState,
     deliverer: Arc<Deliverer>,
+    /// What asks for a reload, once `reload_from` named the config file.
+    triggers: Option<mpsc::Receiver<Trigger>>,
+    /// Watches the config's folder while the app runs.
+    watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl App {
@@ -77,7 +91,9 @@ impl App {
         )?);
         store.wake_on_remote_work(wake.clone());
         let state = Arc::new(Shared {
-            config,
+            config: tokio::sync::watch::Sender::new(config),
+            reloads: Default::default(),
+            shadows: deliverer.shadows(),
             store,
             clock,
             metrics,
@@ -93,7 +109,29 @@ impl App {
             state,
             ingest,
             deliverer,
+            triggers: None,
+            watcher: None,
         })
+    }
+
+    /// Reloads the configuration from `file` when a file in its folder
+    /// changes, when the content poll sees new content, and on each
+    /// [`Trigger`] sent to the returned sender (SIGHUP). Starts with `run`.
+    pub fn reload_from(&mut self, file: &Path) -> Result<mpsc::Sender<Trigger>, AppError> {
+        let reloads = Reloads::new(file, &self.state.config(), self.state.clock.now_ms());
+        let _ = self.state.reloads.set(Arc::new(reloads));
+        let (tx, rx) = mpsc::channel(1);
+        self.watcher = Some(crate::reload::watch(file, tx.clone())?);
+        self.triggers = Some(rx);
+        Ok(tx)
+    }
+
+    /// What applies a reload (tests call it directly).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            state: self.state.clone(),
+            deliverer: self.deliverer.clone(),
+        }
     }
 
     pub fn state(&self) -> &AppState {
@@ -127,9 +165,18 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
-        let workers = tokio::spawn(self.deliverer.clone().run(shutdown.clone()));
-        self.serve(listener, shutdown).await?;
+        let mut app = self;
+        let workers = tokio::spawn(app.deliverer.clone().run(shutdown.clone()));
+        let reloads = app
+            .triggers
+            .take()
+            .map(|triggers| tokio::spawn(app.reloader().run(triggers, shutdown.clone())));
+        app.serve(listener, shutdown).await?;
         let _ = workers.await;
+        if let Some(r) = reloads {
+            let _ = r.await;
+        }
+        drop(app.watcher.take());
         Ok(())
     }
 
@@ -140,7 +187,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.ingest.clone(), shutdown.clone()));
-        let limits = crate::server::Limits::from_config(&self.state.config);
+        let limits = crate::server::Limits::from_config(&self.state.config());
         tracing::info!(
             max_connections = limits.max_connections,
             "Serving HTTP (server.max_connections; the rest wait in the listen backlog)."
