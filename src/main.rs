@@ -14,6 +14,8 @@ use ferry::clock::Clock;
 use ferry::config::{Config, ConfigError};
 use ferry::store::{Discarded, Selection, Store};
 
+mod mapping_cli;
+
 #[derive(Parser)]
 #[command(
     name = "ferry",
@@ -61,6 +63,11 @@ enum Command {
         /// Print the embedded, fully commented reference config.
         #[arg(long)]
         print_default: bool,
+    },
+    /// Try jq mappings on samples: print outputs, check golden files, diff versions.
+    Mapping {
+        #[command(subcommand)]
+        command: mapping_cli::MappingCommand,
     },
     /// List or show messages.
     Messages {
@@ -216,6 +223,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 None => bail!("no message {id}"),
+            }
+        }
+        Command::Mapping { command } => {
+            match tokio::task::block_in_place(|| mapping_cli::run(command))? {
+                0 => Ok(()),
+                code => std::process::exit(code),
             }
         }
         Command::Retry(args) => retry(args).await,

@@ -62,6 +62,7 @@ fn load(
     version: Option<&str>,
     key: &str,
 ) -> Option<Arc<Mapping>> {
+    let written = file;
     let file = match (file.contains(PLACEHOLDER), version) {
         (false, _) => file.to_owned(),
         (true, Some(v)) => file.replace(PLACEHOLDER, v),
@@ -74,8 +75,9 @@ fn load(
         }
     };
     let path = cx.base_dir.join(&file);
+    let template = cx.base_dir.join(written);
     match Mapping::load(&path, emits, cx.jq_timeout) {
-        Ok(m) => Some(Arc::new(m)),
+        Ok(m) => Some(Arc::new(m.with_template(template))),
         Err(e) if key == "next_api_version" => {
             cx.problem(loc, format!("{e} (the mapping for next_api_version)"));
             None

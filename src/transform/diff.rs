@@ -59,6 +59,23 @@ pub fn diff(a: &str, b: &str) -> Result<Vec<Change>, String> {
     Ok(out)
 }
 
+/// `text` indented two spaces per level, numbers and key order as written.
+pub fn pretty(text: &str) -> Result<String, String> {
+    let pp = jaq_json::write::Pp {
+        indent: Some("  ".to_owned()),
+        sep_space: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    jaq_json::write::write(&mut out, &pp, 0, &read(text)?).map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// `text` written compactly, numbers and key order as written.
+pub fn compact(text: &str) -> Result<String, String> {
+    Ok(read(text)?.to_string())
+}
+
 fn read(text: &str) -> Result<Val, String> {
     json_depth::check(text.as_bytes(), super::jq::MAX_INPUT_DEPTH).map_err(|e| e.to_string())?;
     jaq_json::read::parse_single(text.as_bytes()).map_err(|e| e.to_string())

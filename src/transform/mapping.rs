@@ -71,6 +71,9 @@ impl Emits {
 pub struct Mapping {
     /// The file, as resolved (relative to the config file's folder).
     pub file: PathBuf,
+    /// The path as the config writes it, `{api_version}` left in (resolved
+    /// against the config's folder): `ferry mapping diff` picks versions by it.
+    pub template: Option<PathBuf>,
     pub emits: Emits,
     pub jq: Arc<Jq>,
 }
@@ -200,9 +203,23 @@ impl Mapping {
         })?;
         Ok(Mapping {
             file: file.to_owned(),
+            template: None,
             emits,
             jq: Arc::new(jq.with_timeout(timeout)),
         })
+    }
+
+    /// The same mapping, knowing the path it was chosen by.
+    pub fn with_template(mut self, template: PathBuf) -> Mapping {
+        self.template = Some(template);
+        self
+    }
+
+    /// The mapping file for API version `version`, by the template.
+    pub fn for_version(&self, version: &str) -> Option<PathBuf> {
+        let t = self.template.as_ref()?.to_string_lossy().into_owned();
+        t.contains("{api_version}")
+            .then(|| PathBuf::from(t.replace("{api_version}", version)))
     }
 
     /// What to send for `body`, run on the jq pool.
