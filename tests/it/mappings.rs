@@ -472,3 +472,53 @@ async fn an_invalid_config_is_refused_and_the_running_one_stays() {
     assert_ne!(now["hash"], hash.as_str());
     assert_eq!(now["restart_needed"][0], "listen");
 }
+
+#[tokio::test]
+async fn breaker_state_carries_across_a_reload_by_system_name() {
+    let breaker = r#"circuit_breaker = { failure_ratio = 0.5, window = "10s", min_requests = 3, open_for = "30s" }"#;
+    let t = MapApp::start(breaker, "").await;
+    t.receiver
+        .set_default(ferry::sim::receiver::Reply::status(503));
+    for i in 0..3 {
+        t.webhook(
+            &format!("ord_{i}"),
+            &t.sample("erp/v1/shopify_order", "paid_order"),
+        )
+        .await;
+    }
+    t.drain().await;
+    let circuit = |v: serde_json::Value| {
+        v["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "erp")
+            .unwrap()["circuit"]["state"]
+            .clone()
+    };
+    assert_eq!(circuit(t.admin("/systems").await), "open");
+    // A reload that adds a system and changes erp's timeout keeps erp's breaker open.
+    let text = std::fs::read_to_string(&t.file).unwrap().replace(
+        "[systems.crm]",
+        "[systems.extra]\nbase_url = \"http://127.0.0.1:9\"\n\n[systems.crm]",
+    );
+    t.save(
+        "ferry.toml",
+        &text.replace(breaker, &format!("{breaker}\ntimeout = \"3s\"")),
+    );
+    let last = t.reloader.reload(Trigger::Files).await.unwrap();
+    assert_eq!(last.result, "applied", "{last:?}");
+    let systems = t.admin("/systems").await;
+    assert_eq!(circuit(systems.clone()), "open", "{systems}");
+    assert!(
+        systems["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "extra")
+    );
+    assert_eq!(
+        t.deliverer.config().systems["erp"].timeout,
+        std::time::Duration::from_secs(3)
+    );
+}

@@ -39,7 +39,7 @@ fn with_keys(id: &str) -> NewMessage {
 }
 
 async fn windows_outlive_messages(store: Store) {
-    for id in ["done", "dies", "waits"] {
+    for id in ["done", "dies", "waits", "skip"] {
         assert_eq!(store.accept(with_keys(id)).await.unwrap(), Accepted::New);
     }
     let mut held = msg("held", None);
@@ -51,6 +51,7 @@ async fn windows_outlive_messages(store: Store) {
     for c in store.claim("erp", T0, 30_000, 10).await.unwrap() {
         let next = match c.message_id.as_str() {
             "done" => Next::Delivered,
+            "skip" => Next::Skipped,
             "dies" | "held" => Next::Dead,
             _ => continue,
         };
@@ -71,19 +72,24 @@ async fn windows_outlive_messages(store: Store) {
     };
     store.end_job("job_r", upload).await.unwrap();
 
+    // Skipped is a finished state, shown as such.
+    let skipped = store.message("skip").await.unwrap().unwrap();
+    assert_eq!(skipped.summary.state, ferry::store::State::Skipped);
     // Within retention nothing goes.
     let none = store
         .purge(Cutoffs::of(&retention(), T0 + 30_000))
         .await
         .unwrap();
     assert_eq!(none, Purged::default());
-    // Past `delivered`: the delivered message, its attempt and the empty job.
+    // Past `delivered`: the delivered and the skipped message, their
+    // attempts and the empty job.
     let p = store
         .purge(Cutoffs::of(&retention(), T0 + MINUTE + 1_000))
         .await
         .unwrap();
-    assert_eq!((p.messages, p.attempts, p.jobs), (1, 1, 1));
+    assert_eq!((p.messages, p.attempts, p.jobs), (2, 2, 1));
     assert!(store.message("done").await.unwrap().is_none());
+    assert!(store.message("skip").await.unwrap().is_none());
     assert!(store.job("job_r").await.unwrap().is_none());
     assert!(
         store.message("dies").await.unwrap().is_some(),
@@ -131,7 +137,7 @@ async fn windows_outlive_messages(store: Store) {
     }
     // Then the keys expire and go, in chunks.
     let p = store.prune(T0 + 10 * MINUTE).await.unwrap();
-    assert_eq!((p.dedupe_keys, p.idempotency_keys), (3, 3));
+    assert_eq!((p.dedupe_keys, p.idempotency_keys), (4, 4));
 }
 
 /// Retry by filter over more than one chunk: every match requeued once, one
