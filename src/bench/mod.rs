@@ -7,7 +7,9 @@
 //! the bare server. Phase 3 does the same on another fresh store with the
 //! workers delivering to a local sink, then waits for the sink to receive
 //! every accepted message: ingest and delivery together on the same two
-//! cores. It reports requests/s of each phase, the ingest ratio, ack latency,
+//! cores. Phase 4 repeats phase 3 with a jq body mapping on the route
+//! ([`MAPPING`], run on jq's pool for every delivery), so the mapping's
+//! cost reads as a ratio of two figures from the same run. It reports requests/s of each phase, the ingest ratio, ack latency,
 //! end-to-end deliveries/s, the backlog left and the process's peak RSS.
 //! With `--rate-limit R` it runs only a delivery phase against a sink that
 //! enforces R requests a second ([`limited`]).
@@ -34,6 +36,14 @@ use phase::ferry_phase;
 /// The webhook secret of the bench route (`whsec_` + base64 of 24 bytes).
 const SECRET: &str = "whsec_ZmVycnktYmVuY2gtd2ViaG9vay1rZXktMDE=";
 
+/// The body mapping of phase 4: a typical reshaping (rename, nest, a
+/// computed field, `$now`) that leaves the bulk of the body as it came.
+pub const MAPPING: &str = r#"{
+  event: {kind: .type, id: .id},
+  payload: {pad: .pad, pad_length: (.pad | length)},
+  mapped_at: $now
+}"#;
+
 /// ferry's config for phase 2: one webhook route into one local sink, dedupe
 /// by `webhook-id` (the default), everything else at its default unless
 /// `{sink_extra}` adds lines to the sink system (the rate-limited mode).
@@ -54,6 +64,7 @@ max_queue = 1000000000
 [routes.bench]
 source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["bench_webhook"], max_body = "{max_body}" }
 destination = { system = "sink", method = "POST", path = "/events" }
+{transform}
 "#;
 
 /// [`BENCH_TOML`] filled in, with room for bodies of `body_bytes`.
@@ -68,6 +79,7 @@ fn bench_config(
         .replace("{listen}", &listen.to_string())
         .replace("{sink_url}", sink_url)
         .replace("{sink_extra}", sink_extra)
+        .replace("{transform}", "")
         .replace("{max_body}", &format!("{max_body_kib}KiB"))
 }
 
@@ -144,22 +156,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let phase = Duration::from_secs(args.seconds);
     eprintln!(
-        "phase 1/3: bare axum server, {} connections, {} s...",
+        "phase 1/4: bare axum server, {} connections, {} s...",
         args.connections, args.seconds
     );
     let bare = bare_phase(&args, phase).await?;
     eprintln!(
-        "phase 2/3: ferry durable ingest (workers off), {} connections, {} s...",
+        "phase 2/4: ferry durable ingest (workers off), {} connections, {} s...",
         args.connections, args.seconds
     );
-    let (ingest, _) = ferry_phase(&args, phase, false).await?;
+    let (ingest, _) = ferry_phase(&args, phase, None).await?;
     eprintln!(
-        "phase 3/3: ferry ingest + delivery, {} connections, {} s...",
+        "phase 3/4: ferry ingest + delivery, {} connections, {} s...",
         args.connections, args.seconds
     );
-    let (combined, delivery) = ferry_phase(&args, phase, true).await?;
+    let (combined, delivery) = ferry_phase(&args, phase, Some(false)).await?;
+    eprintln!(
+        "phase 4/4: ferry ingest + delivery with a jq body mapping, {} connections, {} s...",
+        args.connections, args.seconds
+    );
+    let (mapped, mapped_delivery) = ferry_phase(&args, phase, Some(true)).await?;
     let report = Report {
         delivery: delivery.expect("phase 3 delivers"),
+        mapped_delivery: mapped_delivery.expect("phase 4 delivers"),
+        mapped,
         peak_rss_mb: peak_rss_mb(),
         body_bytes: BodyTemplate::new(args.body_bytes).len(),
         bare,
@@ -180,6 +199,9 @@ struct Report {
     ingest: Load,
     combined: Load,
     delivery: Delivery,
+    /// Phase 4: the same as phase 3 with a jq body mapping.
+    mapped: Load,
+    mapped_delivery: Delivery,
     peak_rss_mb: f64,
     body_bytes: usize,
 }
@@ -206,8 +228,13 @@ impl Report {
             "combined_ack_p999_ms": round(combined.latency_ms(0.999), 3),
             "combined_ack_max_ms": round(combined.latency_ms(1.0), 3),
             "delivered_per_s": round(d.per_s(), 0),
+            "mapped_ingest_rps": round(self.mapped.rps(), 0),
+            "mapped_delivered_per_s": round(self.mapped_delivery.per_s(), 0),
+            "mapped_vs_passthrough": round(self.mapped_delivery.per_s() / d.per_s().max(1e-9), 3),
+            "mapped_backlog": self.mapped_delivery.backlog,
             "backlog": d.backlog,
-            "errors": ingest.non_2xx + ingest.transport_errors + combined.non_2xx + combined.transport_errors,
+            "errors": ingest.non_2xx + ingest.transport_errors + combined.non_2xx + combined.transport_errors
+                + self.mapped.non_2xx + self.mapped.transport_errors,
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "store": if args.database_url.is_some() { "postgres" } else { "sqlite" },
             "instances": args.instances,
@@ -312,6 +339,7 @@ fn print_table(args: &BenchArgs, r: &Report) {
         ("bare axum server (202)", bare),
         ("ferry ingest, workers off", ingest),
         ("ferry ingest + delivery", combined),
+        ("ingest + delivery, jq mapping", &r.mapped),
     ] {
         println!(
             "  {:<30} {:>10.0} {:>10} {:>8} {:>7} {:>8.2} {:>8.2} {:>9.2} {:>8.2}",
@@ -337,6 +365,15 @@ fn print_table(args: &BenchArgs, r: &Report) {
         combined.ok,
         d.span.as_secs_f64(),
         d.sink_received
+    );
+    let m = &r.mapped_delivery;
+    println!(
+        "  delivered, jq mapping  {:.0} msg/s   ({:.3} of passthrough; {} of {} accepted in {:.1} s)",
+        m.per_s(),
+        m.per_s() / d.per_s().max(1e-9),
+        m.delivered,
+        r.mapped.ok,
+        m.span.as_secs_f64()
     );
     println!(
         "  backlog                {}   (not yet at the sink when the load stopped: {})",

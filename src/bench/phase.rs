@@ -20,15 +20,18 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 /// How often the drain looks at the sink's count.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
 
-/// Phases 2 and 3: ferry on a fresh store. With `deliver`, its workers send to
-/// a local sink and, after the load, the phase waits for the sink to have
-/// every accepted message (or [`DRAIN_LIMIT`]); without, the workers are off
-/// and the accepted messages stay queued.
+/// Phases 2 to 4: ferry on a fresh store. With `deliver` (`Some(mapped)`),
+/// its workers send to a local sink (through the bench's jq body mapping
+/// when `mapped`) and, after the load, the phase waits for the sink to
+/// have every accepted message (or [`DRAIN_LIMIT`]); without, the workers
+/// are off and the accepted messages stay queued.
 pub(super) async fn ferry_phase(
     args: &BenchArgs,
     phase: Duration,
-    deliver: bool,
+    deliver: Option<bool>,
 ) -> anyhow::Result<(Load, Option<Delivery>)> {
+    let mapped = deliver == Some(true);
+    let deliver = deliver.is_some();
     let dir = tempfile::Builder::new()
         .prefix("ferry-bench-")
         .tempdir()
@@ -46,7 +49,7 @@ pub(super) async fn ferry_phase(
     let shutdown = CancellationToken::new();
     let (mut addrs, mut servers, mut store) = (Vec::new(), Vec::new(), None);
     let url = schema.as_ref().map(|(url, _)| url.as_str());
-    for (listener, app) in instances(args, dir.path(), url, &sink.url()).await? {
+    for (listener, app) in instances(args, dir.path(), url, &sink.url(), mapped).await? {
         addrs.push(listener.local_addr()?);
         store.get_or_insert_with(|| app.state().store.clone());
         let shutdown = shutdown.clone();
@@ -112,12 +115,20 @@ async fn instances(
     dir: &std::path::Path,
     database_url: Option<&str>,
     sink_url: &str,
+    mapped: bool,
 ) -> anyhow::Result<Vec<(TcpListener, App)>> {
+    if mapped {
+        std::fs::write(dir.join("bench.jq"), super::MAPPING)
+            .context("cannot write the bench's mapping file")?;
+    }
     let lookup = |name: &str| (name == "BENCH_WEBHOOK_SECRET").then(|| SECRET.to_owned());
     let mut out = Vec::new();
     for _ in 0..args.instances {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let mut text = bench_config(listener.local_addr()?, sink_url, args.body_bytes, "");
+        if mapped {
+            text.push_str("transform = \"bench.jq\"\n");
+        }
         if let Some(url) = database_url {
             text = text.replace(
                 "[credentials]",
