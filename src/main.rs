@@ -1,6 +1,7 @@
-//! The `ferry` command line: serve, demo, check-config, the operator's message
-//! commands (list, show, retry, discard — the same store methods the admin API
-//! uses), and bench.
+//! The `ferry` command line: serve (with hot reload of its config file),
+//! demo, check-config, mapping (test and diff jq mappings), the operator's
+//! message commands (list, show, retry, discard — the same store methods the
+//! admin API uses), and bench.
 
 use std::path::{Path, PathBuf};
 
