@@ -15,7 +15,7 @@ use ferry::clock::Clock;
 use ferry::config::{Config, ConfigError};
 use ferry::store::{Discarded, Selection, Store};
 
-mod mapping_cli;
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +68,7 @@ enum Command {
     /// Try jq mappings on samples: print outputs, check golden files, diff versions.
     Mapping {
         #[command(subcommand)]
-        command: mapping_cli::MappingCommand,
+        command: cli::mapping::MappingCommand,
     },
     /// List or show messages.
     Messages {
@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Mapping { command } => {
-            match tokio::task::block_in_place(|| mapping_cli::run(command))? {
+            match tokio::task::block_in_place(|| cli::mapping::run(command))? {
                 0 => Ok(()),
                 code => std::process::exit(code),
             }

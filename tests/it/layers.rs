@@ -21,6 +21,7 @@ const ROWS: &[&[&str]] = &[
     &["app"],
     &["sim", "sync"],
     &["bench"],
+    &["cli"],
 ];
 
 fn row(module: &str) -> Option<usize> {
