@@ -203,3 +203,59 @@ async fn reloads_under_traffic_lose_nothing_and_refuse_a_bad_config() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Kubernetes mounts a ConfigMap as `..data -> ..<timestamp>/` with
+/// `ferry.toml -> ..data/ferry.toml`, and updates it by swapping `..data`:
+/// the file's own mtime never changes. The folder watch and the content
+/// hash see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_style_symlink_swap_is_picked_up() {
+    use std::os::unix::fs::symlink;
+    let receiver = Receiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = config_text(&receiver.url(), &Options::default())
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+        .replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"{}\"", dir.path().join("store").display()),
+        );
+    let root = dir.path().join("config");
+    std::fs::create_dir_all(root.join("..2026_01_01")).unwrap();
+    std::fs::write(root.join("..2026_01_01/ferry.toml"), &text).unwrap();
+    symlink("..2026_01_01", root.join("..data")).unwrap();
+    symlink("..data/ferry.toml", root.join("ferry.toml")).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut child = start_ferry(&root.join("ferry.toml"));
+    wait_ready(&http, &base).await;
+    let first = config_status(&http, &base).await["hash"].clone();
+
+    std::fs::create_dir_all(root.join("..2026_01_02")).unwrap();
+    std::fs::write(
+        root.join("..2026_01_02/ferry.toml"),
+        text.replace(r#"path = "/orders""#, r#"path = "/orders-swapped""#),
+    )
+    .unwrap();
+    symlink("..2026_01_02", root.join("..data_tmp")).unwrap();
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    eventually("the swap is applied", Duration::from_secs(20), async || {
+        let s = config_status(&http, &base).await;
+        s["last_reload"]["result"] == "applied" && s["hash"] != first
+    })
+    .await;
+    assert!(send_event(&http, &base, "evt_after_swap").await);
+    eventually(
+        "the new path is used",
+        Duration::from_secs(20),
+        async || {
+            receiver
+                .received()
+                .iter()
+                .any(|r| r.path == "/api/orders-swapped")
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
