@@ -28,6 +28,16 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The mappings test's config as `dir/ferry.toml`, with its secret files.
+fn write_config(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("secrets")).unwrap();
+    for s in ["admin", "whsec", "erp_client"] {
+        std::fs::write(dir.join("secrets").join(s), "x").unwrap();
+    }
+    let text = map_config("http://127.0.0.1:9", "", "");
+    std::fs::write(dir.join("ferry.toml"), text).unwrap();
+}
+
 const GOLDEN: [&str; 3] = [
     "mappings/erp/v1/shopify_order",
     "mappings/shopify/2024-07/stock_level",
@@ -145,15 +155,7 @@ fn mapping_diff_shows_what_a_new_api_version_changes() {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
     // The same by the route's config, from v1 to v2.
-    std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
-    for s in ["admin", "whsec", "erp_client"] {
-        std::fs::write(dir.path().join("secrets").join(s), "x").unwrap();
-    }
-    std::fs::write(
-        dir.path().join("ferry.toml"),
-        map_config("http://127.0.0.1:9", "", ""),
-    )
-    .unwrap();
+    write_config(dir.path());
     let o = ferry(
         &[
             "mapping",
@@ -190,15 +192,7 @@ fn mapping_diff_shows_what_a_new_api_version_changes() {
 fn check_config_reports_a_mapping_syntax_error_with_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     copy_examples(dir.path());
-    std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
-    for s in ["admin", "whsec", "erp_client"] {
-        std::fs::write(dir.path().join("secrets").join(s), "x").unwrap();
-    }
-    std::fs::write(
-        dir.path().join("ferry.toml"),
-        map_config("http://127.0.0.1:9", "", ""),
-    )
-    .unwrap();
+    write_config(dir.path());
     let o = ferry(&["check-config", "ferry.toml"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     std::fs::write(

@@ -197,6 +197,11 @@ impl MapApp {
         r.json().await.unwrap()
     }
 
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.base)).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     pub async fn in_state(&self, state: State) -> Vec<ferry::store::MessageSummary> {
         let filter = MessageFilter {
             state: Some(state),
@@ -401,15 +406,7 @@ async fn shadow_mode_counts_differences_while_the_live_version_delivers() {
         changes.iter().any(|c| c.starts_with("- $.note")),
         "{changes:?}"
     );
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(r#"ferry_shadow_compared_total{route="orders"} 3"#),
         "{metrics}"
@@ -444,15 +441,7 @@ async fn an_invalid_config_is_refused_and_the_running_one_stays() {
         t.receiver.received()[0].body,
         t.golden("erp/v1/shopify_order", "paid_order")
     );
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(r#"ferry_config_reloads_total{result="refused"} 1"#),
         "{metrics}"

@@ -19,6 +19,11 @@ fn save(path: &std::path::Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+async fn metrics(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/metrics")).send().await;
+    r.unwrap().text().await.unwrap()
+}
+
 async fn config_status(http: &reqwest::Client, base: &str) -> serde_json::Value {
     http.get(format!("{base}/admin/api/v1/config"))
         .bearer_auth(ADMIN_TOKEN)
@@ -144,15 +149,9 @@ async fn reloads_under_traffic_lose_nothing_and_refuse_a_bad_config() {
         "SIGHUP's reload is counted",
         Duration::from_secs(20),
         async || {
-            let m = http
-                .get(format!("{base}/metrics"))
-                .send()
+            metrics(&http, &base)
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            m.contains(r#"ferry_config_reloads_total{result="refused"} 2"#)
+                .contains(r#"ferry_config_reloads_total{result="refused"} 2"#)
         },
     )
     .await;
@@ -188,14 +187,7 @@ async fn reloads_under_traffic_lose_nothing_and_refuse_a_bad_config() {
         },
     )
     .await;
-    let m = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&http, &base).await;
     assert!(
         m.contains(r#"ferry_config_reloads_total{result="applied"} 1"#),
         "{m}"
