@@ -77,11 +77,34 @@ rate_limit = { per_second = 10, burst = 10, dialect = "hubspot" }
 source = { kind = "api", credentials = ["erp_client"] }
 destination = { system = "crm", path = "/crm/v3/objects/contacts", batch = { max_items = 100, max_wait = "1s", path = "/crm/v3/objects/contacts/batch/create", body = "{inputs: .}", results = "(.response.errors // []) as $e | [.request[] | .objectWriteTraceId as $id | [$e[] | select(any(.context.objectWriteTraceId[]?; . == $id)) | .message] | .[0]]" } }
 
-# The ERP's stock levels, into the shop.
+# The ERP's stock levels, into the shop, through the mapping for the shop's
+# API version ([`STOCK_MAPPING`], written beside the config).
 [routes.erp-stock]
 source = { kind = "api", credentials = ["erp_client"], idempotency_window = "24h" }
+transform = "mappings/shopify/{api_version}/stock_level.jq"
 destination = { system = "shop", method = "POST", path = "/inventory_levels/set.json" }
 "#;
+
+/// The demo's stock mapping (Shopify 2024-07): the ERP's
+/// `{sku, location, available}` as Shopify's inventory call, with the
+/// location's and item's ids looked up in tables the mapping carries.
+pub const STOCK_MAPPING: &str = r#"# ERP stock level -> Shopify inventory_levels/set.json (2024-07)
+{"main-warehouse": 655441491, "berlin-store": 655441492, "wien-store": 655441493,
+ "lyon-store": 655441494, "utrecht-store": 655441495, "bologna-store": 655441496} as $locations
+| {
+    location_id: ($locations[.location] // .location),
+    inventory_item_id: .sku,
+    available: .available
+  }
+"#;
+
+/// Writes the demo's mapping files under `dir` (the config's folder).
+pub fn write_mappings(dir: &Path) -> anyhow::Result<()> {
+    let folder = dir.join("mappings/shopify/2024-07");
+    std::fs::create_dir_all(&folder).context("cannot write the demo's mappings")?;
+    std::fs::write(folder.join("stock_level.jq"), STOCK_MAPPING)
+        .context("cannot write the demo's mappings")
+}
 
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
 /// `whsec_` + base64("ferry-demo-shop-webhook-key").
@@ -153,6 +176,7 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
         .replace("{erp_url}", &world.erp.url())
         .replace("{shop_url}", &world.apis.shop.url())
         .replace("{crm_url}", &world.apis.crm.url());
+    write_mappings(dir.path())?;
     let config = parse_config(&text, "demo", dir.path(), &demo_secret)?;
     let data_dir = config.server.data_dir.clone();
     let app = App::build(config).await?;
