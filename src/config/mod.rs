@@ -84,13 +84,17 @@ pub enum LogFormat {
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+    /// The encrypted credential store, under this name (`vault` reads it
+    /// at run time, with every version inside its grace window).
+    Store(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Credential {
     pub name: String,
     pub source: SecretSource,
-    pub value: SecretString,
+    /// `None` for a store credential: its versions live in `vault`.
+    pub value: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -313,7 +317,17 @@ impl Config {
     }
 
     pub fn secret(&self, credential: &str) -> Option<&SecretString> {
-        self.credentials.get(credential).map(|c| &c.value)
+        self.credentials
+            .get(credential)
+            .and_then(|c| c.value.as_ref())
+    }
+
+    /// The credentials read from the encrypted store: (config name, store name).
+    pub fn store_credentials(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.credentials.values().filter_map(|c| match &c.source {
+            SecretSource::Store(s) => Some((c.name.as_str(), s.as_str())),
+            _ => None,
+        })
     }
 }
 

@@ -50,6 +50,9 @@ pub struct RawRetention {
 pub struct RawSecretSource {
     pub env: Option<String>,
     pub file: Option<String>,
+    /// A credential of the encrypted store (`ferry credentials set`),
+    /// resolved at run time.
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -125,6 +125,37 @@ fn secrets_can_come_from_files() {
 }
 
 #[test]
+fn store_credentials_are_resolved_at_run_time() {
+    let text = r#"
+[credentials]
+a = { store = "shop.webhook-1" }
+b = { store = "no spaces" }
+c = { store = "x", env = "C" }
+
+[server]
+admin_token = { store = "admin" }
+"#;
+    let Err(ConfigError::Invalid(p)) =
+        Config::parse(text, "f", Path::new("."), &env_with(&[("C", "v")]))
+    else {
+        panic!()
+    };
+    let at: Vec<_> = p.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        at,
+        ["server.admin_token", "credentials.b", "credentials.c"],
+        "{p:?}"
+    );
+    let good = "[credentials]\na = { store = \"shop.webhook-1\" }\n";
+    let cfg = Config::parse(good, "f", Path::new("."), &env_with(&[])).unwrap();
+    assert!(cfg.secret("a").is_none(), "no value at load time");
+    assert_eq!(
+        cfg.store_credentials().collect::<Vec<_>>(),
+        [("a", "shop.webhook-1")]
+    );
+}
+
+#[test]
 fn priority_pause_low_at_and_adaptive_resolve_and_are_checked() {
     let text = r#"
 [credentials]

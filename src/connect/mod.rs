@@ -62,7 +62,11 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(config: &Config) -> Result<Connector, ConnectError> {
+    pub fn new(
+        config: &Config,
+        vault: std::sync::Arc<crate::vault::Vault>,
+        clock: crate::clock::Clock,
+    ) -> Result<Connector, ConnectError> {
         let mut clients = HashMap::new();
         for (name, s) in &config.systems {
             // Proxy variables in the environment are ignored: deliveries carry
@@ -91,7 +95,7 @@ impl Connector {
         }
         Ok(Connector {
             clients,
-            credentials: Credentials::new(config),
+            credentials: Credentials::new(config, vault, clock),
         })
     }
 

@@ -159,8 +159,9 @@ impl Deliverer {
         clock: Clock,
         metrics: Arc<Metrics>,
         wake: Wake,
+        vault: Arc<crate::vault::Vault>,
     ) -> Result<Deliverer, crate::connect::ConnectError> {
-        let connector = Connector::new(&config)?;
+        let connector = Connector::new(&config, vault, clock.clone())?;
         let breakers = Arc::new(breaker::Breakers::new(&config, clock.now_ms()));
         for s in config.systems.values().filter(|s| s.breaker.is_some()) {
             metrics.circuit_init(&s.name);

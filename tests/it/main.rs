@@ -13,6 +13,7 @@ mod bulk;
 mod cli;
 mod client_libraries;
 mod crash;
+mod credentials;
 mod delivery;
 mod health;
 mod holds;
