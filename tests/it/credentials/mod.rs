@@ -2,3 +2,4 @@
 //! rotations reaching a running app while webhooks flow (`rotation`).
 
 mod cli;
+mod rotation;
