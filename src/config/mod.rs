@@ -4,6 +4,7 @@
 //! sees the resolved form. `ferry check-config` prints every [`Problem`] with its
 //! location; `config.default.toml` (embedded) is the commented reference.
 
+mod auth;
 mod batch;
 pub mod database;
 mod edge;
@@ -138,6 +139,8 @@ pub struct System {
     pub budget: String,
 }
 
+pub use auth::{ClientAuth, Grant, OAuth2, TokenHeader};
+
 /// How ferry authenticates toward a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -152,15 +155,25 @@ pub enum Auth {
         name: HeaderName,
         credential: String,
     },
+    /// Signs each delivery per Standard Webhooks (`webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` with every live version).
+    StandardWebhooks {
+        credential: String,
+    },
+    /// An OAuth2 access token, fetched and cached by `connect::oauth`.
+    OAuth2(Arc<OAuth2>),
 }
 
 impl Auth {
+    /// The credential the system sees (an OAuth2 client's secret).
     pub fn credential(&self) -> Option<&str> {
         match self {
             Auth::None => None,
             Auth::Basic { credential }
             | Auth::Bearer { credential }
+            | Auth::StandardWebhooks { credential }
             | Auth::Header { credential, .. } => Some(credential),
+            Auth::OAuth2(o) => Some(&o.client_secret),
         }
     }
 }

@@ -73,8 +73,26 @@ impl Credentials {
         self.current(credential).into_iter().collect()
     }
 
+    /// Saves a rotated value of store credential `credential` (an OAuth2
+    /// refresh token from a token answer); the reason when it could not be.
+    pub async fn save_rotated(&self, credential: &str, value: &str) -> Result<(), String> {
+        let Some(SecretSource::Store(name)) = self.sources.get(credential) else {
+            return Err(format!(
+                "credential {credential} is not a `{{ store = ... }}` credential"
+            ));
+        };
+        match self.vault.replace(name, value).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(crate::model::Chain(&e).to_string()),
+        }
+    }
+
     /// Adds the auth header; returns its name so logs can redact it.
+    /// (Standard Webhooks signatures and OAuth2 tokens are `Connector`'s.)
     pub fn apply(&self, auth: &Auth, headers: &mut HeaderMap) -> Option<HeaderName> {
+        if matches!(auth, Auth::StandardWebhooks { .. } | Auth::OAuth2(_)) {
+            return None;
+        }
         let credential = auth.credential()?;
         let secret = self.current(credential)?;
         let secret = secret.expose_secret();
@@ -89,6 +107,7 @@ impl Credentials {
             ),
             Auth::Bearer { .. } => (header::AUTHORIZATION, format!("Bearer {secret}")),
             Auth::Header { name, .. } => (name.clone(), secret.to_owned()),
+            Auth::StandardWebhooks { .. } | Auth::OAuth2(_) => return None,
         };
         let mut value = HeaderValue::from_str(&value).ok()?;
         value.set_sensitive(true);

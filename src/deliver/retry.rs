@@ -59,6 +59,9 @@ pub enum Outcome<'a> {
     Config(&'a str),
     /// The platform took a batch but refused this item of it, for this reason.
     ItemRejected { status: u16, reason: &'a str },
+    /// Nothing sent: no credential to send with (the OAuth2 token endpoint
+    /// failed, the signing secret is unusable); the reason.
+    Auth(&'a str),
 }
 
 /// Where the delivery stands before this attempt's verdict.

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::MasterKey;
 use crate::config::units::parse_duration;
-use crate::store::{NewVersion, Put, Store, StoredVersion, Supersede};
+use crate::store::{Store, StoredVersion, Supersede};
 
 /// The longest value `set` and `rotate` read from stdin.
 const MAX_VALUE: u64 = 64 * 1024;
@@ -160,7 +160,7 @@ async fn read_value(stdin: impl AsyncRead + Unpin) -> anyhow::Result<zeroize::Ze
     Ok(zeroize::Zeroizing::new(text.to_owned()))
 }
 
-/// Seals and stores the next version of `name`; returns its number.
+/// Seals and stores the next version of `name` (see [`super::put`]).
 pub async fn put(
     store: &Store,
     key: &MasterKey,
@@ -170,37 +170,7 @@ pub async fn put(
     expires_ms: Option<i64>,
     supersede: Supersede,
 ) -> anyhow::Result<i64> {
-    crate::model::credential_name(name).map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
-    // A concurrent writer may take the next number first: seal again, a few times.
-    for _ in 0..5 {
-        let next = store
-            .credential_versions()
-            .await?
-            .iter()
-            .filter(|v| v.name == name)
-            .map(|v| v.version)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let new = NewVersion {
-            name: name.to_owned(),
-            version: next,
-            sealed: key.seal(name, next, value.as_bytes()),
-            created_ms: now_ms,
-            expires_ms,
-            supersede,
-        };
-        match store.put_credential(new).await? {
-            Put::Done => return Ok(next),
-            Put::Conflict => continue,
-            Put::Missing => {
-                bail!(
-                    "no credential {name} in the store to rotate: use `ferry credentials set {name}`"
-                )
-            }
-        }
-    }
-    bail!("credential {name} kept changing while it was being written; run the command again")
+    Ok(super::put(store, key, name, value, now_ms, expires_ms, supersede).await?)
 }
 
 #[derive(Serialize)]

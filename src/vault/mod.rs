@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Config, SecretSource};
-use crate::store::{Store, StoreError, StoredVersion};
+use crate::store::{NewVersion, Put, Store, StoreError, StoredVersion, Supersede};
 
 /// How often each instance looks for a changed credential.
 pub const POLL: Duration = Duration::from_secs(2);
@@ -40,6 +40,14 @@ pub enum VaultError {
         "credential {config} names `{store}` in the credential store, which has no such credential: run `ferry credentials set {store}`"
     )]
     Unknown { config: String, store: String },
+    #[error("`{name}`: {why}")]
+    BadName { name: String, why: &'static str },
+    #[error("no credential {0} in the store to rotate: use `ferry credentials set {0}`")]
+    Missing(String),
+    #[error("credential {0} kept changing while it was being written; try again")]
+    Busy(String),
+    #[error("the credential store is not open (no `{{ store = ... }}` credential in the config)")]
+    Closed,
 }
 
 /// One version of a stored credential, opened.
@@ -237,10 +245,58 @@ impl Vault {
         }
     }
 
-    /// The master key and store, for a store write (a rotated refresh token).
-    pub fn sealer(&self) -> Option<(&MasterKey, &Store, &Clock)> {
-        self.inner.as_ref().map(|i| (&i.key, &i.store, &i.clock))
+    /// Saves `value` as the new version of store credential `name`, every
+    /// older one dropped (a rotated OAuth2 refresh token: the old one is
+    /// spent), and reads the store again so it is in use at once.
+    pub async fn replace(&self, name: &str, value: &str) -> Result<i64, VaultError> {
+        let i = self.inner.as_ref().ok_or(VaultError::Closed)?;
+        let now = i.clock.now_ms();
+        let v = put(&i.store, &i.key, name, value, now, None, Supersede::All).await?;
+        self.refresh().await?;
+        Ok(v)
     }
+}
+
+/// Seals and stores the next version of `name`; returns its number. A
+/// concurrent writer may take the number first: then it seals again.
+pub async fn put(
+    store: &Store,
+    key: &MasterKey,
+    name: &str,
+    value: &str,
+    now_ms: i64,
+    expires_ms: Option<i64>,
+    supersede: Supersede,
+) -> Result<i64, VaultError> {
+    crate::model::credential_name(name).map_err(|why| VaultError::BadName {
+        name: name.to_owned(),
+        why,
+    })?;
+    for _ in 0..5 {
+        let next = store
+            .credential_versions()
+            .await?
+            .iter()
+            .filter(|v| v.name == name)
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let new = NewVersion {
+            name: name.to_owned(),
+            version: next,
+            sealed: key.seal(name, next, value.as_bytes()),
+            created_ms: now_ms,
+            expires_ms,
+            supersede,
+        };
+        match store.put_credential(new).await? {
+            Put::Done => return Ok(next),
+            Put::Conflict => continue,
+            Put::Missing => return Err(VaultError::Missing(name.to_owned())),
+        }
+    }
+    Err(VaultError::Busy(name.to_owned()))
 }
 
 impl Inner {

@@ -1,5 +1,35 @@
-//! The encrypted credential store end to end: the CLI (`cli`), and
-//! rotations reaching a running app while webhooks flow (`rotation`).
+//! The encrypted credential store end to end: the CLI (`cli`), rotations
+//! reaching a running app while webhooks flow (`rotation`), and outbound
+//! Standard Webhooks signatures with every live version (`signing`).
 
 mod cli;
 mod rotation;
+mod signing;
+
+use ferry::store::{Store, Supersede};
+use ferry::vault::MasterKey;
+
+use crate::common::*;
+
+/// An app on a fresh SQLite store holding `stored` (name, value) under
+/// master key `key`, started as `App::build` does (through `Vault::open`).
+pub async fn app_with_store(key: &str, stored: &[(&str, &str)], opts: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).unwrap();
+    let mk = MasterKey::parse(key).unwrap();
+    ferry::vault::unlock(&store, &mk).await.unwrap();
+    for (name, value) in stored {
+        ferry::vault::put(&store, &mk, name, value, T0, None, Supersede::All)
+            .await
+            .unwrap();
+    }
+    let app = TestApp::spawn_with(Options {
+        store: Some(store),
+        master_key: Some(key.to_owned()),
+        ..opts
+    })
+    .await;
+    // The store's folder must outlive the app; the test process ends soon.
+    std::mem::forget(dir);
+    app
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
 
-use ferry::store::{Store, Supersede};
+use ferry::store::Supersede;
 use ferry::vault::MasterKey;
 
 use crate::common::*;
@@ -24,16 +24,7 @@ const GRACE_MS: i64 = 3_600_000;
 
 /// An app whose route `rotating` verifies with store credential `hook`.
 async fn app_with_stored_hook(key: &str) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).unwrap();
-    let mk = MasterKey::parse(key).unwrap();
-    ferry::vault::unlock(&store, &mk).await.unwrap();
-    ferry::vault::cli::put(&store, &mk, "hook", OLD, T0, None, Supersede::All)
-        .await
-        .unwrap();
-    let app = TestApp::spawn_with(Options {
-        store: Some(store),
-        master_key: Some(key.to_owned()),
+    let opts = Options {
         credentials: "hook = { store = \"hook\" }".into(),
         extra: r#"
 [routes.rotating]
@@ -42,11 +33,8 @@ destination = { system = "erp", path = "/rotating" }
 "#
         .into(),
         ..Options::default()
-    })
-    .await;
-    // the store's folder lives as long as the test process needs it
-    std::mem::forget(dir);
-    app
+    };
+    super::app_with_store(key, &[("hook", OLD)], opts).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,257 @@
+//! OAuth2 access tokens for outbound requests (`auth = { kind = "oauth2" }`
+//! and `"oauth2-refresh"`): our own small client over reqwest. One cached
+//! token per system, fetched by one worker at a time while the others wait
+//! for it (a `tokio::sync::Mutex` per system: single flight), refreshed once
+//! 75% of its lifetime has passed (before the 80% the contract names), and
+//! fetched anew when a system answers 401 to the token in the cache. The
+//! token endpoint is never followed through a redirect. A failure here is
+//! the attempt's `auth` failure with the endpoint's reason; no token, client
+//! secret or refresh token ever appears in an error, a log or the store's
+//! attempt records. With the refresh-token grant, a rotated refresh token in
+//! the answer is saved in the credential store (`vault`) before the access
+//! token is used.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::auth::Credentials;
+use crate::clock::Clock;
+use crate::config::{ClientAuth, Config, Grant, OAuth2, SystemName};
+
+/// How long the token endpoint may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of a token answer read at most.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Why no token could be had: shown as the attempt's explanation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token endpoint {url} could not be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the token endpoint {url} answered {status}{detail}")]
+    Refused {
+        url: String,
+        status: u16,
+        /// The OAuth2 `error` and `error_description`, when given.
+        detail: String,
+    },
+    #[error("the token endpoint {url} answered without a usable access_token")]
+    Malformed { url: String },
+    #[error("credential {0} has no value")]
+    NoCredential(String),
+    #[error("the rotated refresh token could not be saved in the credential store: {0}")]
+    NotSaved(String),
+}
+
+/// A cached access token.
+struct Token {
+    value: SecretString,
+    /// From here on the next request fetches a new one.
+    refresh_at_ms: i64,
+}
+
+/// Each OAuth2 system's cached token.
+pub struct Tokens {
+    /// Its own client: no proxy from the environment, no redirects.
+    http: reqwest::Client,
+    clock: Clock,
+    /// One slot per OAuth2 system; the tokio mutex is held across the
+    /// token request, so concurrent workers wait for one fetch.
+    slots: HashMap<SystemName, tokio::sync::Mutex<Option<Token>>>,
+    /// Token requests made, for the figures (requests per deliveries).
+    requests: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    access_token: Option<String>,
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+}
+
+impl Tokens {
+    pub fn new(config: &Config, clock: Clock) -> Result<Tokens, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TOKEN_TIMEOUT)
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let slots = config
+            .systems
+            .values()
+            .filter(|s| matches!(s.auth, crate::config::Auth::OAuth2(_)))
+            .map(|s| (s.name.clone(), tokio::sync::Mutex::new(None)))
+            .collect();
+        Ok(Tokens {
+            http,
+            clock,
+            slots,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Token requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The system's token: the cached one unless it is due for refresh or
+    /// is `rejected` (the one a 401 answered), else a new one, fetched once
+    /// for every worker waiting.
+    pub async fn token(
+        &self,
+        system: &SystemName,
+        o: &OAuth2,
+        credentials: &Credentials,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, TokenError> {
+        let Some(slot) = self.slots.get(system) else {
+            return Err(TokenError::NoCredential(o.client_secret.clone()));
+        };
+        let mut cached = slot.lock().await;
+        let now = self.clock.now_ms();
+        if let Some(t) = cached.as_ref() {
+            let refused = rejected.is_some_and(|r| r.expose_secret() == t.value.expose_secret());
+            if now < t.refresh_at_ms && !refused {
+                return Ok(t.value.clone());
+            }
+        }
+        *cached = None;
+        let fresh = self.fetch(o, credentials).await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    async fn fetch(&self, o: &OAuth2, credentials: &Credentials) -> Result<Token, TokenError> {
+        let secret = credentials
+            .current(&o.client_secret)
+            .ok_or_else(|| TokenError::NoCredential(o.client_secret.clone()))?;
+        let refresh = match &o.grant {
+            Grant::ClientCredentials => None,
+            Grant::RefreshToken { refresh_token } => Some((
+                refresh_token,
+                credentials
+                    .current(refresh_token)
+                    .ok_or_else(|| TokenError::NoCredential(refresh_token.clone()))?,
+            )),
+        };
+        let mut form: Vec<(&str, &str)> = match &refresh {
+            None => vec![("grant_type", "client_credentials")],
+            Some((_, token)) => vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.expose_secret()),
+            ],
+        };
+        if let Some(s) = &o.scope {
+            form.push(("scope", s));
+        }
+        if let Some(a) = &o.audience {
+            form.push(("audience", a));
+        }
+        let mut req = self.http.post(o.token_url.clone());
+        match o.client_auth {
+            ClientAuth::Post => {
+                form.push(("client_id", &o.client_id));
+                form.push(("client_secret", secret.expose_secret()));
+            }
+            ClientAuth::Basic => {
+                let pair = format!(
+                    "{}:{}",
+                    form_encode(&o.client_id),
+                    form_encode(secret.expose_secret())
+                );
+                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                req = req.header(axum::http::header::AUTHORIZATION, format!("Basic {basic}"));
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let url = o.token_url.to_string();
+        let unreachable = |e: reqwest::Error| TokenError::Unreachable {
+            url: url.clone(),
+            reason: crate::model::Chain(&e.without_url()).to_string(),
+        };
+        let mut resp = req
+            .header(axum::http::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(TokenError::Malformed { url });
+            }
+        }
+        if !(200..300).contains(&status) {
+            return Err(TokenError::Refused {
+                url,
+                status,
+                detail: oauth_error(&body),
+            });
+        }
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|_| TokenError::Malformed { url: url.clone() })?;
+        let Some(access) = answer.access_token.filter(|t| !t.is_empty()) else {
+            return Err(TokenError::Malformed { url });
+        };
+        if let (Some((name, old)), Some(new)) = (&refresh, answer.refresh_token.as_deref())
+            && new != old.expose_secret()
+        {
+            // Before the access token is used: the old refresh token may be spent now.
+            credentials
+                .save_rotated(name, new)
+                .await
+                .map_err(TokenError::NotSaved)?;
+        }
+        let ttl_ms = answer
+            .expires_in
+            .as_ref()
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .filter(|s| *s > 0)
+            .map_or(o.default_ttl.as_millis() as i64, |s| s.saturating_mul(1000));
+        Ok(Token {
+            value: SecretString::from(access),
+            refresh_at_ms: self.clock.now_ms().saturating_add(ttl_ms / 4 * 3),
+        })
+    }
+}
+
+/// `error: error_description` of an OAuth2 error answer (no other text of
+/// the body: it is the endpoint's, and could echo what was sent).
+fn oauth_error(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct E {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    let Ok(e) = serde_json::from_slice::<E>(body) else {
+        return String::new();
+    };
+    let cut = |s: String| s.chars().take(200).collect::<String>();
+    match (e.error.map(cut), e.error_description.map(cut)) {
+        (Some(e), Some(d)) => format!(" ({e}: {d})"),
+        (Some(e), None) => format!(" ({e})"),
+        (None, Some(d)) => format!(" ({d})"),
+        (None, None) => String::new(),
+    }
+}
+
+/// application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks of Basic's parts.
+fn form_encode(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'*');
+    utf8_percent_encode(s, SET).to_string().replace("%20", "+")
+}
