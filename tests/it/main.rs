@@ -23,6 +23,7 @@ mod ingest;
 mod isolation;
 mod layers;
 mod limits;
+mod oauth;
 mod ordering;
 mod platforms;
 mod salesforce;

@@ -16,6 +16,8 @@ use crate::common::*;
 pub async fn app_with_store(key: &str, stored: &[(&str, &str)], opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(dir.path()).unwrap();
+    // The store's folder must outlive the app; the test process ends soon.
+    std::mem::forget(dir);
     let mk = MasterKey::parse(key).unwrap();
     ferry::vault::unlock(&store, &mk).await.unwrap();
     for (name, value) in stored {
@@ -23,13 +25,15 @@ pub async fn app_with_store(key: &str, stored: &[(&str, &str)], opts: Options) -
             .await
             .unwrap();
     }
-    let app = TestApp::spawn_with(Options {
+    app_on(store, key, opts).await
+}
+
+/// An app on `store` (another instance, or a restart), opened with `key`.
+pub async fn app_on(store: Store, key: &str, opts: Options) -> TestApp {
+    TestApp::spawn_with(Options {
         store: Some(store),
         master_key: Some(key.to_owned()),
         ..opts
     })
-    .await;
-    // The store's folder must outlive the app; the test process ends soon.
-    std::mem::forget(dir);
-    app
+    .await
 }
