@@ -217,3 +217,28 @@ fn oauth2(
         default_ttl,
     })
 }
+
+/// An `oauth2-refresh` refresh token must come from the credential store:
+/// a rotated one from a token answer is saved there.
+pub(super) fn refresh_tokens_in_store(
+    cx: &mut Ctx<'_>,
+    raw: &RawConfig,
+    systems: &BTreeMap<SystemName, Arc<System>>,
+) {
+    for s in systems.values() {
+        if let Auth::OAuth2(o) = &s.auth
+            && let Grant::RefreshToken { refresh_token } = &o.grant
+            && raw
+                .credentials
+                .get(refresh_token)
+                .is_some_and(|c| c.store.is_none())
+        {
+            cx.problem(
+                format!("systems.{}.auth.refresh_token", s.name),
+                format!(
+                    "credential `{refresh_token}` must be `{{ store = ... }}`: a rotated refresh token is saved in the credential store"
+                ),
+            );
+        }
+    }
+}

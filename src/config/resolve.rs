@@ -192,6 +192,7 @@ fn systems(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<SystemName, Arc<System
             systems.insert(sys.name.clone(), Arc::new(sys));
         }
     }
+    super::auth::refresh_tokens_in_store(cx, raw, &systems);
     let mut budgets: BTreeMap<&str, &System> = BTreeMap::new();
     for s in systems.values() {
         match budgets.get(s.budget.as_str()) {

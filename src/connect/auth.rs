@@ -73,6 +73,23 @@ impl Credentials {
         self.current(credential).into_iter().collect()
     }
 
+    /// Takes the right to rotate store credential `credential` across
+    /// instances (see `Vault::lock`).
+    pub async fn lock_rotation(
+        &self,
+        credential: &str,
+    ) -> Result<crate::store::CredentialLock, String> {
+        let Some(SecretSource::Store(name)) = self.sources.get(credential) else {
+            return Err(format!(
+                "credential {credential} is not a `{{ store = ... }}` credential"
+            ));
+        };
+        self.vault
+            .lock(name)
+            .await
+            .map_err(|e| crate::model::Chain(&e).to_string())
+    }
+
     /// Saves a rotated value of store credential `credential` (an OAuth2
     /// refresh token from a token answer); the reason when it could not be.
     pub async fn save_rotated(&self, credential: &str, value: &str) -> Result<(), String> {

@@ -46,6 +46,8 @@ pub enum TokenError {
     NoCredential(String),
     #[error("the rotated refresh token could not be saved in the credential store: {0}")]
     NotSaved(String),
+    #[error("cannot take the credential store's turn to refresh: {0}")]
+    Locked(String),
 }
 
 /// A cached access token.
@@ -123,7 +125,19 @@ impl Tokens {
             }
         }
         *cached = None;
-        let fresh = self.fetch(o, credentials).await?;
+        let fresh = match &o.grant {
+            Grant::ClientCredentials => self.fetch(o, credentials).await,
+            Grant::RefreshToken { refresh_token } => {
+                // One instance at a time: the answer may spend the refresh token.
+                let lock = credentials
+                    .lock_rotation(refresh_token)
+                    .await
+                    .map_err(TokenError::Locked)?;
+                let fresh = self.fetch(o, credentials).await;
+                lock.release().await;
+                fresh
+            }
+        }?;
         let value = fresh.value.clone();
         *cached = Some(fresh);
         Ok(value)

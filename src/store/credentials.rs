@@ -54,7 +54,34 @@ pub enum Put {
     Missing,
 }
 
+/// Held while one instance refreshes an OAuth2 token with a credential
+/// it may rotate (a refresh token): on PostgreSQL a session advisory lock on
+/// a connection of its own, so instances take turns; on SQLite (one
+/// instance) nothing. Give it back with [`CredentialLock::release`]; one
+/// dropped without it closes its connection, which frees the lock too.
+pub struct CredentialLock {
+    held: Option<super::postgres::AdvisoryLock>,
+}
+
+impl CredentialLock {
+    pub async fn release(mut self) {
+        if let Some(l) = self.held.take() {
+            l.release().await;
+        }
+    }
+}
+
 impl Store {
+    /// Waits for the right to rotate credential `name` across instances.
+    pub async fn credential_lock(&self, name: &str) -> Result<CredentialLock, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(CredentialLock { held: None }),
+            Store::Postgres(s) => Ok(CredentialLock {
+                held: Some(s.advisory_lock(&format!("ferry-credential:{name}")).await?),
+            }),
+        }
+    }
+
     /// The master key's check value: `candidate` is stored if the store has
     /// none yet; the stored one is returned either way.
     pub async fn credential_key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StoreError> {

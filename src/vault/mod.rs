@@ -245,6 +245,19 @@ impl Vault {
         }
     }
 
+    /// Waits until no other instance is rotating store credential `name`
+    /// (PostgreSQL; SQLite has one instance), then reads the store again, so
+    /// what the last holder saved is in use.
+    pub async fn lock(&self, name: &str) -> Result<crate::store::CredentialLock, VaultError> {
+        let i = self.inner.as_ref().ok_or(VaultError::Closed)?;
+        let lock = i.store.credential_lock(name).await?;
+        if let Err(e) = self.refresh().await {
+            lock.release().await;
+            return Err(e);
+        }
+        Ok(lock)
+    }
+
     /// Saves `value` as the new version of store credential `name`, every
     /// older one dropped (a rotated OAuth2 refresh token: the old one is
     /// spent), and reads the store again so it is in use at once.

@@ -5,7 +5,49 @@
 use super::PgStore;
 use crate::store::*;
 
+/// A session advisory lock and the connection holding it.
+pub struct AdvisoryLock {
+    client: Option<deadpool_postgres::Object>,
+    key: String,
+}
+
+impl AdvisoryLock {
+    /// Unlocks and gives the connection back to the pool; if the unlock
+    /// fails, the connection is closed instead (which unlocks too).
+    pub async fn release(mut self) {
+        if let Some(c) = self.client.take() {
+            let unlocked = c
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&self.key])
+                .await;
+            if unlocked.is_err() {
+                drop(deadpool_postgres::Object::take(c));
+            }
+        }
+    }
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        // Not released (a panic, a cancelled task): close the session.
+        if let Some(c) = self.client.take() {
+            drop(deadpool_postgres::Object::take(c));
+        }
+    }
+}
+
 impl PgStore {
+    /// Waits for the session advisory lock named `key`.
+    pub async fn advisory_lock(&self, key: &str) -> Result<AdvisoryLock, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
+            .await?;
+        Ok(AdvisoryLock {
+            client: Some(client),
+            key: key.to_owned(),
+        })
+    }
+
     pub async fn credential_key_check(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let client = self.client().await?;
         let set = client

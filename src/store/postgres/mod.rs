@@ -10,6 +10,7 @@
 mod accept;
 mod batch;
 mod credentials;
+pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
 mod operate;

@@ -6,6 +6,7 @@
 //! `expires_in`, a rotated refresh token kept across a restart, and the
 //! token requests per 10,000 deliveries.
 
+mod instances;
 mod token_server;
 
 use std::time::Duration;

@@ -43,6 +43,8 @@ pub struct Script {
     pub rotate: bool,
     pub issued: u32,
     pub seen: Vec<Seen>,
+    /// Refresh-grant requests refused for a spent or unknown refresh token.
+    pub refused: u32,
 }
 
 #[derive(Clone)]
@@ -62,6 +64,7 @@ impl TokenServer {
             rotate: false,
             issued: 0,
             seen: Vec::new(),
+            refused: 0,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
@@ -85,6 +88,10 @@ impl TokenServer {
 
     pub fn requests(&self) -> usize {
         self.script.lock().unwrap().seen.len()
+    }
+
+    pub fn refused(&self) -> u32 {
+        self.script.lock().unwrap().refused
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -145,6 +152,7 @@ async fn token(
     let mut answer = serde_json::Map::new();
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
         if form.get("refresh_token") != s.refresh.as_ref() {
+            s.refused += 1;
             let body =
                 r#"{"error":"invalid_grant","error_description":"refresh token is not valid"}"#;
             return (StatusCode::BAD_REQUEST, body).into_response();
