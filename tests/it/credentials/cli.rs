@@ -34,6 +34,7 @@ pub fn run(cfg: &Path, key: Option<&str>, args: &[&str], stdin: &str) -> Output 
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
     c.arg("credentials")
         .args(args)
+        .envs(crate::common::secrets())
         .arg("--config")
         .arg(cfg)
         .env_remove("FERRY_MASTER_KEY")

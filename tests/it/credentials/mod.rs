@@ -3,6 +3,7 @@
 //! Standard Webhooks signatures with every live version (`signing`).
 
 mod cli;
+mod leak;
 mod rotation;
 mod signing;
 

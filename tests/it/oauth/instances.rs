@@ -102,14 +102,14 @@ async fn instances_refresh_a_rotating_refresh_token_one_at_a_time() {
     };
     let tokens = TokenServer::start(Some(3600)).await;
     tokens.set(|s| {
-        s.refresh = Some("rt-0".into());
+        s.refresh = Some("rtok-5b3e-0".into());
         s.rotate = true;
         s.delay = Duration::from_millis(300);
     });
     let receiver = Receiver::start().await.unwrap();
     let key = seed(
         &pg.store().await,
-        &[("api_secret", CLIENT_SECRET), ("hs_refresh", "rt-0")],
+        &[("api_secret", CLIENT_SECRET), ("hs_refresh", "rtok-5b3e-0")],
     )
     .await;
     let auth = r#"kind = "oauth2-refresh", refresh_token = "hs_refresh""#;
@@ -144,7 +144,7 @@ async fn instances_refresh_a_rotating_refresh_token_one_at_a_time() {
         .iter()
         .map(|s| s.form["refresh_token"].clone())
         .collect();
-    assert_eq!(presented, ["rt-0", "rt-2"]);
+    assert_eq!(presented, ["rtok-5b3e-0", "rtok-5b3e-2"]);
     assert_eq!(a.stats("out").await.delivered, 2);
     a.shutdown.cancel();
     b.shutdown.cancel();

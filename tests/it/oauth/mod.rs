@@ -7,7 +7,7 @@
 //! token requests per 10,000 deliveries.
 
 mod instances;
-mod token_server;
+pub mod token_server;
 
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ destination = {{ system = "api", path = "/orders" }}
 
 pub async fn oauth_app(tokens: &TokenServer, receiver: &Receiver, auth: &str) -> (TestApp, String) {
     let key = MasterKey::generate().to_string();
-    let stored = [("api_secret", CLIENT_SECRET), ("hs_refresh", "rt-0")];
+    let stored = [("api_secret", CLIENT_SECRET), ("hs_refresh", "rtok-5b3e-0")];
     let opts = oauth_options(tokens, receiver, auth);
     (
         crate::credentials::app_with_store(&key, &stored, opts).await,
@@ -238,7 +238,7 @@ async fn shopify_header_basic_client_auth_and_no_expires_in() {
 async fn a_rotated_refresh_token_is_stored_and_survives_a_restart() {
     let tokens = TokenServer::start(Some(3600)).await;
     tokens.set(|s| {
-        s.refresh = Some("rt-0".into());
+        s.refresh = Some("rtok-5b3e-0".into());
         s.rotate = true;
     });
     let receiver = Receiver::start().await.unwrap();
@@ -246,23 +246,23 @@ async fn a_rotated_refresh_token_is_stored_and_survives_a_restart() {
     let (t, key) = oauth_app(&tokens, &receiver, auth).await;
     send(&t, ["e1".to_string()]).await;
     t.drain().await;
-    assert_eq!(tokens.seen()[0].form["refresh_token"], "rt-0");
+    assert_eq!(tokens.seen()[0].form["refresh_token"], "rtok-5b3e-0");
     assert_eq!(bearer(&receiver.received()[0]), "Bearer tok-1");
     let snapshot = t.app.vault.snapshot();
     let newest = snapshot.newest("hs_refresh").unwrap();
     assert_eq!(
         newest.value.expose_secret(),
-        "rt-2",
+        "rtok-5b3e-2",
         "the rotated refresh token is stored"
     );
-    // restart on the same store: the new instance refreshes with rt-2 (rt-0 is refused)
+    // restart on the same store: the new instance refreshes with rtok-5b3e-2 (the first is refused)
     t.shutdown.cancel();
     let store = t.store.clone();
     let opts = oauth_options(&tokens, &receiver, auth);
     let t2 = crate::credentials::app_on(store, &key, opts).await;
     send(&t2, ["e2".to_string()]).await;
     t2.drain().await;
-    assert_eq!(tokens.seen()[1].form["refresh_token"], "rt-2");
+    assert_eq!(tokens.seen()[1].form["refresh_token"], "rtok-5b3e-2");
     assert_eq!(bearer(&receiver.received()[1]), "Bearer tok-2");
     let delivered = t2.stats("out").await.delivered;
     assert_eq!(delivered, 2);

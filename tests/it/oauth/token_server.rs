@@ -1,5 +1,5 @@
 //! A token endpoint written for the tests (axum on port 0): it issues
-//! `tok-1`, `tok-2`, ... with a scripted `expires_in`, answers the
+//! `tok-1`, `tok-2`, ... (refresh tokens `rtok-5b3e-N`) with a scripted `expires_in`, answers the
 //! refresh-token grant only with the refresh token it issued last (and
 //! rotates it when asked), can be made to fail or redirect, and records
 //! every request's form and `Authorization` header.
@@ -158,7 +158,7 @@ async fn token(
             return (StatusCode::BAD_REQUEST, body).into_response();
         }
         if s.rotate {
-            let next = format!("rt-{}", s.issued + 2);
+            let next = format!("rtok-5b3e-{}", s.issued + 2);
             s.refresh = Some(next.clone());
             answer.insert("refresh_token".into(), next.into());
         }
