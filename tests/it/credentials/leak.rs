@@ -217,6 +217,26 @@ async fn no_secret_reaches_the_database_logs_admin_api_or_metrics() {
                 .unwrap(),
         );
     }
+    let creds: serde_json::Value = admin("/credentials").await.unwrap().json().await.unwrap();
+    let hook = creds["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hook")
+        .unwrap();
+    assert_eq!(hook["source"], "store");
+    let versions: Vec<_> = hook["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64())
+        .collect();
+    assert_eq!(
+        versions,
+        [Some(2), Some(1)],
+        "both versions inside the grace"
+    );
+    answers.push_str(&creds.to_string());
     for path in ["/messages?state=dead", "/routes", "/systems", "/audit"] {
         answers.push_str(&admin(path).await.unwrap().text().await.unwrap());
     }
