@@ -53,8 +53,18 @@ pub enum Sent {
     /// scheme, host or port (a `config` death); the reason.
     Refused(String),
     /// Not sent: no credential to send it with (the OAuth2 token endpoint
-    /// failed, a signing secret is unusable); the reason (class `auth`).
-    Unauthorized(String),
+    /// failed, a signing secret is unusable); class `auth`.
+    Unauthorized(NoCredential),
+}
+
+/// Why a request went without its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCredential {
+    pub reason: String,
+    /// The credential itself is wrong: the token endpoint refused the
+    /// client or the grant (a 4xx), or the secret is unusable. Otherwise
+    /// (unreachable, a 5xx) it is worth retrying within the budget.
+    pub rejected: bool,
 }
 
 pub struct Attempt {
@@ -188,16 +198,19 @@ impl Connector {
         body: &[u8],
         delivery_key: &str,
         rejected: Option<&secrecy::SecretString>,
-    ) -> Result<Option<(HeaderName, Option<secrecy::SecretString>)>, String> {
+    ) -> Result<Option<(HeaderName, Option<secrecy::SecretString>)>, NoCredential> {
         match &system.auth {
             Auth::StandardWebhooks { credential } => {
                 let secrets = self.credentials.all_live(credential);
                 let now_s = self.credentials.clock.now_ms().div_euclid(1000);
                 sign::sign(headers, &secrets, delivery_key, now_s, body).map_err(|e| {
-                    format!(
-                        "cannot sign for {} with credential {credential}: {e}",
-                        system.name
-                    )
+                    NoCredential {
+                        reason: format!(
+                            "cannot sign for {} with credential {credential}: {e}",
+                            system.name
+                        ),
+                        rejected: true,
+                    }
                 })?;
                 Ok(Some((HeaderName::from_static("webhook-signature"), None)))
             }
@@ -206,7 +219,10 @@ impl Connector {
                     .tokens
                     .token(&system.name, o, &self.credentials, rejected)
                     .await
-                    .map_err(|e| format!("no OAuth2 access token for {}: {e}", system.name))?;
+                    .map_err(|e| NoCredential {
+                        reason: format!("no OAuth2 access token for {}: {e}", system.name),
+                        rejected: e.is_rejection(),
+                    })?;
                 let (name, value) = match &o.header {
                     TokenHeader::Bearer => (
                         header::AUTHORIZATION,
@@ -214,11 +230,12 @@ impl Connector {
                     ),
                     TokenHeader::Bare(name) => (name.clone(), token.expose_secret().to_owned()),
                 };
-                let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                    format!(
+                let mut value = HeaderValue::from_str(&value).map_err(|_| NoCredential {
+                    reason: format!(
                         "the OAuth2 token for {} is not a valid header value",
                         system.name
-                    )
+                    ),
+                    rejected: false,
                 })?;
                 value.set_sensitive(true);
                 headers.insert(name.clone(), value);

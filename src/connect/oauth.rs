@@ -3,7 +3,8 @@
 //! token per system, fetched by one worker at a time while the others wait
 //! for it (a `tokio::sync::Mutex` per system: single flight), refreshed once
 //! 75% of its lifetime has passed (before the 80% the contract names), and
-//! fetched anew when a system answers 401 to the token in the cache. The
+//! fetched anew when a system answers 401 to the token in the cache; a
+//! failure answers the workers waiting behind it for a second. The
 //! token endpoint is never followed through a redirect. A failure here is
 //! the attempt's `auth` failure with the endpoint's reason; no token, client
 //! secret or refresh token ever appears in an error, a log or the store's
@@ -27,6 +28,9 @@ use crate::config::{ClientAuth, Config, Grant, OAuth2, SystemName};
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of a token answer read at most.
 const MAX_ANSWER: usize = 64 * 1024;
+/// How long a failed token request answers for the workers waiting behind
+/// it, so a down endpoint is asked once, not once per waiting delivery.
+const FAILURE_HOLD_MS: i64 = 1_000;
 
 /// Why no token could be had: shown as the attempt's explanation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,11 +54,33 @@ pub enum TokenError {
     Locked(String),
 }
 
+impl TokenError {
+    /// Whether the endpoint refused the client or the grant (a 4xx other
+    /// than 408 and 429), or a credential has no value: retrying the same
+    /// will not help.
+    pub fn is_rejection(&self) -> bool {
+        match self {
+            TokenError::Refused { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 408 | 429)
+            }
+            TokenError::NoCredential(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A cached access token.
 struct Token {
     value: SecretString,
     /// From here on the next request fetches a new one.
     refresh_at_ms: i64,
+}
+
+/// A system's slot: its token, or the last failure while it is fresh.
+#[derive(Default)]
+struct Slot {
+    token: Option<Token>,
+    failed: Option<(TokenError, i64)>,
 }
 
 /// Each OAuth2 system's cached token.
@@ -64,7 +90,7 @@ pub struct Tokens {
     clock: Clock,
     /// One slot per OAuth2 system; the tokio mutex is held across the
     /// token request, so concurrent workers wait for one fetch.
-    slots: HashMap<SystemName, tokio::sync::Mutex<Option<Token>>>,
+    slots: HashMap<SystemName, tokio::sync::Mutex<Slot>>,
     /// Token requests made, for the figures (requests per deliveries).
     requests: AtomicU64,
 }
@@ -88,7 +114,7 @@ impl Tokens {
             .systems
             .values()
             .filter(|s| matches!(s.auth, crate::config::Auth::OAuth2(_)))
-            .map(|s| (s.name.clone(), tokio::sync::Mutex::new(None)))
+            .map(|s| (s.name.clone(), tokio::sync::Mutex::default()))
             .collect();
         Ok(Tokens {
             http,
@@ -116,15 +142,20 @@ impl Tokens {
         let Some(slot) = self.slots.get(system) else {
             return Err(TokenError::NoCredential(o.client_secret.clone()));
         };
-        let mut cached = slot.lock().await;
+        let mut slot = slot.lock().await;
         let now = self.clock.now_ms();
-        if let Some(t) = cached.as_ref() {
+        if let Some(t) = slot.token.as_ref() {
             let refused = rejected.is_some_and(|r| r.expose_secret() == t.value.expose_secret());
             if now < t.refresh_at_ms && !refused {
                 return Ok(t.value.clone());
             }
         }
-        *cached = None;
+        if let Some((e, until)) = &slot.failed
+            && now < *until
+        {
+            return Err(e.clone());
+        }
+        slot.token = None;
         let fresh = match &o.grant {
             Grant::ClientCredentials => self.fetch(o, credentials).await,
             Grant::RefreshToken { refresh_token } => {
@@ -137,10 +168,19 @@ impl Tokens {
                 lock.release().await;
                 fresh
             }
-        }?;
-        let value = fresh.value.clone();
-        *cached = Some(fresh);
-        Ok(value)
+        };
+        match fresh {
+            Ok(fresh) => {
+                let value = fresh.value.clone();
+                slot.token = Some(fresh);
+                slot.failed = None;
+                Ok(value)
+            }
+            Err(e) => {
+                slot.failed = Some((e.clone(), self.clock.now_ms() + FAILURE_HOLD_MS));
+                Err(e)
+            }
+        }
     }
 
     async fn fetch(&self, o: &OAuth2, credentials: &Credentials) -> Result<Token, TokenError> {

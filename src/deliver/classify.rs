@@ -55,7 +55,7 @@ pub(super) fn classify(
             "fix the mapping or the source data, then edit and replay the message.".into(),
             Dead,
         ),
-        Outcome::Auth(text) => (
+        Outcome::Auth { reason: text, .. } => (
             C::Auth,
             format!("nothing was sent to {system}: {}", excerpt(text)),
             match credential {

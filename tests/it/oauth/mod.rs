@@ -178,8 +178,9 @@ async fn a_failing_or_redirecting_token_endpoint_is_class_auth_with_its_reason()
         2,
         "the redirect's target was never asked"
     );
-    // back up: an operator's retry delivers
+    // back up: an operator's retry delivers (once the failure's hold is over)
     tokens.set(|s| s.mode = Mode::Issue);
+    t.clock.advance(1_000);
     t.store
         .retry(
             ferry::store::Selection::One(m.summary.id.to_string()),
@@ -201,6 +202,42 @@ async fn a_failing_or_redirecting_token_endpoint_is_class_auth_with_its_reason()
     assert_eq!(gone.last_class, Some(ErrorClass::Auth));
     let why = gone.last_explanation.as_deref().unwrap();
     assert!(why.contains("could not be reached"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_token_endpoint_is_asked_once_for_all_waiting_deliveries() {
+    let tokens = TokenServer::start(Some(3600)).await;
+    tokens.set(|s| {
+        s.mode = Mode::Fail(503);
+        s.delay = Duration::from_millis(100);
+    });
+    let receiver = Receiver::start().await.unwrap();
+    let (t, _) = oauth_app(&tokens, &receiver, r#"kind = "oauth2""#).await;
+    send(&t, (0..20).map(|i| format!("e{i}"))).await;
+    t.drain().await;
+    assert_eq!(
+        tokens.requests(),
+        1,
+        "one request answered every waiting worker"
+    );
+    let list = t.store.list(&Default::default()).await.unwrap();
+    assert_eq!(list.len(), 20);
+    assert!(
+        list.iter()
+            .all(|m| m.state == State::Retrying && m.last_class == Some(ErrorClass::Auth))
+    );
+    // still down at the next attempt: an outage is not a rejected credential
+    t.clock.advance(120_000);
+    t.drain().await;
+    let list = t.store.list(&Default::default()).await.unwrap();
+    assert!(list.iter().all(|m| m.state == State::Retrying), "{list:?}");
+    assert_eq!(tokens.requests(), 2);
+    // back up: every delivery goes out with one new token
+    tokens.set(|s| s.mode = Mode::Issue);
+    t.clock.advance(120_000);
+    t.drain().await;
+    assert_eq!(t.stats("out").await.delivered, 20);
+    assert_eq!(tokens.requests(), 3);
 }
 
 #[tokio::test]
