@@ -187,3 +187,45 @@ async fn credentials_on_sqlite() {
 async fn credentials_on_postgres() {
     on_postgres("credentials_on_postgres", credentials).await;
 }
+
+/// The right to rotate a credential: on PostgreSQL one holder at a time per
+/// name (instances, and connections of one instance, take turns; a lock
+/// dropped without release frees the name too); SQLite has one instance,
+/// whose own single flight suffices, so it never waits.
+async fn rotation_lock(store: Store) {
+    let first = store.credential_lock("hs_refresh").await.unwrap();
+    let other = store.credential_lock("another").await.unwrap();
+    other.release().await;
+    let s = store.clone();
+    let mut waiter = tokio::spawn(async move { s.credential_lock("hs_refresh").await.unwrap() });
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut waiter).await;
+    match &store {
+        Store::Postgres(_) => assert!(early.is_err(), "a second holder waits for the first"),
+        Store::Sqlite(_) => assert!(early.is_ok(), "one instance: no wait"),
+    }
+    first.release().await;
+    let second = match early {
+        Ok(done) => done.unwrap(),
+        Err(_) => waiter.await.unwrap(),
+    };
+    // dropped, not released: the name is free again
+    drop(second);
+    let third = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.credential_lock("hs_refresh"),
+    )
+    .await
+    .expect("a dropped lock frees its name")
+    .unwrap();
+    third.release().await;
+}
+
+#[tokio::test]
+async fn rotation_lock_on_sqlite() {
+    on_sqlite(rotation_lock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_lock_on_postgres() {
+    on_postgres("rotation_lock_on_postgres", rotation_lock).await;
+}
