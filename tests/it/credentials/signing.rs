@@ -36,11 +36,9 @@ fn verifies(r: &ferry::sim::receiver::Received, secret: &str) -> Result<(), Veri
     .map(|_| ())
 }
 
-#[tokio::test]
-async fn deliveries_are_signed_with_every_live_version_and_a_stable_id() {
-    let key = MasterKey::generate().to_string();
-    let receiver = Receiver::start().await.unwrap();
-    let opts = Options {
+/// Options for an app whose system `hooks` signs with store credential `sign`.
+fn signing_options(receiver: &Receiver) -> Options {
+    Options {
         receiver: Some(receiver.clone()),
         credentials: "signer = { store = \"sign\" }".into(),
         extra: format!(
@@ -56,7 +54,14 @@ destination = {{ system = "hooks", path = "/hook" }}
             receiver.url()
         ),
         ..Options::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_with_every_live_version_and_a_stable_id() {
+    let key = MasterKey::generate().to_string();
+    let receiver = Receiver::start().await.unwrap();
+    let opts = signing_options(&receiver);
     let t = super::app_with_store(&key, &[("sign", SIGN_V1)], opts).await;
     receiver.push([Reply::status(500)]);
     assert_eq!(
@@ -159,4 +164,74 @@ destination = {{ system = "hooks", path = "/hook" }}
         let sig = got[0].headers["webhook-signature"].to_str().unwrap();
         assert!(!text.contains(&sig[3..]), "a signature in the attempt log");
     }
+}
+
+const VERIFY: &str = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, headers, body = sys.argv[1:4]
+Webhook(secret).verify(body, json.loads(headers))
+"#;
+
+/// The official Python library (`standardwebhooks`) verifies what ferry
+/// signs during a rotation, with the old secret and with the new one. Runs
+/// when `FERRY_TEST_PYTHON_CLIENTS=1`, like `client_libraries`.
+#[tokio::test]
+async fn the_official_python_library_verifies_what_ferry_signs() {
+    if std::env::var("FERRY_TEST_PYTHON_CLIENTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set FERRY_TEST_PYTHON_CLIENTS=1 with `pip install standardwebhooks`");
+        return;
+    }
+    let key = MasterKey::generate().to_string();
+    let receiver = Receiver::start().await.unwrap();
+    let opts = Options {
+        // the library checks the timestamp against the wall clock
+        clock: Some(ferry::clock::Clock::System),
+        ..signing_options(&receiver)
+    };
+    let t = super::app_with_store(&key, &[("sign", SIGN_V1)], opts).await;
+    let mk = MasterKey::parse(&key).unwrap();
+    let (now, until_ms) = (t.clock.now_ms(), t.clock.now_ms() + 3_600_000);
+    ferry::vault::put(
+        &t.store,
+        &mk,
+        "sign",
+        SIGN_V2,
+        now,
+        None,
+        Supersede::After { until_ms },
+    )
+    .await
+    .unwrap();
+    t.app.vault.refresh().await.unwrap();
+    assert_eq!(
+        t.signed("out", "py1", r#"{"amount":"12.50"}"#, t.now_s(), WHSEC)
+            .await
+            .status(),
+        202
+    );
+    t.drain().await;
+    let r = receiver.received().pop().unwrap();
+    let headers: serde_json::Map<String, serde_json::Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|h| (h.to_string(), r.headers[*h].to_str().unwrap().into()))
+            .collect();
+    let headers = serde_json::Value::Object(headers).to_string();
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    let verify = |secret: &str, body: &str| {
+        std::process::Command::new("python3")
+            .args(["-c", VERIFY, secret, &headers, body])
+            .output()
+            .expect("python3")
+            .status
+            .success()
+    };
+    assert!(verify(SIGN_V1, &body), "the old secret verifies");
+    assert!(verify(SIGN_V2, &body), "the new secret verifies");
+    assert!(!verify(WHSEC, &body), "another secret does not");
+    assert!(
+        !verify(SIGN_V2, &body.replace("12.50", "99.00")),
+        "a changed body does not"
+    );
 }
