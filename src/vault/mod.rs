@@ -46,7 +46,9 @@ pub enum VaultError {
     Missing(String),
     #[error("credential {0} kept changing while it was being written; try again")]
     Busy(String),
-    #[error("the credential store is not open (no `{{ store = ... }}` credential in the config)")]
+    #[error(
+        "the credential store is not open: ferry started without a `{{ store = ... }}` credential (restart it with the master key)"
+    )]
     Closed,
 }
 
@@ -166,8 +168,19 @@ impl Vault {
             return Ok(Vault::none());
         }
         let vault = Vault::unlocked(store, clock, key?).await?;
-        let snapshot = vault.snapshot();
-        for (config_name, store_name) in config.store_credentials() {
+        vault.check(config)?;
+        Ok(vault)
+    }
+
+    /// Whether every `{ store = ... }` credential of `config` is here: at
+    /// start, and for a reloaded config (which must be refused otherwise).
+    pub fn check(&self, config: &Config) -> Result<(), VaultError> {
+        let mut names = config.store_credentials().peekable();
+        if names.peek().is_some() && self.inner.is_none() {
+            return Err(VaultError::Closed);
+        }
+        let snapshot = self.snapshot();
+        for (config_name, store_name) in names {
             if !snapshot.contains(store_name) {
                 return Err(VaultError::Unknown {
                     config: config_name.to_owned(),
@@ -175,7 +188,7 @@ impl Vault {
                 });
             }
         }
-        Ok(vault)
+        Ok(())
     }
 
     /// Checks `key` against the store's check value (storing one on first
@@ -359,3 +372,6 @@ pub async fn unlock(store: &Store, key: &MasterKey) -> Result<(), VaultError> {
     let stored = store.credential_key_check(key.check_value()).await?;
     Ok(key.matches(&stored)?)
 }
+
+#[cfg(test)]
+mod tests;
