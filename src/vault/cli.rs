@@ -25,6 +25,7 @@ pub enum CredentialsCommand {
     Set {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
+        /// The credential's name (letters, digits, `.`, `_`, `-`), as in `{ store = "NAME" }`.
         name: String,
         /// When the value expires, from now (`90d`): shown by `list`.
         #[arg(long)]
@@ -35,10 +36,12 @@ pub enum CredentialsCommand {
     Rotate {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
+        /// The credential's name.
         name: String,
         /// How long the previous versions stay accepted (`24h`; `0s`: none).
         #[arg(long)]
         grace: String,
+        /// When the new value expires, from now (`90d`): shown by `list`.
         #[arg(long)]
         expires: Option<String>,
     },
@@ -46,6 +49,7 @@ pub enum CredentialsCommand {
     List {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
+        /// JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -53,6 +57,7 @@ pub enum CredentialsCommand {
     Remove {
         #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
         config: PathBuf,
+        /// The credential's name.
         name: String,
     },
 }
