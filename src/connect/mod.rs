@@ -76,16 +76,39 @@ pub struct Attempt {
 pub struct Connector {
     clients: HashMap<SystemName, reqwest::Client>,
     pub credentials: Credentials,
-    /// OAuth2 systems' cached access tokens.
-    pub tokens: Tokens,
+    /// OAuth2 systems' cached access tokens (shared: see [`Outbound`]).
+    pub tokens: std::sync::Arc<Tokens>,
+}
+
+/// What outlives one configuration's connector: the credential store's
+/// view, the clock, and the OAuth2 tokens, so a reload (a new `Connector`)
+/// keeps the cached tokens of systems whose OAuth2 settings it leaves alone.
+#[derive(Clone)]
+pub struct Outbound {
+    pub vault: std::sync::Arc<crate::vault::Vault>,
+    pub clock: crate::clock::Clock,
+    pub tokens: std::sync::Arc<Tokens>,
+}
+
+impl Outbound {
+    pub fn new(
+        vault: std::sync::Arc<crate::vault::Vault>,
+        clock: crate::clock::Clock,
+    ) -> Result<Outbound, ConnectError> {
+        let tokens = Tokens::new(clock.clone()).map_err(|source| ConnectError::Client {
+            system: "(OAuth2 token endpoints)".into(),
+            source,
+        })?;
+        Ok(Outbound {
+            vault,
+            clock,
+            tokens: std::sync::Arc::new(tokens),
+        })
+    }
 }
 
 impl Connector {
-    pub fn new(
-        config: &Config,
-        vault: std::sync::Arc<crate::vault::Vault>,
-        clock: crate::clock::Clock,
-    ) -> Result<Connector, ConnectError> {
+    pub fn new(config: &Config, outbound: &Outbound) -> Result<Connector, ConnectError> {
         let mut clients = HashMap::new();
         for (name, s) in &config.systems {
             // Proxy variables in the environment are ignored: deliveries carry
@@ -112,14 +135,10 @@ impl Connector {
                 })?;
             clients.insert(name.clone(), client);
         }
-        let tokens = Tokens::new(config, clock.clone()).map_err(|source| ConnectError::Client {
-            system: "(OAuth2 token endpoints)".into(),
-            source,
-        })?;
         Ok(Connector {
             clients,
-            credentials: Credentials::new(config, vault, clock),
-            tokens,
+            credentials: Credentials::new(config, outbound.vault.clone(), outbound.clock.clone()),
+            tokens: outbound.tokens.clone(),
         })
     }
 

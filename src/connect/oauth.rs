@@ -13,6 +13,7 @@
 //! token is used.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use serde::Deserialize;
 
 use super::auth::Credentials;
 use crate::clock::Clock;
-use crate::config::{ClientAuth, Config, Grant, OAuth2, SystemName};
+use crate::config::{ClientAuth, Grant, OAuth2, SystemName};
 
 /// How long the token endpoint may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,11 +77,14 @@ struct Token {
     refresh_at_ms: i64,
 }
 
-/// A system's slot: its token, or the last failure while it is fresh.
+/// A system's slot: its token, or the last failure while it is fresh,
+/// for the OAuth2 settings they were got with (a reload that changes them
+/// starts the slot over).
 #[derive(Default)]
 struct Slot {
     token: Option<Token>,
     failed: Option<(TokenError, i64)>,
+    settings: Option<OAuth2>,
 }
 
 /// Each OAuth2 system's cached token.
@@ -88,9 +92,11 @@ pub struct Tokens {
     /// Its own client: no proxy from the environment, no redirects.
     http: reqwest::Client,
     clock: Clock,
-    /// One slot per OAuth2 system; the tokio mutex is held across the
-    /// token request, so concurrent workers wait for one fetch.
-    slots: HashMap<SystemName, tokio::sync::Mutex<Slot>>,
+    /// One slot per OAuth2 system, made at its first use (so one `Tokens`
+    /// serves every configuration a reload brings); the tokio mutex is held
+    /// across the token request, so concurrent workers wait for one fetch.
+    /// The outer `std` mutex is held only to find or add a slot.
+    slots: std::sync::Mutex<HashMap<SystemName, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Token requests made, for the figures (requests per deliveries).
     requests: AtomicU64,
 }
@@ -103,23 +109,17 @@ struct Answer {
 }
 
 impl Tokens {
-    pub fn new(config: &Config, clock: Clock) -> Result<Tokens, reqwest::Error> {
+    pub fn new(clock: Clock) -> Result<Tokens, reqwest::Error> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TOKEN_TIMEOUT)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let slots = config
-            .systems
-            .values()
-            .filter(|s| matches!(s.auth, crate::config::Auth::OAuth2(_)))
-            .map(|s| (s.name.clone(), tokio::sync::Mutex::default()))
-            .collect();
         Ok(Tokens {
             http,
             clock,
-            slots,
+            slots: Default::default(),
             requests: AtomicU64::new(0),
         })
     }
@@ -139,10 +139,20 @@ impl Tokens {
         credentials: &Credentials,
         rejected: Option<&SecretString>,
     ) -> Result<SecretString, TokenError> {
-        let Some(slot) = self.slots.get(system) else {
-            return Err(TokenError::NoCredential(o.client_secret.clone()));
-        };
+        let slot = self
+            .slots
+            .lock()
+            .expect("token slots poisoned")
+            .entry(system.clone())
+            .or_default()
+            .clone();
         let mut slot = slot.lock().await;
+        if slot.settings.as_ref() != Some(o) {
+            *slot = Slot {
+                settings: Some(o.clone()),
+                ..Slot::default()
+            };
+        }
         let now = self.clock.now_ms();
         if let Some(t) = slot.token.as_ref() {
             let refused = rejected.is_some_and(|r| r.expose_secret() == t.value.expose_secret());
@@ -308,4 +318,87 @@ fn form_encode(s: &str) -> String {
         .remove(b'_')
         .remove(b'*');
     utf8_percent_encode(s, SET).to_string().replace("%20", "+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Auth, Config};
+
+    fn config(token_url: &str) -> Config {
+        let text = format!(
+            r#"
+[credentials]
+secret = {{ env = "S" }}
+
+[systems.api]
+base_url = "http://127.0.0.1:9"
+auth = {{ kind = "oauth2", token_url = "{token_url}", client_id = "c", client_secret = "secret" }}
+"#
+        );
+        let env = |k: &str| (k == "S").then(|| "s".to_owned());
+        Config::parse(&text, "t", std::path::Path::new("."), &env).unwrap()
+    }
+
+    fn oauth(c: &Config) -> OAuth2 {
+        match &c.systems["api"].auth {
+            Auth::OAuth2(o) => (**o).clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Nothing listens on port 9 of loopback (discard): every fetch fails.
+    #[tokio::test]
+    async fn a_failure_answers_for_a_second_and_new_settings_start_over() {
+        let clock = Clock::manual(1_000_000);
+        let tokens = Tokens::new(clock.clone()).unwrap();
+        let (a, b) = (
+            config("http://127.0.0.1:9/a"),
+            config("http://127.0.0.1:9/b"),
+        );
+        let creds = Credentials::new(&a, Arc::new(crate::vault::Vault::none()), clock.clone());
+        let system: SystemName = "api".into();
+        let err = tokens
+            .token(&system, &oauth(&a), &creds, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TokenError::Unreachable { .. }), "{err}");
+        assert!(!err.is_rejection());
+        tokens
+            .token(&system, &oauth(&a), &creds, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            tokens.requests(),
+            1,
+            "the failure answered the second caller"
+        );
+        // a reload that changes the settings does not inherit the failure
+        tokens
+            .token(&system, &oauth(&b), &creds, None)
+            .await
+            .unwrap_err();
+        assert_eq!(tokens.requests(), 2);
+        clock.advance(FAILURE_HOLD_MS);
+        tokens
+            .token(&system, &oauth(&b), &creds, None)
+            .await
+            .unwrap_err();
+        assert_eq!(tokens.requests(), 3, "asked again once the hold is over");
+    }
+
+    #[test]
+    fn refusals_are_told_from_outages() {
+        let refused = |status| TokenError::Refused {
+            url: "u".into(),
+            status,
+            detail: String::new(),
+        };
+        assert!(refused(400).is_rejection() && refused(401).is_rejection());
+        for transient in [302, 408, 429, 500, 503] {
+            assert!(!refused(transient).is_rejection(), "{transient}");
+        }
+        assert!(TokenError::NoCredential("x".into()).is_rejection());
+        assert_eq!(form_encode("a b+c/d-e.f_g"), "a+b%2Bc%2Fd-e.f_g");
+    }
 }

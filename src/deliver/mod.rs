@@ -161,7 +161,8 @@ impl Deliverer {
         wake: Wake,
         vault: Arc<crate::vault::Vault>,
     ) -> Result<Deliverer, crate::connect::ConnectError> {
-        let connector = Connector::new(&config, vault, clock.clone())?;
+        let outbound = crate::connect::Outbound::new(vault, clock.clone())?;
+        let connector = Connector::new(&config, &outbound)?;
         let breakers = Arc::new(breaker::Breakers::new(&config, clock.now_ms()));
         for s in config.systems.values().filter(|s| s.breaker.is_some()) {
             metrics.circuit_init(&s.name);
