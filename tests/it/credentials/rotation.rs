@@ -177,3 +177,59 @@ async fn a_rotation_mid_traffic_rejects_no_valid_and_accepts_no_forged_webhook()
     }
     assert!(noted, "last used written back");
 }
+
+/// The ERP's client key in the store: during a rotation's grace both keys
+/// are accepted (and scope idempotency keys to the same client), after it
+/// only the new one.
+#[tokio::test]
+async fn a_rotated_erp_client_key_is_accepted_until_its_grace_ends() {
+    let key = MasterKey::generate().to_string();
+    let opts = Options {
+        credentials: "client = { store = \"client\" }".into(),
+        extra: r#"
+[routes.erp_api]
+source = { kind = "api", credentials = ["client"] }
+destination = { system = "erp", path = "/stock" }
+"#
+        .into(),
+        ..Options::default()
+    };
+    let t = super::app_with_store(&key, &[("client", "erp-key-old-71c3")], opts).await;
+    let send = async |bearer: &str, idem: &str| {
+        t.http
+            .post(format!("{}/api/v1/routes/erp_api/messages", t.base))
+            .bearer_auth(bearer)
+            .header("idempotency-key", idem)
+            .header("content-type", "application/json")
+            .body(r#"{"sku":"A-1","qty":3}"#)
+            .send()
+            .await
+            .unwrap()
+    };
+    let call = async |bearer: &str, idem: &str| send(bearer, idem).await.status().as_u16();
+    assert_eq!(call("erp-key-old-71c3", "k1").await, 202);
+    assert_eq!(call("erp-key-new-9a02", "k2").await, 401);
+    let mk = MasterKey::parse(&key).unwrap();
+    let until_ms = t.clock.now_ms() + GRACE_MS;
+    ferry::vault::put(
+        &t.store,
+        &mk,
+        "client",
+        "erp-key-new-9a02",
+        t.clock.now_ms(),
+        None,
+        Supersede::After { until_ms },
+    )
+    .await
+    .unwrap();
+    t.app.vault.refresh().await.unwrap();
+    assert_eq!(call("erp-key-new-9a02", "k2").await, 202);
+    assert_eq!(call("erp-key-old-71c3", "k3").await, 202);
+    // one client identity: the same key and body replays whichever key sends it
+    let replay = send("erp-key-new-9a02", "k1").await;
+    assert_eq!(replay.status(), 202);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    t.clock.advance(GRACE_MS);
+    assert_eq!(call("erp-key-old-71c3", "k4").await, 401);
+    assert_eq!(call("erp-key-new-9a02", "k4").await, 202);
+}
