@@ -75,7 +75,7 @@ impl Credentials {
 
     /// Takes the right to rotate store credential `credential` across
     /// instances (see `Vault::lock`).
-    pub async fn lock_rotation(
+    pub(super) async fn lock_rotation(
         &self,
         credential: &str,
     ) -> Result<crate::store::CredentialLock, String> {
@@ -92,7 +92,7 @@ impl Credentials {
 
     /// Saves a rotated value of store credential `credential` (an OAuth2
     /// refresh token from a token answer); the reason when it could not be.
-    pub async fn save_rotated(&self, credential: &str, value: &str) -> Result<(), String> {
+    pub(super) async fn save_rotated(&self, credential: &str, value: &str) -> Result<(), String> {
         let Some(SecretSource::Store(name)) = self.sources.get(credential) else {
             return Err(format!(
                 "credential {credential} is not a `{{ store = ... }}` credential"
