@@ -31,6 +31,9 @@
 //!   classifies and schedules.
 //! * [`transform`]: body translation between claim and send; jq programs on
 //!   their own guarded thread pool (`jq`, `pool`); JSON depth on raw bytes.
+//! * [`vault`]: the encrypted credential store as an instance sees it: every
+//!   version opened with the master key, re-read when the store changes;
+//!   `ferry credentials ...`.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
 //! * [`telemetry`]: logs and Prometheus metrics.
@@ -61,3 +64,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod transform;
+pub mod vault;

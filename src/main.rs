@@ -83,6 +83,16 @@ enum Command {
     Bench(ferry::bench::BenchArgs),
     /// Upload an NDJSON file as a bulk sync job and follow it to the end.
     Sync(ferry::sync::SyncArgs),
+    /// Manage the encrypted credential store (needs the master key).
+    Credentials {
+        #[command(subcommand)]
+        command: ferry::vault::cli::CredentialsCommand,
+    },
+    /// The credential store's master key.
+    Keys {
+        #[command(subcommand)]
+        command: ferry::vault::cli::KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,6 +245,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retry(args) => retry(args).await,
         Command::Discard(args) => discard(args).await,
         Command::Bench(args) => ferry::bench::run(args).await,
+        Command::Credentials { command } => credentials(command).await,
+        Command::Keys { command } => {
+            ferry::vault::cli::keys(command);
+            Ok(())
+        }
         Command::Sync(args) => match ferry::sync::run(args).await? {
             0 => Ok(()),
             code => std::process::exit(code),
@@ -397,6 +412,13 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 async fn open_store(config: &Path) -> anyhow::Result<Store> {
     let config = load(config)?;
     Ok(Store::open(&config.server).await?)
+}
+
+async fn credentials(command: ferry::vault::cli::CredentialsCommand) -> anyhow::Result<()> {
+    let key = ferry::vault::MasterKey::from_env(&ferry::config::process_env)?;
+    let store = open_store(command.config()).await?;
+    let now = Clock::System.now_ms();
+    ferry::vault::cli::credentials(command, &store, &key, now, tokio::io::stdin()).await
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

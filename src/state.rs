@@ -35,6 +35,8 @@ pub struct Shared {
     /// Each system's hold from a platform's Retry-After or rate-limit
     /// headers (shown by the admin API, explaining waiting deliveries).
     pub holds: Arc<crate::deliver::hold::Holds>,
+    /// The encrypted credential store's versions, as last read.
+    pub vault: Arc<crate::vault::Vault>,
     /// The janitor's upkeep rounds so far (it counts the whole queue only
     /// every `app::FULL_COUNT_EVERY` rounds).
     pub(crate) rounds: std::sync::atomic::AtomicU64,

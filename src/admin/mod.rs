@@ -1,7 +1,10 @@
 //! Admin: the operators' JSON API under `/admin/api/v1`, reading and acting on
 //! messages through the same store methods the CLI uses (list, show, retry or
 //! discard one, retry or discard by filter with a dry-run count, route counts,
-//! each system's circuit breaker and queue, the audit log). Bearer-token protected; every action is audited in the store.
+//! each system's circuit breaker and queue, the audit log, the credentials'
+//! metadata). Bearer-token protected; every action is audited in the store.
+
+mod credentials;
 
 mod config;
 
@@ -37,7 +40,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))
         .route("/systems", get(systems))
-        .route("/audit", get(audit));
+        .route("/audit", get(audit))
+        .route("/credentials", get(credentials::credentials));
     Router::new().nest(
         "/admin/api/v1",
         api.layer(middleware::from_fn_with_state(state, require_token)),

@@ -34,6 +34,7 @@ use crate::telemetry::Metrics;
 pub use reloader::Reloader;
 
 mod reloader;
+use crate::vault::Vault;
 
 /// How often the janitor refreshes gauges and prunes keys.
 const JANITOR_EVERY: Duration = Duration::from_secs(2);
@@ -54,6 +55,8 @@ pub enum AppError {
     Serve(#[from] std::io::Error),
     #[error("cannot watch the configuration's folder")]
     Watch(#[from] notify::Error),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 pub struct App {
@@ -75,10 +78,23 @@ impl App {
             Some(url) => Store::open_postgres(url.expose_secret()).await?,
             None => Store::open_sqlite_exclusive(&config.server.data_dir, Clock::System.now_ms())?,
         };
-        App::with_parts(config, store, Clock::System)
+        let key = crate::vault::MasterKey::from_env(&crate::config::process_env);
+        let vault = Vault::open(&config, store.clone(), Clock::System, key).await?;
+        App::with_vault(config, store, Clock::System, Arc::new(vault))
     }
 
+    /// The app over a store, with no credential from the encrypted store.
     pub fn with_parts(config: Config, store: Store, clock: Clock) -> Result<App, AppError> {
+        App::with_vault(config, store, clock, Arc::new(Vault::none()))
+    }
+
+    /// The app with the credential store's view `vault` (`Vault::open`).
+    pub fn with_vault(
+        config: Config,
+        store: Store,
+        clock: Clock,
+        vault: Arc<Vault>,
+    ) -> Result<App, AppError> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new());
         let wake = Wake::default();
@@ -88,6 +104,7 @@ impl App {
             clock.clone(),
             metrics.clone(),
             wake.clone(),
+            vault.clone(),
         )?);
         store.wake_on_remote_work(wake.clone());
         let state = Arc::new(Shared {
@@ -102,6 +119,7 @@ impl App {
             quotas: deliverer.quotas(),
             concurrency: deliverer.concurrency(),
             holds: deliverer.holds(),
+            vault,
             rounds: Default::default(),
         });
         let ingest = Arc::new(Ingest::new(state.clone()));
@@ -187,6 +205,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.ingest.clone(), shutdown.clone()));
+        let vault = tokio::spawn(self.state.vault.clone().run(shutdown.clone()));
         let limits = crate::server::Limits::from_config(&self.state.config());
         tracing::info!(
             max_connections = limits.max_connections,
@@ -202,6 +221,7 @@ impl App {
         .await;
         shutdown.cancel();
         let _ = janitor.await;
+        let _ = vault.await;
         Ok(())
     }
 }

@@ -126,6 +126,11 @@ impl Reloader {
     /// for a restart.
     fn apply(&self, new: Config, running: &Config) -> Result<Vec<&'static str>, String> {
         let restart = reload::restart_needed(running, &new);
+        // Every `{ store = ... }` credential must be in the store already.
+        self.state
+            .vault
+            .check(&new)
+            .map_err(|e| crate::model::Chain(&e).to_string())?;
         let new = Arc::new(new);
         self.deliverer
             .reload(new.clone())

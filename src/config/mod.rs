@@ -4,6 +4,7 @@
 //! sees the resolved form. `ferry check-config` prints every [`Problem`] with its
 //! location; `config.default.toml` (embedded) is the commented reference.
 
+mod auth;
 mod batch;
 pub mod database;
 mod edge;
@@ -85,13 +86,17 @@ pub enum LogFormat {
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+    /// The encrypted credential store, under this name (`vault` reads it
+    /// at run time, with every version inside its grace window).
+    Store(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Credential {
     pub name: String,
     pub source: SecretSource,
-    pub value: SecretString,
+    /// `None` for a store credential: its versions live in `vault`.
+    pub value: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +143,8 @@ pub struct System {
     pub budget: String,
 }
 
+pub use auth::{ClientAuth, Grant, OAuth2, TokenHeader};
+
 /// How ferry authenticates toward a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -152,15 +159,25 @@ pub enum Auth {
         name: HeaderName,
         credential: String,
     },
+    /// Signs each delivery per Standard Webhooks (`webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` with every live version).
+    StandardWebhooks {
+        credential: String,
+    },
+    /// An OAuth2 access token, fetched and cached by `connect::oauth`.
+    OAuth2(Arc<OAuth2>),
 }
 
 impl Auth {
+    /// The credential the system sees (an OAuth2 client's secret).
     pub fn credential(&self) -> Option<&str> {
         match self {
             Auth::None => None,
             Auth::Basic { credential }
             | Auth::Bearer { credential }
+            | Auth::StandardWebhooks { credential }
             | Auth::Header { credential, .. } => Some(credential),
+            Auth::OAuth2(o) => Some(&o.client_secret),
         }
     }
 }
@@ -322,7 +339,17 @@ impl Config {
     }
 
     pub fn secret(&self, credential: &str) -> Option<&SecretString> {
-        self.credentials.get(credential).map(|c| &c.value)
+        self.credentials
+            .get(credential)
+            .and_then(|c| c.value.as_ref())
+    }
+
+    /// The credentials read from the encrypted store: (config name, store name).
+    pub fn store_credentials(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.credentials.values().filter_map(|c| match &c.source {
+            SecretSource::Store(s) => Some((c.name.as_str(), s.as_str())),
+            _ => None,
+        })
     }
 }
 

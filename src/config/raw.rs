@@ -50,6 +50,9 @@ pub struct RawRetention {
 pub struct RawSecretSource {
     pub env: Option<String>,
     pub file: Option<String>,
+    /// A credential of the encrypted store (`ferry credentials set`),
+    /// resolved at run time.
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +90,21 @@ pub struct RawAuth {
     pub credential: Option<String>,
     /// Header name for `kind = "header"`.
     pub name: Option<String>,
+    /// OAuth2 (`kind = "oauth2"` or `"oauth2-refresh"`).
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    /// The credential holding the client secret.
+    pub client_secret: Option<String>,
+    /// `oauth2-refresh`: the store credential holding the refresh token.
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    /// `"post"` (default) or `"basic"`.
+    pub client_auth: Option<String>,
+    /// `"Authorization"` (default, `Bearer <token>`) or `"X-Shopify-Access-Token"`.
+    pub header: Option<String>,
+    /// A token's lifetime when the answer has no `expires_in`.
+    pub default_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

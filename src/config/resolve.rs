@@ -46,28 +46,42 @@ impl Ctx<'_> {
         }
     }
 
-    fn secret(&mut self, loc: &str, src: &RawSecretSource) -> Option<(SecretSource, SecretString)> {
-        match (&src.env, &src.file) {
-            (Some(var), None) => match (self.env)(var) {
+    fn secret(
+        &mut self,
+        loc: &str,
+        src: &RawSecretSource,
+    ) -> Option<(SecretSource, Option<SecretString>)> {
+        match (&src.env, &src.file, &src.store) {
+            (None, None, Some(name)) => match crate::model::credential_name(name) {
+                Ok(()) => Some((SecretSource::Store(name.clone()), None)),
+                Err(why) => {
+                    self.problem(loc, format!("store = \"{name}\": {why}"));
+                    None
+                }
+            },
+            (Some(var), None, None) => match (self.env)(var) {
                 Some(v) if v.trim().is_empty() => {
                     // An empty secret would accept (or send) nothing at all: fail closed.
                     self.problem(loc, format!("environment variable {var} is empty"));
                     None
                 }
-                Some(v) => Some((SecretSource::Env(var.clone()), v.into())),
+                Some(v) => Some((SecretSource::Env(var.clone()), Some(v.into()))),
                 None => {
                     self.problem(loc, format!("environment variable {var} is not set"));
                     None
                 }
             },
-            (None, Some(file)) => {
+            (None, Some(file), None) => {
                 let path = self.base_dir.join(file);
                 match std::fs::read_to_string(&path) {
                     Ok(v) if v.trim().is_empty() => {
                         self.problem(loc, format!("{} is empty", path.display()));
                         None
                     }
-                    Ok(v) => Some((SecretSource::File(path), v.trim_end().to_owned().into())),
+                    Ok(v) => Some((
+                        SecretSource::File(path),
+                        Some(v.trim_end().to_owned().into()),
+                    )),
                     Err(e) => {
                         self.problem(loc, format!("cannot read {}: {e}", path.display()));
                         None
@@ -75,7 +89,7 @@ impl Ctx<'_> {
                 }
             }
             _ => {
-                self.problem(loc, "give exactly one of `env` or `file`");
+                self.problem(loc, "give exactly one of `env`, `file` or `store`");
                 None
             }
         }
@@ -178,6 +192,7 @@ fn systems(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<SystemName, Arc<System
             systems.insert(sys.name.clone(), Arc::new(sys));
         }
     }
+    super::auth::refresh_tokens_in_store(cx, raw, &systems);
     let mut budgets: BTreeMap<&str, &System> = BTreeMap::new();
     for s in systems.values() {
         match budgets.get(s.budget.as_str()) {
@@ -258,7 +273,15 @@ fn server(cx: &mut Ctx<'_>, s: &RawServer) -> Server {
         .admin_token
         .as_ref()
         .and_then(|src| cx.secret("server.admin_token", src))
-        .map(|(_, v)| v);
+        .and_then(|(source, v)| {
+            if matches!(source, SecretSource::Store(_)) {
+                cx.problem(
+                    "server.admin_token",
+                    "the admin token comes from `env` or `file`, not the credential store",
+                );
+            }
+            v
+        });
     let log_format = match s.log_format.as_deref() {
         None | Some("pretty") => LogFormat::Pretty,
         Some("json") => LogFormat::Json,

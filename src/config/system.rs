@@ -24,7 +24,7 @@ pub(super) fn system(
     let loc = format!("systems.{name}");
     let base_url = base_url(cx, &loc, s);
     let proxy = proxy(cx, &loc, s);
-    let auth = auth(cx, &loc, s, known_credential);
+    let auth = super::auth::auth(cx, &loc, s, known_credential);
     let timeout = cx.duration(
         &format!("{loc}.timeout"),
         s.timeout.as_ref(),
@@ -98,60 +98,6 @@ fn proxy(cx: &mut Ctx<'_>, loc: &str, s: &RawSystem) -> Option<reqwest::Url> {
                 None
             }
         })
-}
-
-/// `auth`: the kind and the credential it names.
-fn auth(
-    cx: &mut Ctx<'_>,
-    loc: &str,
-    s: &RawSystem,
-    known_credential: &dyn Fn(&str) -> bool,
-) -> Auth {
-    match &s.auth {
-        None => Auth::None,
-        Some(a) => {
-            let aloc = format!("{loc}.auth");
-            let credential = match (&a.credential, a.kind.as_str()) {
-                (_, "none") => String::new(),
-                (Some(c), _) if known_credential(c) => c.clone(),
-                (Some(c), _) => {
-                    cx.problem(
-                        format!("{aloc}.credential"),
-                        format!("unknown credential `{c}`"),
-                    );
-                    c.clone()
-                }
-                (None, _) => {
-                    cx.problem(&aloc, "`credential` is required");
-                    String::new()
-                }
-            };
-            match a.kind.as_str() {
-                "none" => Auth::None,
-                "basic" => Auth::Basic { credential },
-                "bearer" => Auth::Bearer { credential },
-                "header" => match a
-                    .name
-                    .as_deref()
-                    .map(|n| cx.header_name(&format!("{aloc}.name"), n))
-                {
-                    Some(Some(name)) => Auth::Header { name, credential },
-                    Some(None) => Auth::None,
-                    None => {
-                        cx.problem(&aloc, "kind `header` needs `name`, the header to send");
-                        Auth::None
-                    }
-                },
-                other => {
-                    cx.problem(
-                        format!("{aloc}.kind"),
-                        format!("`{other}`: use none, basic, bearer or header"),
-                    );
-                    Auth::None
-                }
-            }
-        }
-    }
 }
 
 /// `retry`, with `rate_limit.max_hold` (a cap on how long a platform may hold

@@ -125,6 +125,93 @@ fn secrets_can_come_from_files() {
 }
 
 #[test]
+fn store_credentials_are_resolved_at_run_time() {
+    let text = r#"
+[credentials]
+a = { store = "shop.webhook-1" }
+b = { store = "no spaces" }
+c = { store = "x", env = "C" }
+
+[server]
+admin_token = { store = "admin" }
+"#;
+    let Err(ConfigError::Invalid(p)) =
+        Config::parse(text, "f", Path::new("."), &env_with(&[("C", "v")]))
+    else {
+        panic!()
+    };
+    let at: Vec<_> = p.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        at,
+        ["server.admin_token", "credentials.b", "credentials.c"],
+        "{p:?}"
+    );
+    let good = "[credentials]\na = { store = \"shop.webhook-1\" }\n";
+    let cfg = Config::parse(good, "f", Path::new("."), &env_with(&[])).unwrap();
+    assert!(cfg.secret("a").is_none(), "no value at load time");
+    assert_eq!(
+        cfg.store_credentials().collect::<Vec<_>>(),
+        [("a", "shop.webhook-1")]
+    );
+}
+
+#[test]
+fn oauth2_auth_is_resolved_and_checked() {
+    let text = r#"
+[credentials]
+secret = { env = "S" }
+refresh = { env = "R" }
+stored = { store = "hs_refresh" }
+
+[systems.good]
+base_url = "https://api.example"
+auth = { kind = "oauth2-refresh", token_url = "https://login.example/token", client_id = "c", client_secret = "secret", refresh_token = "stored", client_auth = "basic", header = "X-Shopify-Access-Token", default_ttl = "2h", scope = "s" }
+
+[systems.bad]
+base_url = "https://api.example"
+auth = { kind = "oauth2", token_url = "ftp://x", client_secret = "nope", client_auth = "jwt" }
+
+[systems.env_refresh]
+base_url = "https://api.example"
+auth = { kind = "oauth2-refresh", token_url = "https://login.example/token", client_id = "c", client_secret = "secret", refresh_token = "refresh" }
+"#;
+    let env = env_with(&[("S", "s"), ("R", "r")]);
+    let Err(ConfigError::Invalid(p)) = Config::parse(text, "f", Path::new("."), &env) else {
+        panic!()
+    };
+    let at: Vec<_> = p.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        at,
+        [
+            "systems.bad.auth",
+            "systems.bad.auth.client_secret",
+            "systems.bad.auth.token_url",
+            "systems.bad.auth.client_auth",
+            "systems.env_refresh.auth.refresh_token",
+        ],
+        "{p:?}"
+    );
+    let good = text.split("[systems.bad]").next().unwrap();
+    let cfg = Config::parse(good, "f", Path::new("."), &env).unwrap();
+    let Auth::OAuth2(o) = &cfg.systems["good"].auth else {
+        panic!()
+    };
+    assert_eq!(o.client_auth, ClientAuth::Basic);
+    assert_eq!(
+        o.header,
+        TokenHeader::Bare(HeaderName::from_static("x-shopify-access-token"))
+    );
+    assert_eq!(o.default_ttl, Duration::from_secs(7200));
+    assert_eq!(
+        o.grant,
+        Grant::RefreshToken {
+            refresh_token: "stored".into()
+        }
+    );
+    assert_eq!(cfg.systems["good"].auth.credential(), Some("secret"));
+}
+
+#[test]
 fn priority_pause_low_at_and_adaptive_resolve_and_are_checked() {
     let text = r#"
 [credentials]

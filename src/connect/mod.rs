@@ -5,19 +5,23 @@
 //! timeline. It reports what happened; `deliver::retry` decides what it means.
 
 mod auth;
+mod oauth;
+pub mod sign;
 
 pub use crate::transform::Outgoing;
 pub use auth::Credentials;
+pub use oauth::{TokenError, Tokens};
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
+use secrecy::ExposeSecret;
 
 /// The rule lives with the config that checks `base_url` when it loads.
 pub use crate::config::same_origin;
-use crate::config::{Config, Destination, System, SystemName};
+use crate::config::{Auth, Config, Destination, System, SystemName, TokenHeader};
 use crate::store::{RequestLog, ResponseLog};
 
 /// Bytes of a body kept in the attempt log.
@@ -49,6 +53,19 @@ pub enum Sent {
     /// Not sent: the URL built from the path would leave the system's
     /// scheme, host or port (a `config` death); the reason.
     Refused(String),
+    /// Not sent: no credential to send it with (the OAuth2 token endpoint
+    /// failed, a signing secret is unusable); class `auth`.
+    Unauthorized(NoCredential),
+}
+
+/// Why a request went without its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCredential {
+    pub reason: String,
+    /// The credential itself is wrong: the token endpoint refused the
+    /// client or the grant (a 4xx), or the secret is unusable. Otherwise
+    /// (unreachable, a 5xx) it is worth retrying within the budget.
+    pub rejected: bool,
 }
 
 pub struct Attempt {
@@ -60,10 +77,39 @@ pub struct Attempt {
 pub struct Connector {
     clients: HashMap<SystemName, reqwest::Client>,
     pub credentials: Credentials,
+    /// OAuth2 systems' cached access tokens (shared: see [`Outbound`]).
+    pub tokens: std::sync::Arc<Tokens>,
+}
+
+/// What outlives one configuration's connector: the credential store's
+/// view, the clock, and the OAuth2 tokens, so a reload (a new `Connector`)
+/// keeps the cached tokens of systems whose OAuth2 settings it leaves alone.
+#[derive(Clone)]
+pub struct Outbound {
+    pub vault: std::sync::Arc<crate::vault::Vault>,
+    pub clock: crate::clock::Clock,
+    pub tokens: std::sync::Arc<Tokens>,
+}
+
+impl Outbound {
+    pub fn new(
+        vault: std::sync::Arc<crate::vault::Vault>,
+        clock: crate::clock::Clock,
+    ) -> Result<Outbound, ConnectError> {
+        let tokens = Tokens::new(clock.clone()).map_err(|source| ConnectError::Client {
+            system: "(OAuth2 token endpoints)".into(),
+            source,
+        })?;
+        Ok(Outbound {
+            vault,
+            clock,
+            tokens: std::sync::Arc::new(tokens),
+        })
+    }
 }
 
 impl Connector {
-    pub fn new(config: &Config) -> Result<Connector, ConnectError> {
+    pub fn new(config: &Config, outbound: &Outbound) -> Result<Connector, ConnectError> {
         let mut clients = HashMap::new();
         for (name, s) in &config.systems {
             // Proxy variables in the environment are ignored: deliveries carry
@@ -92,11 +138,13 @@ impl Connector {
         }
         Ok(Connector {
             clients,
-            credentials: Credentials::new(config),
+            credentials: Credentials::new(config, outbound.vault.clone(), outbound.clock.clone()),
+            tokens: outbound.tokens.clone(),
         })
     }
 
-    /// Sends one attempt of a delivery.
+    /// Sends one attempt of a delivery. An OAuth2 system that answers 401
+    /// is sent the request once more with a new token, inside this attempt.
     pub async fn send(
         &self,
         system: &System,
@@ -124,32 +172,38 @@ impl Connector {
         if let Ok(v) = HeaderValue::from_str(delivery_key) {
             headers.insert("idempotency-key", v);
         }
-        let secret_header = self.credentials.apply(&system.auth, &mut headers);
-        let request = RequestLog {
-            method: dest.method.to_string(),
-            url: url.clone(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    let own = secret_header.as_ref().map(|h| h.as_str());
-                    let value = crate::redact::header_value(k.as_str(), v.as_bytes(), own);
-                    (k.to_string(), value)
-                })
-                .collect(),
-            body_excerpt: excerpt(&body),
-        };
         let started = Instant::now();
-        let sent = match self.clients.get(&system.name) {
-            _ if refused.is_some() => Sent::Refused(refused.unwrap_or_default()),
-            None => Sent::Network(format!("no HTTP client for system {}", system.name)),
-            Some(client) => {
-                let req = client
-                    .request(dest.method.clone(), &url)
-                    .headers(headers)
-                    .body(body);
-                match req.send().await {
-                    Ok(resp) => read_response(resp).await,
-                    Err(e) => classify_error(&e),
+        let authorized = match &refused {
+            Some(_) => Ok(None),
+            None => {
+                self.authorize(system, &mut headers, &body, delivery_key, None)
+                    .await
+            }
+        };
+        let secret_header = authorized
+            .as_ref()
+            .ok()
+            .and_then(|a| a.as_ref().map(|(h, _)| h.clone()));
+        let request = request_log(dest, &url, &headers, secret_header.as_ref(), &body);
+        let sent = match (refused, authorized) {
+            (Some(why), _) => Sent::Refused(why),
+            (None, Err(why)) => Sent::Unauthorized(why),
+            (None, Ok(auth)) => {
+                let sent = self
+                    .call(system, dest, &url, headers.clone(), body.clone())
+                    .await;
+                match (sent, auth) {
+                    (Sent::Response { status: 401, .. }, Some((_, Some(rejected)))) => {
+                        // The token was refused: one new token, one more try.
+                        match self
+                            .authorize(system, &mut headers, &body, delivery_key, Some(&rejected))
+                            .await
+                        {
+                            Ok(_) => self.call(system, dest, &url, headers, body).await,
+                            Err(why) => Sent::Unauthorized(why),
+                        }
+                    }
+                    (sent, _) => sent,
                 }
             }
         };
@@ -158,6 +212,110 @@ impl Connector {
             sent,
             duration_ms: started.elapsed().as_millis() as i64,
         }
+    }
+
+    /// Puts the system's credential on the request: a static header, a
+    /// Standard Webhooks signature, or an OAuth2 token (a new one when
+    /// `rejected` is the cached one). Returns the header that carries a
+    /// secret (for the log's redaction) and the token sent, or why none could be.
+    async fn authorize(
+        &self,
+        system: &System,
+        headers: &mut HeaderMap,
+        body: &[u8],
+        delivery_key: &str,
+        rejected: Option<&secrecy::SecretString>,
+    ) -> Result<Option<(HeaderName, Option<secrecy::SecretString>)>, NoCredential> {
+        match &system.auth {
+            Auth::StandardWebhooks { credential } => {
+                let secrets = self.credentials.all_live(credential);
+                let now_s = self.credentials.clock.now_ms().div_euclid(1000);
+                sign::sign(headers, &secrets, delivery_key, now_s, body).map_err(|e| {
+                    NoCredential {
+                        reason: format!(
+                            "cannot sign for {} with credential {credential}: {e}",
+                            system.name
+                        ),
+                        rejected: true,
+                    }
+                })?;
+                Ok(Some((HeaderName::from_static("webhook-signature"), None)))
+            }
+            Auth::OAuth2(o) => {
+                let token = self
+                    .tokens
+                    .token(&system.name, o, &self.credentials, rejected)
+                    .await
+                    .map_err(|e| NoCredential {
+                        reason: format!("no OAuth2 access token for {}: {e}", system.name),
+                        rejected: e.is_rejection(),
+                    })?;
+                let (name, value) = match &o.header {
+                    TokenHeader::Bearer => (
+                        header::AUTHORIZATION,
+                        format!("Bearer {}", token.expose_secret()),
+                    ),
+                    TokenHeader::Bare(name) => (name.clone(), token.expose_secret().to_owned()),
+                };
+                let mut value = HeaderValue::from_str(&value).map_err(|_| NoCredential {
+                    reason: format!(
+                        "the OAuth2 token for {} is not a valid header value",
+                        system.name
+                    ),
+                    rejected: false,
+                })?;
+                value.set_sensitive(true);
+                headers.insert(name.clone(), value);
+                Ok(Some((name, Some(token))))
+            }
+            auth => Ok(self.credentials.apply(auth, headers).map(|h| (h, None))),
+        }
+    }
+
+    async fn call(
+        &self,
+        system: &System,
+        dest: &Destination,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Sent {
+        match self.clients.get(&system.name) {
+            None => Sent::Network(format!("no HTTP client for system {}", system.name)),
+            Some(client) => {
+                let req = client
+                    .request(dest.method.clone(), url)
+                    .headers(headers)
+                    .body(body);
+                match req.send().await {
+                    Ok(resp) => read_response(resp).await,
+                    Err(e) => classify_error(&e),
+                }
+            }
+        }
+    }
+}
+
+/// The request as the attempt log keeps it: headers that carry a secret redacted.
+fn request_log(
+    dest: &Destination,
+    url: &str,
+    headers: &HeaderMap,
+    secret_header: Option<&HeaderName>,
+    body: &[u8],
+) -> RequestLog {
+    RequestLog {
+        method: dest.method.to_string(),
+        url: url.to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                let own = secret_header.map(|h| h.as_str());
+                let value = crate::redact::header_value(k.as_str(), v.as_bytes(), own);
+                (k.to_string(), value)
+            })
+            .collect(),
+        body_excerpt: excerpt(body),
     }
 }
 

@@ -60,14 +60,14 @@ impl<'a> Reading<'a> {
             Sent::Response { .. } => Some(Signal::Answered {
                 rtt_ms: duration_ms,
             }),
-            Sent::Network(_) | Sent::Refused(_) => None,
+            Sent::Network(_) | Sent::Refused(_) | Sent::Unauthorized(_) => None,
         };
         let mut reading = Reading {
             load,
             health: match sent {
                 Sent::Response { status, .. } => Some(Health::of_status(*status)),
                 Sent::Network(_) | Sent::Timeout => Some(Health::Down),
-                Sent::Refused(_) => None,
+                Sent::Refused(_) | Sent::Unauthorized(_) => None,
             },
             usage: None,
             hold: None,

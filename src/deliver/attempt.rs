@@ -28,6 +28,10 @@ pub(super) fn outcome_of(sent: &Sent) -> Outcome<'_> {
         Sent::Network(e) => Outcome::Network(e),
         Sent::Timeout => Outcome::Timeout,
         Sent::Refused(e) => Outcome::Config(e),
+        Sent::Unauthorized(e) => Outcome::Auth {
+            reason: &e.reason,
+            rejected: e.rejected,
+        },
     }
 }
 

@@ -55,6 +55,17 @@ pub(super) fn classify(
             "fix the mapping or the source data, then edit and replay the message.".into(),
             Dead,
         ),
+        Outcome::Auth { reason: text, .. } => (
+            C::Auth,
+            format!("nothing was sent to {system}: {}", excerpt(text)),
+            match credential {
+                Some(c) => format!(
+                    "check the credential \"{c}\" and {system}'s token endpoint (its address, the client id and secret)"
+                ),
+                None => format!("check {system}'s auth settings"),
+            },
+            Retry,
+        ),
         Outcome::Config(text) => (
             C::Config,
             format!(

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::{Deliverer, LEASE_MARGIN_MS, PACE_HORIZON_MS, plan};
 use crate::config::{Config, SystemName};
-use crate::connect::{ConnectError, Connector};
+use crate::connect::{ConnectError, Connector, Outbound};
 
 pub(super) struct Generation {
     pub config: Arc<Config>,
@@ -35,8 +35,9 @@ impl Generation {
     pub fn build(
         config: Arc<Config>,
         previous: Option<&Generation>,
+        outbound: &Outbound,
     ) -> Result<Generation, ConnectError> {
-        let connector = Connector::new(&config)?;
+        let connector = Connector::new(&config, outbound)?;
         // A lease must outlive the slowest attempt, or a live send is re-claimed.
         let slowest = config
             .systems
@@ -84,7 +85,7 @@ impl Deliverer {
     /// leaves the running configuration as it is), carries each system's
     /// breaker, limit and quota view by name, and restarts the loops.
     pub fn reload(&self, config: Arc<Config>) -> Result<(), ConnectError> {
-        let next = Generation::build(config.clone(), Some(&self.current()))?;
+        let next = Generation::build(config.clone(), Some(&self.current()), &self.outbound)?;
         let now = self.clock.now_ms();
         self.breakers.reload(&config, now);
         self.quotas.reload(&config);

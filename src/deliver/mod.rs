@@ -142,6 +142,9 @@ pub struct Deliverer {
     store: Store,
     /// The configuration and what is built from it; replaced by a reload.
     live: tokio::sync::watch::Sender<Arc<live::Generation>>,
+    /// What every generation's connector shares: the vault's view, the
+    /// clock and the OAuth2 tokens (so a reload keeps cached tokens).
+    outbound: crate::connect::Outbound,
     clock: Clock,
     metrics: Arc<Metrics>,
     wake: Wake,
@@ -167,7 +170,9 @@ impl Deliverer {
         clock: Clock,
         metrics: Arc<Metrics>,
         wake: Wake,
+        vault: Arc<crate::vault::Vault>,
     ) -> Result<Deliverer, crate::connect::ConnectError> {
+        let outbound = crate::connect::Outbound::new(vault, clock.clone())?;
         let breakers = Arc::new(breaker::Breakers::new(&config, clock.now_ms()));
         for s in config.systems.values().filter(|s| s.breaker.is_some()) {
             metrics.circuit_init(&s.name);
@@ -177,9 +182,10 @@ impl Deliverer {
         for s in config.systems.values() {
             metrics.concurrency_limit(&s.name, concurrency.limit(s));
         }
-        let generation = live::Generation::build(config, None)?;
+        let generation = live::Generation::build(config, None, &outbound)?;
         Ok(Deliverer {
             live: tokio::sync::watch::Sender::new(Arc::new(generation)),
+            outbound,
             store,
             clock,
             metrics,

@@ -59,6 +59,11 @@ pub enum Outcome<'a> {
     Config(&'a str),
     /// The platform took a batch but refused this item of it, for this reason.
     ItemRejected { status: u16, reason: &'a str },
+    /// Nothing sent: no credential to send with (the OAuth2 token endpoint
+    /// failed, the signing secret is unusable); the reason, and whether the
+    /// credential itself was refused (else the endpoint was down: retried
+    /// within the budget, like a 5xx).
+    Auth { reason: &'a str, rejected: bool },
 }
 
 /// Where the delivery stands before this attempt's verdict.
@@ -186,6 +191,17 @@ struct Wait {
 }
 
 impl Failed<'_> {
+    /// An auth failure that is the credential's, not a token endpoint's outage.
+    fn rejection(&self) -> bool {
+        !matches!(
+            self.outcome,
+            Outcome::Auth {
+                rejected: false,
+                ..
+            }
+        )
+    }
+
     fn counts(&self) -> bool {
         self.class != ErrorClass::RateLimited
     }
@@ -203,7 +219,7 @@ impl Failed<'_> {
     /// retry budget's attempts used up.
     fn spent(&self) -> Option<String> {
         let (h, last) = (self.history, &self.last);
-        if self.class == ErrorClass::Auth && h.consecutive_auth > 0 {
+        if self.class == ErrorClass::Auth && h.consecutive_auth > 0 && self.rejection() {
             let times = h.consecutive_auth.saturating_add(1);
             return Some(format!(
                 "credential rejected {times} times in a row: {last}"
@@ -301,7 +317,7 @@ impl Failed<'_> {
     fn retry(self, at_ms: i64) -> Verdict {
         let advice = &self.advice;
         let hint = match self.class {
-            ErrorClass::Auth => format!(
+            ErrorClass::Auth if self.rejection() => format!(
                 "ferry retries once with a refreshed credential; if it is rejected again, {advice}."
             ),
             _ if self.counts() => format!("ferry retries automatically; if it persists, {advice}."),

@@ -595,3 +595,44 @@ fn default_policy() {
         (8, 1_000, 10 * MIN, 24 * HOUR)
     );
 }
+
+#[test]
+fn a_token_endpoint_outage_is_retried_in_the_budget_a_refusal_once() {
+    let down = Outcome::Auth {
+        reason: "the token endpoint answered 503",
+        rejected: false,
+    };
+    let refused = Outcome::Auth {
+        reason: "the token endpoint answered 401 (invalid_client)",
+        rejected: true,
+    };
+    let after_one = History {
+        consecutive_auth: 1,
+        ..history(1)
+    };
+    let (_, counts, why) = expect_retry(run(&down, &after_one));
+    assert!(counts, "an outage spends the budget like a 5xx");
+    assert_eq!(why.class, ErrorClass::Auth);
+    assert!(why.explanation.contains("503"), "{}", why.explanation);
+    assert!(!why.hint.contains("retries once"), "{}", why.hint);
+    let why = expect_dead(run(
+        &down,
+        &History {
+            consecutive_auth: 4,
+            ..history(7)
+        },
+    ));
+    assert!(
+        why.explanation.starts_with("gave up after 8 attempts"),
+        "{}",
+        why.explanation
+    );
+    let (_, _, why) = expect_retry(run(&refused, &history(0)));
+    assert!(why.hint.contains("retries once"), "{}", why.hint);
+    let why = expect_dead(run(&refused, &after_one));
+    assert!(
+        why.explanation.starts_with("credential rejected"),
+        "{}",
+        why.explanation
+    );
+}

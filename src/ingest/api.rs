@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use super::IngestState;
@@ -88,7 +87,8 @@ pub async fn receive(
         app.metrics.rejected(&route_name, reason);
         p
     };
-    let client = authenticate(&config, credentials, &headers).map_err(|p| reject("auth", p))?;
+    let client =
+        authenticate(&app, &config, credentials, &headers).map_err(|p| reject("auth", p))?;
     let key = idempotency_key(&headers).map_err(|p| reject("idempotency_key", p))?;
     // In flight from here (a slow upload included) until the answer is known.
     let Some(_guard) = app.in_flight.enter(client, &key) else {
@@ -228,6 +228,7 @@ fn stored(resp: &StoredResponse, replayed: bool) -> Response {
 /// `Authorization: Bearer <key>` against the route's credentials; the matching
 /// credential's name is the client identity that scopes idempotency keys.
 pub(super) fn authenticate<'c>(
+    app: &crate::state::Shared,
     config: &'c Config,
     credentials: &'c [String],
     headers: &HeaderMap,
@@ -243,11 +244,16 @@ pub(super) fn authenticate<'c>(
             )
         })?;
     let mut found = None;
+    let now_ms = app.clock.now_ms();
+    let snapshot = app.vault.snapshot();
     for name in credentials {
-        if let Some(secret) = config.secret(name) {
-            // Check every credential, so timing does not reveal which matched.
-            if crate::redact::secret_eq(secret.expose_secret().as_bytes(), presented.as_bytes()) {
+        // Check every value, so timing does not reveal which matched.
+        for accepted in crate::vault::accepted(config, &snapshot, name, now_ms) {
+            if crate::redact::secret_eq(accepted.value, presented.as_bytes()) {
                 found = Some(name.as_str());
+                if let Some(v) = accepted.version {
+                    v.used(now_ms);
+                }
             }
         }
     }

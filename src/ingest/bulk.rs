@@ -73,7 +73,7 @@ pub async fn upload(
             "route `{route_name}` takes webhooks at /in/{route_name}, not bulk uploads"
         )));
     };
-    let client = authenticate(&config, credentials, &headers)?;
+    let client = authenticate(&app, &config, credentials, &headers)?;
     let system = &route.destination.system;
     app.backlog.admit(&config, system)?;
     let now_ms = app.clock.now_ms();
@@ -353,7 +353,7 @@ pub async fn status(
     let Source::Api { credentials, .. } = &route.source else {
         return Err(unknown_route(&route_name));
     };
-    let client = authenticate(&config, credentials, &headers)?;
+    let client = authenticate(&app, &config, credentials, &headers)?;
     // A job is visible only to the client credential that created it.
     let job: JobView = match app.store.job(&job_id).await.map_err(store_problem)? {
         Some(j) if j.route == route_name && j.client.as_deref() == Some(client) => j,

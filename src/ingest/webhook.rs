@@ -9,7 +9,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use super::verify::{self, Inbound, Scheme, Verified, VerifyError};
@@ -29,12 +28,13 @@ pub async fn receive(
     request: Request,
 ) -> Result<Response, Problem> {
     let config = app.config();
-    let hook = Hook::of(&config, &route_name)?;
+    let now_ms = app.clock.now_ms();
+    let snapshot = app.vault.snapshot();
+    let hook = Hook::of(&config, &snapshot, &route_name, now_ms)?;
     let reject = |(reason, p): Rejected| {
         app.metrics.rejected(&route_name, reason);
         p
     };
-    let now_ms = app.clock.now_ms();
     let (parts, body) = request.into_parts();
     let (body, verified) = hook
         .read(&app, &parts, body, now_ms)
@@ -83,10 +83,17 @@ struct Hook<'a> {
     tolerance_s: i64,
     /// Every live secret of the route's credentials (a rotation overlap).
     secrets: Vec<&'a [u8]>,
+    /// Beside each secret, the store version it is (its use is noted).
+    versions: Vec<Option<&'a crate::vault::Live>>,
 }
 
 impl<'a> Hook<'a> {
-    fn of(config: &'a Config, route_name: &str) -> Result<Hook<'a>, Problem> {
+    fn of(
+        config: &'a Config,
+        snapshot: &'a crate::vault::Snapshot,
+        route_name: &str,
+        now_ms: i64,
+    ) -> Result<Hook<'a>, Problem> {
         let Some(route) = config.route(route_name) else {
             return Err(unknown_route(route_name));
         };
@@ -102,11 +109,11 @@ impl<'a> Hook<'a> {
                 "route `{route_name}` takes ERP API calls at /api/v1/routes/{route_name}/messages, not webhooks"
             )));
         };
-        let secrets = credentials
+        let (secrets, versions) = credentials
             .iter()
-            .filter_map(|c| config.secret(c))
-            .map(|s| s.expose_secret().as_bytes())
-            .collect();
+            .flat_map(|c| crate::vault::accepted(config, snapshot, c, now_ms))
+            .map(|a| (a.value, a.version))
+            .unzip();
         Ok(Hook {
             route,
             scheme,
@@ -114,6 +121,7 @@ impl<'a> Hook<'a> {
             dedupe_window: *dedupe_window,
             tolerance_s: tolerance.as_secs() as i64,
             secrets,
+            versions,
         })
     }
 
@@ -164,6 +172,9 @@ impl<'a> Hook<'a> {
             self.tolerance_s,
         )
         .map_err(bad_signature)?;
+        if let Some(Some(v)) = self.versions.get(verified.secret_index) {
+            v.used(now_ms);
+        }
         Ok((body, verified))
     }
 

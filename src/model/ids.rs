@@ -134,6 +134,22 @@ impl MessageId {
     }
 }
 
+/// Whether `name` may name a credential of the encrypted store: 1 to 128
+/// letters, digits, `.`, `_` or `-` (it is a command-line argument, a TOML
+/// value and part of the sealed value's associated data).
+pub fn credential_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 128 {
+        return Err("a credential name has 1 to 128 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("a credential name may only use letters, digits, `.`, `_` and `-`");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

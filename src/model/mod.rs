@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 mod ids;
-pub use ids::{MessageId, RouteName, SystemName};
+pub use ids::{MessageId, RouteName, SystemName, credential_name};
 
 /// Why an attempt did not deliver; stored with the message and used in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

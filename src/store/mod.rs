@@ -13,6 +13,7 @@
 //! database). Every method keeps one meaning across backends, defended by the
 //! contract test in `tests/it/store_contract/`.
 
+mod credentials;
 pub mod health;
 mod ids;
 mod model;
@@ -20,6 +21,7 @@ pub mod postgres;
 mod rules;
 pub mod sqlite;
 
+pub use credentials::*;
 pub use model::*;
 pub use rules::*;
 

@@ -13,6 +13,7 @@ const ROWS: &[&[&str]] = &[
     &["transform"],
     &["config"],
     &["store"],
+    &["vault"],
     &["connect", "telemetry"],
     &["deliver"],
     &["reload"],

@@ -9,6 +9,8 @@
 
 mod accept;
 mod batch;
+mod credentials;
+pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
 mod operate;
@@ -36,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v5.sql"),
     include_str!("v6.sql"),
     include_str!("v7.sql"),
+    include_str!("v8.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

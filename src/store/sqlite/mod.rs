@@ -4,6 +4,7 @@
 //! off the writer's path (the writer only starts the WAL over, between two
 //! batches).
 
+mod credentials;
 mod housekeeping;
 mod jobs;
 mod operate;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v4.sql"),
     include_str!("v5.sql"),
     include_str!("v6.sql"),
+    include_str!("v7.sql"),
 ];
 
 #[derive(Clone)]

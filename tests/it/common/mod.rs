@@ -57,6 +57,11 @@ pub struct Options {
     /// The clock to use (a manual one shared with a simulated platform);
     /// default: the system clock with `workers`, else `Clock::manual(T0)`.
     pub clock: Option<Clock>,
+    /// More lines for `[credentials]` (`{ store = ... }` ones, say).
+    pub credentials: String,
+    /// The master key (text form) to open the credential store with; the
+    /// app then starts as `App::build` does, through `Vault::open`.
+    pub master_key: Option<String>,
 }
 
 /// A fresh schema on the PostgreSQL server of `FERRY_TEST_POSTGRES_URL`, or
@@ -108,6 +113,8 @@ impl Default for Options {
             receiver: None,
             erp: String::new(),
             clock: None,
+            credentials: String::new(),
+            master_key: None,
         }
     }
 }
@@ -148,6 +155,7 @@ erp_token = {{ env = "ERP_TOKEN" }}
 gh = {{ env = "GH" }}
 shopify = {{ env = "SHOPIFY" }}
 stripe = {{ env = "STRIPE" }}
+{credentials}
 
 [systems.erp]
 base_url = "{receiver}/api"
@@ -180,7 +188,8 @@ destination = {{ system = "erp", method = "PUT", path = "/stock" }}
         retry = opts.retry,
         server = opts.server,
         erp = opts.erp,
-        extra = opts.extra
+        extra = opts.extra,
+        credentials = opts.credentials
     )
 }
 
@@ -213,7 +222,16 @@ impl TestApp {
             Some(s) => s,
             None => Store::open_sqlite(&config.server.data_dir).expect("store"),
         };
-        let app = App::with_parts(config, store.clone(), clock.clone()).expect("app");
+        let app = match &opts.master_key {
+            None => App::with_parts(config, store.clone(), clock.clone()).expect("app"),
+            Some(key) => {
+                let key = ferry::vault::MasterKey::parse(key);
+                let vault = ferry::vault::Vault::open(&config, store.clone(), clock.clone(), key)
+                    .await
+                    .expect("the credential store opens");
+                App::with_vault(config, store.clone(), clock.clone(), Arc::new(vault)).expect("app")
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();

@@ -10,6 +10,7 @@ use ferry::limits::pace::Rate;
 use ferry::model::ErrorClass;
 use ferry::store::*;
 
+mod credentials;
 mod instances;
 mod retention;
 mod scheduling;
