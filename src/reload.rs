@@ -182,9 +182,12 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// Watches the config file's folder (recursively); every event sends a
-/// [`Trigger::Files`]. The watcher stops when the returned value drops.
+/// [`Trigger::Files`], except those inside `data_dir` (the SQLite store
+/// writes there all the time when it lives beside the config). The watcher
+/// stops when the returned value drops.
 pub fn watch(
     file: &Path,
+    data_dir: &Path,
     triggers: mpsc::Sender<Trigger>,
 ) -> Result<notify::RecommendedWatcher, notify::Error> {
     use notify::Watcher;
@@ -192,8 +195,13 @@ pub fn watch(
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
+    // Absolute, so event paths compare with the store's.
+    let folder = std::fs::canonicalize(&folder).unwrap_or(folder);
+    let store = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        let Ok(e) = event else { return };
+        let in_store = !e.paths.is_empty() && e.paths.iter().all(|p| p.starts_with(&store));
+        if !e.kind.is_access() && !in_store {
             // A full channel already holds a trigger: nothing is lost.
             let _ = triggers.try_send(Trigger::Files);
         }

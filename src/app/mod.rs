@@ -139,7 +139,8 @@ impl App {
         let reloads = Reloads::new(file, &self.state.config(), self.state.clock.now_ms());
         let _ = self.state.reloads.set(Arc::new(reloads));
         let (tx, rx) = mpsc::channel(1);
-        self.watcher = Some(crate::reload::watch(file, tx.clone())?);
+        let data_dir = self.state.config().server.data_dir.clone();
+        self.watcher = Some(crate::reload::watch(file, &data_dir, tx.clone())?);
         self.triggers = Some(rx);
         Ok(tx)
     }
