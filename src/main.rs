@@ -110,6 +110,25 @@ enum MessagesCommand {
         config: PathBuf,
         id: String,
     },
+    /// Replace a message's payload and replay it (the original is kept; the
+    /// edit is audited; the replay gets a new downstream idempotency key).
+    Edit(EditArgs),
+}
+
+#[derive(clap::Args)]
+struct EditArgs {
+    #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+    config: PathBuf,
+    id: String,
+    /// The new payload (JSON); `-` reads it from stdin.
+    #[arg(long)]
+    file: PathBuf,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    note: String,
+    /// Name recorded in the audit log.
+    #[arg(long, env = "USER", default_value = "cli")]
+    actor: String,
 }
 
 #[derive(clap::Args)]
@@ -242,6 +261,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 code => std::process::exit(code),
             }
         }
+        Command::Messages {
+            command: MessagesCommand::Edit(args),
+        } => edit(args).await,
         Command::Retry(args) => retry(args).await,
         Command::Discard(args) => discard(args).await,
         Command::Bench(args) => ferry::bench::run(args).await,
@@ -407,6 +429,31 @@ fn load(path: &Path) -> anyhow::Result<Config> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn edit(args: EditArgs) -> anyhow::Result<()> {
+    let body = if args.file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+        b
+    } else {
+        std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
+    };
+    let config = load(&args.config)?;
+    let store = Store::open(&config.server).await?;
+    let now = Clock::System.now_ms();
+    let key = ferry::admin::edit::edit(
+        &store,
+        &config,
+        &args.id,
+        &body,
+        &args.actor,
+        &args.note,
+        now,
+    )
+    .await?;
+    println!("edited {}: replaying with idempotency key {key}", args.id);
+    Ok(())
 }
 
 async fn open_store(config: &Path) -> anyhow::Result<Store> {

@@ -7,6 +7,7 @@
 mod credentials;
 
 mod config;
+pub mod edit;
 
 use axum::Json;
 use axum::Router;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}", get(show))
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
+        .route("/messages/{id}/edit", post(edit::edit_one))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))

@@ -290,6 +290,13 @@ impl Store {
         on_backend!(self, s => s.bulk(filter, action, actor, now_ms, dry_run).await)
     }
 
+    /// Replaces the payload a delivery sends with an operator's edit and
+    /// requeues it with a fresh retry budget and a new downstream
+    /// idempotency key; audited with `edit.detail`.
+    pub async fn edit(&self, edit: Edit) -> Result<Edited, StoreError> {
+        on_backend!(self, s => s.edit(edit).await)
+    }
+
     /// Stops a message for good, with the operator's reason.
     pub async fn discard(
         &self,

@@ -274,6 +274,10 @@ pub struct MessageDetail {
     pub delivery_key: String,
     pub headers: serde_json::Value,
     pub body: String,
+    /// The operator's edited payload the delivery sends instead, if any.
+    pub edited_body: Option<String>,
+    /// Edits so far.
+    pub edits: u32,
     pub discard_reason: Option<String>,
     pub attempts: Vec<AttemptView>,
 }
@@ -298,6 +302,41 @@ pub enum Discarded {
     NotFound,
     /// Delivered or already discarded: nothing to stop.
     NotDiscardable,
+}
+
+/// An operator's edit of a message's payload, to replay: the original stays
+/// as received; the delivery sends `body` from now on, under a new
+/// downstream idempotency key (its effect differs from the original's).
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub id: String,
+    pub body: Vec<u8>,
+    pub actor: String,
+    /// What the audit log says of it: the diff from the last payload, and the note.
+    pub detail: String,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Edited {
+    /// Requeued with the edited payload under this idempotency key.
+    Done {
+        delivery_key: String,
+    },
+    NotFound,
+    /// Queued or in flight: let it finish, or discard it first.
+    Busy(State),
+}
+
+impl Edit {
+    /// The idempotency key of the `n`th edited replay of a delivery whose
+    /// key is `key`: the original's with `.edit<n>`, stable across the
+    /// replay's own retries.
+    pub fn key(key: &str, n: i64) -> String {
+        let base = key.split(".edit").next().unwrap_or(key);
+        format!("{base}.edit{n}")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

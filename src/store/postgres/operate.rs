@@ -200,7 +200,10 @@ async fn apply(
     })
 }
 
-async fn audit(tx: &deadpool_postgres::Transaction<'_>, a: Audit<'_>) -> Result<(), StoreError> {
+pub(super) async fn audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    a: Audit<'_>,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
         &[&a.at_ms, &a.actor, &a.action, &a.target, &a.detail],

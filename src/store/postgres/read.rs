@@ -79,7 +79,8 @@ impl PgStore {
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id
+                    "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id,
+                            d.edited_body, d.edits
                      FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.message_id = $1"
                 ),
                 &[&id],
@@ -91,6 +92,8 @@ impl PgStore {
         let delivery_id: i64 = r.try_get(SUMMARY_LEN + 4)?;
         let headers: &str = r.try_get(SUMMARY_LEN + 1)?;
         let body: &[u8] = r.try_get(SUMMARY_LEN + 2)?;
+        let edited: Option<&[u8]> = r.try_get(SUMMARY_LEN + 5)?;
+        let edits: i32 = r.try_get(SUMMARY_LEN + 6)?;
         let rows = client
             .query(
                 "SELECT started_ms, duration_ms, request, response, class, explanation, hint, outcome
@@ -119,6 +122,8 @@ impl PgStore {
             delivery_key: r.try_get(SUMMARY_LEN)?,
             headers: serde_json::from_str(headers).unwrap_or(serde_json::Value::Null),
             body: String::from_utf8_lossy(body).into_owned(),
+            edited_body: edited.map(|b| String::from_utf8_lossy(b).into_owned()),
+            edits: edits.max(0) as u32,
             discard_reason: r.try_get(SUMMARY_LEN + 3)?,
             attempts,
         }))

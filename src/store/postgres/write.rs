@@ -39,7 +39,8 @@ FROM (SELECT id FROM deliveries q
       FOR UPDATE SKIP LOCKED) c, messages m
 WHERE d.id = c.id AND m.id = d.message_id
 RETURNING d.id, d.message_id, d.route, d.system, d.delivery_key, d.attempts,
-          d.rate_limited_streak, d.auth_streak, d.budget_start_ms, m.body, d.received_ms"
+          d.rate_limited_streak, d.auth_streak, d.budget_start_ms,
+          COALESCE(d.edited_body, m.body), d.received_ms"
 );
 
 /// Back to waiting, unattempted: `queued` unless an attempt already failed.

@@ -207,7 +207,7 @@ impl Chunked {
     }
 }
 
-fn audit(c: &Connection, a: Audit<'_>) -> Result<(), StoreError> {
+pub(super) fn audit(c: &Connection, a: Audit<'_>) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?

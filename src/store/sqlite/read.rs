@@ -182,24 +182,37 @@ fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError
     let row = c
         .query_row(
             &format!(
-                "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id
+                "SELECT {SUMMARY_COLUMNS}, d.delivery_key, m.headers, m.body, d.discard_reason, d.id,
+                        d.edited_body, d.edits
                  FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.message_id = ?"
             ),
             [id],
             |r| {
                 let body: Vec<u8> = r.get(SUMMARY_LEN + 2)?;
+                let edited: Option<Vec<u8>> = r.get(SUMMARY_LEN + 5)?;
                 Ok((
-                    summary(r)?,
-                    r.get::<_, String>(SUMMARY_LEN)?,
+                    (summary(r)?, r.get::<_, String>(SUMMARY_LEN)?),
                     r.get::<_, String>(SUMMARY_LEN + 1)?,
                     String::from_utf8_lossy(&body).into_owned(),
                     r.get::<_, Option<String>>(SUMMARY_LEN + 3)?,
                     r.get::<_, i64>(SUMMARY_LEN + 4)?,
+                    (
+                        edited.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                        r.get::<_, u32>(SUMMARY_LEN + 6)?,
+                    ),
                 ))
             },
         )
         .optional()?;
-    let Some((summary, delivery_key, headers, body, discard_reason, delivery_id)) = row else {
+    let Some((
+        (summary, delivery_key),
+        headers,
+        body,
+        discard_reason,
+        delivery_id,
+        (edited_body, edits),
+    )) = row
+    else {
         return Ok(None);
     };
     let mut stmt = c.prepare(
@@ -238,6 +251,8 @@ fn message(c: &Connection, id: &str) -> Result<Option<MessageDetail>, StoreError
         delivery_key,
         headers: serde_json::from_str(&headers).unwrap_or(serde_json::Value::Null),
         body,
+        edited_body,
+        edits,
         discard_reason,
         attempts,
     }))

@@ -222,9 +222,13 @@ fn claim(
             })
         })?
         .collect::<Result<_, _>>()?;
-    let mut body = c.prepare_cached("SELECT body FROM messages WHERE id = ?")?;
+    // An operator's edited payload, where there is one, else the original.
+    let mut body = c.prepare_cached(
+        "SELECT COALESCE(d.edited_body, m.body) FROM deliveries d JOIN messages m ON m.id = d.message_id
+         WHERE d.id = ?",
+    )?;
     for d in &mut claimed {
-        let b: Vec<u8> = body.query_row([&d.message_id], |r| r.get(0))?;
+        let b: Vec<u8> = body.query_row([&d.delivery_id], |r| r.get(0))?;
         d.body = Bytes::from(b);
     }
     claimed.sort_by_key(|d| d.delivery_id);

@@ -11,6 +11,7 @@ use ferry::model::ErrorClass;
 use ferry::store::*;
 
 mod credentials;
+mod edit;
 mod instances;
 mod retention;
 mod scheduling;
