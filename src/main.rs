@@ -110,6 +110,16 @@ enum MessagesCommand {
         config: PathBuf,
         id: String,
     },
+    /// Every message the filter selects, as CSV or NDJSON on stdout.
+    Export {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// csv or ndjson
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
     /// Replace a message's payload and replay it (the original is kept; the
     /// edit is audited; the replay gets a new downstream idempotency key).
     Edit(EditArgs),
@@ -264,6 +274,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Messages {
             command: MessagesCommand::Edit(args),
         } => edit(args).await,
+        Command::Messages {
+            command:
+                MessagesCommand::Export {
+                    config,
+                    filter,
+                    format,
+                },
+        } => export(&config, &filter, &format).await,
         Command::Retry(args) => retry(args).await,
         Command::Discard(args) => discard(args).await,
         Command::Bench(args) => ferry::bench::run(args).await,
@@ -362,6 +380,31 @@ async fn list(config: &Path, filter: &FilterArgs, json: bool) -> anyhow::Result<
             m.last_explanation.unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+async fn export(config: &Path, filter: &FilterArgs, format: &str) -> anyhow::Result<()> {
+    use ferry::admin::export::{Format, page};
+    use std::io::Write;
+    let Some(format) = Format::parse(format) else {
+        bail!("--format {format}: use csv or ndjson");
+    };
+    let store = open_store(config).await?;
+    let filter = filter.resolve(Clock::System.now_ms())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Some(h) = format.header() {
+        out.write_all(h.as_bytes())?;
+    }
+    let mut before = None;
+    loop {
+        let messages = page(&store, &filter, before).await?;
+        let Some(last) = messages.last() else { break };
+        before = Some(last.id.to_string());
+        for m in &messages {
+            out.write_all(format.line(m).as_bytes())?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod credentials;
 
 mod config;
 pub mod edit;
+pub mod export;
 
 use axum::Json;
 use axum::Router;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
         .route("/messages/{id}/edit", post(edit::edit_one))
+        .route("/messages/export", get(export::export))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))

@@ -16,6 +16,7 @@ mod crash;
 mod credentials;
 mod delivery;
 mod edit;
+mod export;
 mod health;
 mod holds;
 mod hostile;
