@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::mapping::MappingCommand,
     },
+    /// Bearer tokens of the admin API, with roles (viewer, operator, admin).
+    Tokens {
+        #[command(subcommand)]
+        command: cli::tokens::TokensCommand,
+    },
     /// List or show messages.
     Messages {
         #[command(subcommand)]
@@ -282,6 +287,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => export(&config, &filter, &format).await,
+        Command::Tokens { command } => {
+            cli::tokens::run(command, async |c| open_store(c).await).await
+        }
         Command::Retry(args) => retry(args).await,
         Command::Discard(args) => discard(args).await,
         Command::Bench(args) => ferry::bench::run(args).await,

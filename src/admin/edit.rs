@@ -112,6 +112,7 @@ pub(super) struct EditBody<'a> {
 
 pub(super) async fn edit_one(
     State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
     Path(id): Path<String>,
     raw: axum::body::Bytes,
 ) -> Result<Json<Value>, Problem> {
@@ -124,17 +125,7 @@ pub(super) async fn edit_one(
     let body = req.body.get().as_bytes();
     let now = app.clock.now_ms();
     let config = app.config();
-    match edit(
-        &app.store,
-        &config,
-        &id,
-        body,
-        super::TOKEN_ACTOR,
-        &req.note,
-        now,
-    )
-    .await
-    {
+    match edit(&app.store, &config, &id, body, &caller.name, &req.note, now).await {
         Ok(delivery_key) => {
             app.wake.notify();
             Ok(Json(json!({ "edited": id, "delivery_key": delivery_key })))

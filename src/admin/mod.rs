@@ -10,10 +10,11 @@ mod config;
 pub mod edit;
 pub mod export;
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -25,10 +26,19 @@ use crate::config::units::parse_duration;
 use crate::model::ErrorClass;
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::store::{Discarded, MessageFilter, Selection, State as MsgState, StoreError};
+use crate::store::{Discarded, MessageFilter, Role, Selection, State as MsgState, StoreError};
 
 /// Who the audit log names for actions taken with the admin token.
+/// The audit log's name for whoever presents `server.admin_token`.
 const TOKEN_ACTOR: &str = "admin-token";
+
+/// Who an admin request comes from: the token's name (or
+/// [`TOKEN_ACTOR`]) and what it may do. Set by [`require_token`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
 
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
@@ -54,36 +64,78 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 async fn require_token(
     State(app): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    let config = app.config();
-    let Some(expected) = &config.server.admin_token else {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "admin-disabled",
-            "Forbidden",
-            "the admin API is disabled: set server.admin_token in the configuration",
-        ));
-    };
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::redact::bearer);
-    let expected = expected.expose_secret().as_bytes();
-    // Fail closed: no token sent, or (defensively) an empty one configured.
-    let ok = match presented {
-        Some(p) => !expected.is_empty() & crate::redact::secret_eq(expected, p.as_bytes()),
-        None => false,
-    };
-    if !ok {
-        return Err(Problem::unauthorized(
-            "bad-admin-token",
-            "send `Authorization: Bearer <admin token>`",
+        .and_then(crate::redact::bearer)
+        .map(str::to_owned);
+    let caller = caller(&app, presented.as_deref()).await?;
+    // A viewer reads; acting on messages takes an operator.
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !reads && caller.role < Role::Operator {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden-role",
+            "Forbidden",
+            format!(
+                "token {} is a {}: acting on messages takes an operator or admin token",
+                caller.name,
+                caller.role.as_str()
+            ),
         ));
     }
+    req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
+}
+
+/// Who `presented` is: an API token from the store (`ferry tokens add`), or
+/// `server.admin_token` (an admin). Fails closed: nothing sent, an unknown
+/// token, or (defensively) an empty admin token configured.
+async fn caller(app: &AppState, presented: Option<&str>) -> Result<Caller, Problem> {
+    let unauthorized = || {
+        Problem::unauthorized(
+            "bad-admin-token",
+            "send `Authorization: Bearer <admin token or API token>`",
+        )
+    };
+    let Some(presented) = presented else {
+        return match app.config().server.admin_token {
+            None => Err(admin_disabled()),
+            Some(_) => Err(unauthorized()),
+        };
+    };
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(presented.as_bytes()));
+    if let Some(t) = app.store.token(&sha).await.map_err(store_problem)? {
+        return Ok(Caller {
+            name: t.name,
+            role: t.role,
+        });
+    }
+    let config = app.config();
+    let Some(expected) = &config.server.admin_token else {
+        return Err(admin_disabled());
+    };
+    let expected = expected.expose_secret().as_bytes();
+    if !expected.is_empty() & crate::redact::secret_eq(expected, presented.as_bytes()) {
+        return Ok(Caller {
+            name: TOKEN_ACTOR.to_owned(),
+            role: Role::Admin,
+        });
+    }
+    Err(unauthorized())
+}
+
+fn admin_disabled() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "admin-disabled",
+        "Forbidden",
+        "the admin API is disabled: set server.admin_token in the configuration (or add an API token with `ferry tokens add`)",
+    )
 }
 
 fn store_problem(e: StoreError) -> Problem {
@@ -201,13 +253,14 @@ async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Jso
 
 async fn retry_one(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let n = app
         .store
         .retry(
             Selection::One(id.clone()),
-            TOKEN_ACTOR,
+            &caller.name,
             app.clock.now_ms(),
             false,
         )
@@ -241,13 +294,14 @@ struct RetryMany {
 
 async fn retry_many(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Json(body): Json<RetryMany>,
 ) -> Result<Json<Value>, Problem> {
     let now = app.clock.now_ms();
     let filter = body.filter.resolve(now)?;
     let n = app
         .store
-        .retry(Selection::Filter(filter), TOKEN_ACTOR, now, body.dry_run)
+        .retry(Selection::Filter(filter), &caller.name, now, body.dry_run)
         .await
         .map_err(store_problem)?;
     if body.dry_run {
@@ -288,6 +342,7 @@ struct DiscardMany {
 /// `queued`), in chunks, each audited.
 async fn discard_many(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Json(body): Json<DiscardMany>,
 ) -> Result<Json<Value>, Problem> {
     let now = app.clock.now_ms();
@@ -295,7 +350,7 @@ async fn discard_many(
     let filter = body.filter.resolve(now)?;
     let n = app
         .store
-        .discard_matching(filter, reason, TOKEN_ACTOR, now, body.dry_run)
+        .discard_matching(filter, reason, &caller.name, now, body.dry_run)
         .await
         .map_err(store_problem)?;
     if body.dry_run {
@@ -308,13 +363,14 @@ async fn discard_many(
 
 async fn discard(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Json(body): Json<DiscardBody>,
 ) -> Result<Json<Value>, Problem> {
     let reason = body.reason()?;
     match app
         .store
-        .discard(&id, TOKEN_ACTOR, reason, app.clock.now_ms())
+        .discard(&id, &caller.name, reason, app.clock.now_ms())
         .await
         .map_err(store_problem)?
     {

@@ -3,3 +3,4 @@
 //! calling into the library like any other client of it.
 
 pub mod mapping;
+pub mod tokens;

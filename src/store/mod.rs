@@ -297,6 +297,31 @@ impl Store {
         on_backend!(self, s => s.edit(edit).await)
     }
 
+    /// Stores a new API token by its SHA-256 (hex); false when the name is
+    /// taken. Audited.
+    pub async fn add_token(&self, t: ApiToken, sha256: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.add_token(t, sha256).await)
+    }
+
+    /// The token whose SHA-256 (hex) this is.
+    pub async fn token(&self, sha256: &str) -> Result<Option<ApiToken>, StoreError> {
+        on_backend!(self, s => s.token(sha256).await)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        on_backend!(self, s => s.tokens().await)
+    }
+
+    /// Removes a token; false when there was none. Audited.
+    pub async fn remove_token(
+        &self,
+        name: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.remove_token(name, actor, now_ms).await)
+    }
+
     /// Stops a message for good, with the operator's reason.
     pub async fn discard(
         &self,

@@ -304,6 +304,44 @@ pub enum Discarded {
     NotDiscardable,
 }
 
+/// What an admin API token may do: a viewer reads, an operator also acts
+/// on messages (retry, edit, discard), an admin also manages access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An admin API token as the store keeps it (its SHA-256, never itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: Role,
+    pub created_ms: i64,
+    pub created_by: String,
+}
+
 /// An operator's edit of a message's payload, to replay: the original stays
 /// as received; the delivery sends `body` from now on, under a new
 /// downstream idempotency key (its effect differs from the original's).

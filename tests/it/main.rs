@@ -35,4 +35,5 @@ mod salesforce;
 mod scale_out;
 mod scale_out_crash;
 mod store_contract;
+mod tokens;
 mod verify_props;

@@ -11,6 +11,7 @@ mod accept;
 mod batch;
 mod credentials;
 mod edit;
+mod tokens;
 pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v7.sql"),
     include_str!("v8.sql"),
     include_str!("v10.sql"),
+    include_str!("v11.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

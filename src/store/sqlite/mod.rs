@@ -10,6 +10,7 @@ mod housekeeping;
 mod jobs;
 mod operate;
 mod read;
+mod tokens;
 mod write;
 mod writer;
 
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6.sql"),
     include_str!("v7.sql"),
     include_str!("v9.sql"),
+    include_str!("v10.sql"),
 ];
 
 #[derive(Clone)]

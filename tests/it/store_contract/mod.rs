@@ -16,6 +16,7 @@ mod instances;
 mod retention;
 mod scheduling;
 mod tls;
+mod tokens;
 
 const T0: i64 = 1_767_225_600_000;
 

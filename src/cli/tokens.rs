@@ -1,0 +1,125 @@
+//! `ferry tokens add|list|remove`: the admin JSON API's bearer tokens, each
+//! with a role (`viewer` reads, `operator` also acts on messages, `admin`
+//! also manages access). A token is 256 random bits, printed once; the
+//! store keeps only its SHA-256. `server.admin_token` stays an admin token.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use base64::Engine;
+use clap::Subcommand;
+use sha2::Digest;
+
+use ferry::clock::Clock;
+use ferry::store::{ApiToken, Role, Store};
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    /// Create a token (printed once: store it now).
+    Add {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        name: String,
+        /// viewer, operator or admin
+        #[arg(long)]
+        role: String,
+        /// Name recorded in the audit log.
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// The tokens' names, roles and creation (never the tokens).
+    List {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+    },
+    /// Revoke a token at once.
+    Remove {
+        #[arg(long, short, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+        config: PathBuf,
+        name: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+}
+
+/// A new token: `ferry_` and 256 random bits, URL-safe base64.
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "ferry_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+pub async fn run(
+    command: TokensCommand,
+    open: impl AsyncFnOnce(&PathBuf) -> anyhow::Result<Store>,
+) -> anyhow::Result<()> {
+    match command {
+        TokensCommand::Add {
+            config,
+            name,
+            role,
+            actor,
+        } => {
+            let Some(role) = Role::parse(&role) else {
+                bail!("--role {role}: use viewer, operator or admin");
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+            {
+                bail!("token name `{name}`: use letters, digits, `-`, `_`, `.` and `@`");
+            }
+            let store = open(&config).await?;
+            let token = new_token();
+            let sha = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+            let t = ApiToken {
+                name: name.clone(),
+                role,
+                created_ms: Clock::System.now_ms(),
+                created_by: actor,
+            };
+            if !store.add_token(t, &sha).await? {
+                bail!("a token named {name} exists already: remove it first");
+            }
+            println!("{token}");
+            eprintln!(
+                "token {name} ({}) created: it is shown only this once",
+                role.as_str()
+            );
+        }
+        TokensCommand::List { config } => {
+            let store = open(&config).await?;
+            println!(
+                "{:<24}  {:<8}  {:<20}  CREATED BY",
+                "NAME", "ROLE", "CREATED"
+            );
+            for t in store.tokens().await? {
+                println!(
+                    "{:<24}  {:<8}  {:<20}  {}",
+                    t.name,
+                    t.role.as_str(),
+                    ferry::deliver::hold::utc_time(t.created_ms),
+                    t.created_by
+                );
+            }
+        }
+        TokensCommand::Remove {
+            config,
+            name,
+            actor,
+        } => {
+            let store = open(&config).await?;
+            if !store
+                .remove_token(&name, &actor, Clock::System.now_ms())
+                .await?
+            {
+                bail!("no token named {name}");
+            }
+            println!("token {name} removed");
+        }
+    }
+    Ok(())
+}
