@@ -44,6 +44,7 @@
 //!   Shopify-, HubSpot- and Salesforce-like APIs with their limits) for
 //!   `ferry demo`, `ferry bench` and the tests.
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod bench;

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::mapping::MappingCommand,
     },
+    /// The console's users, with roles (viewer, operator, admin).
+    Users {
+        #[command(subcommand)]
+        command: cli::users::UsersCommand,
+    },
     /// Bearer tokens of the admin API, with roles (viewer, operator, admin).
     Tokens {
         #[command(subcommand)]
@@ -287,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => export(&config, &filter, &format).await,
+        Command::Users { command } => cli::users::run(command, async |c| open_store(c).await).await,
         Command::Tokens { command } => {
             cli::tokens::run(command, async |c| open_store(c).await).await
         }

@@ -4,3 +4,4 @@
 
 pub mod mapping;
 pub mod tokens;
+pub mod users;

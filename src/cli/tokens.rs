@@ -11,7 +11,7 @@ use clap::Subcommand;
 use sha2::Digest;
 
 use ferry::clock::Clock;
-use ferry::store::{ApiToken, Role, Store};
+use ferry::store::{Account, AccountKind, Role, Store};
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
@@ -75,13 +75,13 @@ pub async fn run(
             let store = open(&config).await?;
             let token = new_token();
             let sha = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-            let t = ApiToken {
+            let t = Account {
                 name: name.clone(),
                 role,
                 created_ms: Clock::System.now_ms(),
                 created_by: actor,
             };
-            if !store.add_token(t, &sha).await? {
+            if !store.add_account(AccountKind::Token, t, &sha).await? {
                 bail!("a token named {name} exists already: remove it first");
             }
             println!("{token}");
@@ -96,7 +96,7 @@ pub async fn run(
                 "{:<24}  {:<8}  {:<20}  CREATED BY",
                 "NAME", "ROLE", "CREATED"
             );
-            for t in store.tokens().await? {
+            for t in store.accounts(AccountKind::Token).await? {
                 println!(
                     "{:<24}  {:<8}  {:<20}  {}",
                     t.name,
@@ -113,7 +113,7 @@ pub async fn run(
         } => {
             let store = open(&config).await?;
             if !store
-                .remove_token(&name, &actor, Clock::System.now_ms())
+                .remove_account(AccountKind::Token, &name, &actor, Clock::System.now_ms())
                 .await?
             {
                 bail!("no token named {name}");

@@ -297,29 +297,52 @@ impl Store {
         on_backend!(self, s => s.edit(edit).await)
     }
 
-    /// Stores a new API token by its SHA-256 (hex); false when the name is
-    /// taken. Audited.
-    pub async fn add_token(&self, t: ApiToken, sha256: &str) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.add_token(t, sha256).await)
+    /// Stores a new account with its secret (a token's SHA-256 in hex, a
+    /// user's PHC string); false when the name is taken. Audited.
+    pub async fn add_account(
+        &self,
+        kind: AccountKind,
+        a: Account,
+        secret: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.add_account(kind, a, secret).await)
     }
 
     /// The token whose SHA-256 (hex) this is.
-    pub async fn token(&self, sha256: &str) -> Result<Option<ApiToken>, StoreError> {
+    pub async fn token(&self, sha256: &str) -> Result<Option<Account>, StoreError> {
         on_backend!(self, s => s.token(sha256).await)
     }
 
-    pub async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        on_backend!(self, s => s.tokens().await)
+    /// A user and its password hash, by name.
+    pub async fn user(&self, name: &str) -> Result<Option<(Account, String)>, StoreError> {
+        on_backend!(self, s => s.user(name).await)
     }
 
-    /// Removes a token; false when there was none. Audited.
-    pub async fn remove_token(
+    pub async fn accounts(&self, kind: AccountKind) -> Result<Vec<Account>, StoreError> {
+        on_backend!(self, s => s.accounts(kind).await)
+    }
+
+    /// Replaces a user's password hash; false when there is no such user.
+    /// Audited.
+    pub async fn set_password(
         &self,
+        name: &str,
+        phc: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.set_password(name, phc, actor, now_ms).await)
+    }
+
+    /// Removes an account; false when there was none. Audited.
+    pub async fn remove_account(
+        &self,
+        kind: AccountKind,
         name: &str,
         actor: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.remove_token(name, actor, now_ms).await)
+        on_backend!(self, s => s.remove_account(kind, name, actor, now_ms).await)
     }
 
     /// Stops a message for good, with the operator's reason.

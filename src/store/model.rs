@@ -333,9 +333,27 @@ impl Role {
     }
 }
 
-/// An admin API token as the store keeps it (its SHA-256, never itself).
+/// Who may use the admin API or the console: an API token (kept by its
+/// SHA-256) or a user (kept with an Argon2id hash), with a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    Token,
+    User,
+}
+
+impl AccountKind {
+    /// Its table, the column of its secret, and the audit's word.
+    pub(crate) fn sql(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            AccountKind::Token => ("api_tokens", "token_sha256", "token"),
+            AccountKind::User => ("users", "password_phc", "user"),
+        }
+    }
+}
+
+/// An account as the store keeps it (never its secret in the clear).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ApiToken {
+pub struct Account {
     pub name: String,
     pub role: Role,
     pub created_ms: i64,

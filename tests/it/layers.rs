@@ -13,7 +13,7 @@ const ROWS: &[&[&str]] = &[
     &["transform"],
     &["config"],
     &["store"],
-    &["vault"],
+    &["vault", "access"],
     &["connect", "telemetry"],
     &["deliver"],
     &["reload"],

@@ -130,3 +130,70 @@ async fn roles_decide_what_a_token_may_do() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn ferry_users_keeps_argon2id_hashes_of_passwords_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ferry.toml");
+    std::fs::write(&cfg, config_text("http://127.0.0.1:9", &Options::default())).unwrap();
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .envs(secrets())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = with_stdin(
+        &["users", "add", "ana", "--role", "operator"],
+        "too short\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 12"));
+    let out = with_stdin(
+        &["users", "add", "ana", "--role", "operator"],
+        "a long passphrase here\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = with_stdin(&["users", "passwd", "ana"], "another long passphrase\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = ferry(&["users", "list"], &cfg);
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.contains("ana") && list.contains("operator") && !list.contains("argon2"),
+        "{list}"
+    );
+    let store = ferry::store::Store::open_sqlite(&dir.path().join("data")).unwrap();
+    let (_, phc) = store.user("ana").await.unwrap().unwrap();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(ferry::access::password::verify(
+        "another long passphrase",
+        &phc
+    ));
+    assert!(!ferry::access::password::verify(
+        "a long passphrase here",
+        &phc
+    ));
+    let db = std::fs::read(dir.path().join("data/ferry.db")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&db).contains("another long passphrase"));
+}

@@ -8,10 +8,10 @@
 //! and each instance `LISTEN`s so its idle workers wake at once (`listen`).
 
 mod accept;
+mod accounts;
 mod batch;
 mod credentials;
 mod edit;
-mod tokens;
 pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v8.sql"),
     include_str!("v10.sql"),
     include_str!("v11.sql"),
+    include_str!("v12.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

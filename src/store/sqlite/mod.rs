@@ -4,13 +4,13 @@
 //! off the writer's path (the writer only starts the WAL over, between two
 //! batches).
 
+mod accounts;
 mod credentials;
 mod edit;
 mod housekeeping;
 mod jobs;
 mod operate;
 mod read;
-mod tokens;
 mod write;
 mod writer;
 
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v7.sql"),
     include_str!("v9.sql"),
     include_str!("v10.sql"),
+    include_str!("v11.sql"),
 ];
 
 #[derive(Clone)]
