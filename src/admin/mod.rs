@@ -5,6 +5,7 @@
 //! metadata). Bearer-token protected; every action is audited in the store.
 
 mod credentials;
+mod failures;
 
 mod config;
 
@@ -36,6 +37,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}", get(show))
         .route("/messages/{id}/retry", post(retry_one))
         .route("/messages/{id}/discard", post(discard))
+        .route("/failures", get(failures::list))
+        .route("/failures/{group}", get(failures::show))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))

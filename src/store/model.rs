@@ -228,6 +228,9 @@ pub struct AttemptRecord {
     pub explanation: String,
     pub hint: String,
     pub next: Next,
+    /// The failure group ([`super::group_key`]) when `next` is dead; the
+    /// store keeps it only then.
+    pub failure_group: Option<String>,
 }
 
 /// Which messages an operator means.

@@ -15,6 +15,7 @@ mod client_libraries;
 mod crash;
 mod credentials;
 mod delivery;
+mod failures;
 mod health;
 mod holds;
 mod hostile;

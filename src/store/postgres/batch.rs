@@ -34,7 +34,8 @@ WITH u AS (
         attempts = attempts + $5,
         rate_limited_streak = CASE WHEN $6 THEN rate_limited_streak + 1 ELSE 0 END,
         auth_streak = CASE WHEN $7 THEN auth_streak + 1 ELSE 0 END,
-        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11
+        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11,
+        failure_group = $18
     WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2
     RETURNING id
 )
@@ -73,6 +74,7 @@ pub struct RecordRow {
     pub response: Option<String>,
     pub explanation: String,
     pub hint: String,
+    pub failure_group: Option<String>,
 }
 
 /// Forms batches from the queue until `stop`.
@@ -263,6 +265,7 @@ async fn record_all(tx: &Transaction<'_>, recs: &[&RecordRow]) -> Result<Vec<boo
                     &r.response,
                     &r.explanation,
                     &r.hint,
+                    &r.failure_group,
                 ],
             )
             .await?;

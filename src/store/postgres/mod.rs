@@ -10,6 +10,7 @@
 mod accept;
 mod batch;
 mod credentials;
+mod failures;
 pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6.sql"),
     include_str!("v7.sql"),
     include_str!("v8.sql"),
+    include_str!("v9.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

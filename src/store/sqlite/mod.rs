@@ -5,6 +5,7 @@
 //! batches).
 
 mod credentials;
+mod failures;
 mod housekeeping;
 mod jobs;
 mod operate;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v5.sql"),
     include_str!("v6.sql"),
     include_str!("v7.sql"),
+    include_str!("v8.sql"),
 ];
 
 #[derive(Clone)]

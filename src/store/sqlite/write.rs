@@ -245,7 +245,8 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
                attempts = attempts + ?5,
                rate_limited_streak = CASE WHEN ?6 THEN rate_limited_streak + 1 ELSE 0 END,
                auth_streak = CASE WHEN ?7 THEN auth_streak + 1 ELSE 0 END,
-               last_class = ?8, last_explanation = ?9, last_hint = ?10, updated_ms = ?11
+               last_class = ?8, last_explanation = ?9, last_hint = ?10, updated_ms = ?11,
+               failure_group = ?12
              WHERE id = ?1 AND state = 'delivering' AND next_attempt_ms = ?2",
         )?
         .execute(params![
@@ -260,6 +261,7 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
             (r.class.is_some()).then_some(&r.explanation),
             (r.class.is_some()).then_some(&r.hint),
             r.started_ms + r.duration_ms,
+            r.failure_group,
         ])?;
     if changed == 0 {
         return Ok(false);

@@ -11,6 +11,7 @@ use ferry::model::ErrorClass;
 use ferry::store::*;
 
 mod credentials;
+mod failures;
 mod instances;
 mod retention;
 mod scheduling;
@@ -57,6 +58,7 @@ fn record(c: &Claimed, at: i64, next: Next) -> AttemptRecord {
         explanation: "erp answered 503".into(),
         hint: "wait".into(),
         next,
+        failure_group: None,
     }
 }
 

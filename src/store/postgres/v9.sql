@@ -1,0 +1,5 @@
+-- Failures grouped by cause (issue 12): see sqlite/v8.sql.
+ALTER TABLE deliveries ADD COLUMN failure_group TEXT;
+CREATE INDEX deliveries_failure_group
+    ON deliveries (state, failure_group, route, system, last_class, updated_ms)
+    WHERE failure_group IS NOT NULL;

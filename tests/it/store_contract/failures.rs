@@ -1,0 +1,121 @@
+//! Failure groups, on every backend: a dead delivery keeps the group its
+//! record names, the listing counts each group with its first and last
+//! time, its latest explanation, hint and samples, filters narrow it, and a
+//! retried delivery leaves its group.
+
+use ferry::model::ErrorClass;
+use ferry::store::*;
+
+use super::{T0, msg, on_postgres, on_sqlite, record};
+
+/// Three messages dead for two causes (two unknown SKUs, one timeout), one
+/// still retrying.
+async fn groups(store: Store) {
+    for id in ["a", "b", "c", "d"] {
+        store.accept(msg(id, None)).await.unwrap();
+    }
+    let claimed = store.claim("erp", T0, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let sku = |s: &str| format!(r#"erp rejected the message (422): {{"error":"unknown sku {s}"}}"#);
+    let reasons = [
+        (ErrorClass::Rejected, sku("POT-GLASS-120"), Next::Dead),
+        (ErrorClass::Rejected, sku("GIFT-BOX-25"), Next::Dead),
+        (
+            ErrorClass::Timeout,
+            "erp did not answer in time.".to_owned(),
+            Next::Dead,
+        ),
+        (
+            ErrorClass::Rejected,
+            sku("TEA-1"),
+            Next::Retry {
+                at_ms: T0 + 60_000,
+                counts_against_budget: true,
+                rate_limited: false,
+                auth: false,
+            },
+        ),
+    ];
+    for (i, (c, (class, reason, next))) in claimed.iter().zip(reasons).enumerate() {
+        let mut r = record(c, T0 + 10 * i as i64, next);
+        r.class = Some(class);
+        r.explanation = reason.clone();
+        r.hint = format!("hint {i}");
+        r.failure_group = Some(group_key(class, &c.system, &c.route, &reason));
+        assert!(store.record(r).await.unwrap());
+    }
+
+    let all = store.failure_groups(&GroupFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    // Latest first: the timeout (recorded third) is newest.
+    assert_eq!(all[0].class, Some(ErrorClass::Timeout));
+    assert_eq!(all[0].samples, vec!["c".to_owned()]);
+    let skus = &all[1];
+    assert_eq!(skus.count, 2);
+    assert_eq!(
+        (skus.route.as_str(), skus.system.as_str()),
+        ("orders", "erp")
+    );
+    assert_eq!(skus.first_seen_ms, T0 + 5);
+    assert_eq!(skus.last_seen_ms, T0 + 15);
+    assert_eq!(skus.samples, vec!["b".to_owned(), "a".to_owned()]);
+    assert_eq!(skus.explanation, sku("GIFT-BOX-25"));
+    assert_eq!(skus.hint, "hint 1");
+    assert_eq!(
+        skus.reason,
+        r#"erp rejected the message (422): {"error":"unknown sku #"}"#
+    );
+
+    let one = store.failure_group(&skus.key).await.unwrap().unwrap();
+    assert_eq!(&one, skus);
+    assert!(
+        store
+            .failure_group("0000000000000000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let only = |f: GroupFilter| {
+        let store = store.clone();
+        async move { store.failure_groups(&f).await.unwrap().len() }
+    };
+    let class = |c| GroupFilter {
+        class: Some(c),
+        ..Default::default()
+    };
+    assert_eq!(only(class(ErrorClass::Timeout)).await, 1);
+    assert_eq!(only(class(ErrorClass::Auth)).await, 0);
+    let system = GroupFilter {
+        system: Some("crm".into()),
+        ..Default::default()
+    };
+    assert_eq!(only(system).await, 0);
+    let route = GroupFilter {
+        route: Some("orders".into()),
+        ..Default::default()
+    };
+    assert_eq!(only(route).await, 2);
+
+    // A retried delivery is no longer dead: it leaves its group.
+    let n = store
+        .retry(Selection::One("a".into()), "ops", T0 + 100, false)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let after = store.failure_group(&skus.key).await.unwrap().unwrap();
+    assert_eq!(
+        (after.count, after.samples.clone()),
+        (1, vec!["b".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn failure_groups_on_sqlite() {
+    on_sqlite(groups).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_groups_on_postgres() {
+    on_postgres("failure_groups_on_postgres", groups).await;
+}
