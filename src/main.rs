@@ -148,7 +148,7 @@ struct DiscardArgs {
 
 #[derive(clap::Args, Default)]
 struct FilterArgs {
-    /// queued, delivering, retrying, delivered, dead, discarded or skipped
+    /// queued, delivering, retrying, delivered, dead, discarded, skipped or superseded
     #[arg(long)]
     state: Option<String>,
     #[arg(long)]

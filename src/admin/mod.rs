@@ -125,7 +125,7 @@ impl FilterQuery {
                 .as_deref()
                 .map(|s| {
                     MsgState::parse(s).ok_or_else(|| {
-                        Problem::bad_request("bad-filter", format!("state `{s}`: use queued, delivering, retrying, delivered, dead, discarded or skipped"))
+                        Problem::bad_request("bad-filter", format!("state `{s}`: use queued, delivering, retrying, delivered, dead, discarded, skipped or superseded"))
                     })
                 })
                 .transpose()?,

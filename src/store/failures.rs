@@ -88,6 +88,16 @@ pub fn group_key(class: ErrorClass, system: &str, route: &str, reason: &str) -> 
     hex::encode(&h.finalize()[..8])
 }
 
+/// Auto-resolve: the dead deliveries of the route that `d` (just delivered)
+/// is about, by its `entity_key` or its `ordering_key`, and that were
+/// received before it (ties by row id), as `o`. Each backend updates them to
+/// `superseded` in the transaction of `d`'s record.
+pub const SUPERSEDED_BY: &str = "SELECT o.id FROM deliveries d JOIN deliveries o
+    ON o.route = d.route AND o.state = 'dead' AND o.id <> d.id
+   AND ((d.entity_key IS NOT NULL AND o.entity_key = d.entity_key)
+     OR (d.ordering_key IS NOT NULL AND o.ordering_key = d.ordering_key))
+   AND (o.received_ms < d.received_ms OR (o.received_ms = d.received_ms AND o.id < d.id))";
+
 /// Which groups an operator lists.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroupFilter {

@@ -27,6 +27,9 @@ pub struct NewMessage {
     /// The entity it is about, when its route orders by one: delivered
     /// after every earlier message of its route with the same key.
     pub ordering_key: Option<String>,
+    /// The route's `entity_key` of the body: whose later delivery
+    /// supersedes this one if it ends dead.
+    pub entity_key: Option<String>,
     /// The bulk sync job it came in with, if any.
     pub job_id: Option<String>,
 }
@@ -321,6 +324,8 @@ pub struct RouteStats {
     pub dead: u64,
     pub discarded: u64,
     pub skipped: u64,
+    /// Dead ones whose entity had a later message delivered.
+    pub superseded: u64,
 }
 
 impl RouteStats {
@@ -333,6 +338,7 @@ impl RouteStats {
             State::Dead => &mut self.dead,
             State::Discarded => &mut self.discarded,
             State::Skipped => &mut self.skipped,
+            State::Superseded => &mut self.superseded,
         } += n;
     }
 

@@ -12,13 +12,21 @@ impl State {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            State::Dead | State::Retrying | State::Discarded | State::Delivered | State::Skipped
+            State::Dead
+                | State::Retrying
+                | State::Discarded
+                | State::Delivered
+                | State::Skipped
+                | State::Superseded
         )
     }
 
     /// An operator may stop it for good: anything not finished yet.
     pub fn discardable(self) -> bool {
-        !matches!(self, State::Delivered | State::Discarded | State::Skipped)
+        !matches!(
+            self,
+            State::Delivered | State::Discarded | State::Skipped | State::Superseded
+        )
     }
 
     /// The states `pred` accepts, as an SQL list: `('dead', 'retrying')`.
@@ -111,7 +119,7 @@ mod tests {
     fn state_lists_render_the_rules() {
         assert_eq!(
             State::sql_list(State::retryable),
-            "('retrying', 'delivered', 'dead', 'discarded', 'skipped')"
+            "('retrying', 'delivered', 'dead', 'discarded', 'skipped', 'superseded')"
         );
         assert_eq!(
             State::sql_list(State::discardable),

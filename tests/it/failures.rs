@@ -82,3 +82,71 @@ async fn five_hundred_dead_messages_of_three_causes_make_three_groups() {
         .unwrap();
     assert_eq!(problem(bad).await.0, 400);
 }
+
+/// A route that names its orders' entity for auto-resolve.
+const ENTITY_ROUTE: &str = r#"
+[routes.updates]
+source = { kind = "webhook", scheme = "standard-webhooks", credentials = ["whsec"] }
+destination = { system = "erp", path = "/orders", entity_key = ".order" }
+"#;
+
+#[tokio::test]
+async fn a_delivered_update_supersedes_the_dead_ones_of_its_order() {
+    let t = TestApp::spawn_with(Options {
+        extra: ENTITY_ROUTE.into(),
+        ..Default::default()
+    })
+    .await;
+    let ts = t.now_s();
+    t.receiver
+        .push((0..3).map(|_| Reply::status(422).body("stale")));
+    for i in 0..3 {
+        let body = format!(r#"{{"order":"ORD-1","rev":{i}}}"#);
+        assert_eq!(
+            t.signed("updates", &format!("u{i}"), &body, ts, WHSEC)
+                .await
+                .status(),
+            202
+        );
+        // One at a time: each update is dead before the next arrives.
+        t.drain().await;
+    }
+    let other = r#"{"order":"ORD-2","rev":0}"#;
+    t.receiver.push([Reply::status(422).body("stale")]);
+    assert_eq!(
+        t.signed("updates", "o2", other, ts, WHSEC).await.status(),
+        202
+    );
+    t.drain().await;
+    assert_eq!(t.stats("updates").await.dead, 4);
+    let groups: Value = t
+        .admin_json(Method::GET, "/failures?route=updates", None)
+        .await;
+    assert_eq!(groups["groups"][0]["count"], 4);
+
+    t.clock.advance(1_000);
+    let body = r#"{"order":"ORD-1","rev":3}"#;
+    assert_eq!(
+        t.signed("updates", "u3", body, ts, WHSEC).await.status(),
+        202
+    );
+    t.drain().await;
+
+    let stats = t.stats("updates").await;
+    assert_eq!((stats.delivered, stats.superseded, stats.dead), (1, 3, 1));
+    let list: Value = t
+        .admin_json(
+            Method::GET,
+            "/messages?state=superseded&route=updates",
+            None,
+        )
+        .await;
+    assert_eq!(list["messages"].as_array().unwrap().len(), 3, "{list:#}");
+    let groups: Value = t
+        .admin_json(Method::GET, "/failures?route=updates", None)
+        .await;
+    assert_eq!(
+        groups["groups"][0]["count"], 1,
+        "the open list keeps ORD-2 only"
+    );
+}

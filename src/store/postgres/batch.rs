@@ -228,12 +228,40 @@ async fn attempt(
     let tx = client.transaction().await?;
     let staged = accept::stage(&tx, msgs).await?;
     let recorded = record_all(&tx, recs).await?;
+    supersede(&tx, recs, &recorded).await?;
     if staged.any_new {
         tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
             .await?;
     }
     tx.commit().await?;
     Ok((staged.answers, recorded))
+}
+
+/// Auto-resolve: the older dead deliveries of each delivered one's entity
+/// become `superseded` (`store::SUPERSEDED_BY`).
+async fn supersede(
+    tx: &Transaction<'_>,
+    recs: &[&RecordRow],
+    recorded: &[bool],
+) -> Result<(), StoreError> {
+    let (ids, at): (Vec<i64>, Vec<i64>) = recs
+        .iter()
+        .zip(recorded)
+        .filter(|(r, ok)| **ok && r.state == "delivered")
+        .map(|(r, _)| (r.delivery_id, r.updated_ms))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE deliveries u SET state = 'superseded', updated_ms = t.at
+         FROM (SELECT o.id, MAX(k.at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS k(id, at)
+               JOIN LATERAL ({} WHERE d.id = k.id) o ON true GROUP BY o.id) t
+         WHERE u.id = t.id AND u.state = 'dead'",
+        crate::store::SUPERSEDED_BY
+    );
+    tx.execute(&sql, &[&ids, &at]).await?;
+    Ok(())
 }
 
 /// Every record of the batch, pipelined; true where the lease still held.

@@ -235,6 +235,7 @@ mod tests {
             dedupe: None,
             idempotency: None,
             ordering_key: None,
+            entity_key: None,
             job_id: None,
         }
     }

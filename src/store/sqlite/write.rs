@@ -182,10 +182,10 @@ fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
     c.prepare_cached("INSERT INTO messages (id, route, received_ms, event_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![m.id, m.route, m.received_ms, m.event_id, m.headers, &m.body[..]])?;
     c.prepare_cached(
-        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id)
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5, ?6, ?7)",
+        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id, entity_key)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms, m.ordering_key, m.job_id])?;
+    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms, m.ordering_key, m.job_id, m.entity_key])?;
     Ok(Accepted::New)
 }
 
@@ -283,5 +283,12 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
         r.hint,
         state,
     ])?;
+    if r.next == Next::Delivered {
+        c.prepare_cached(&format!(
+            "UPDATE deliveries SET state = 'superseded', updated_ms = ?2
+             WHERE state = 'dead' AND id IN ({SUPERSEDED_BY} WHERE d.id = ?1)"
+        ))?
+        .execute(params![r.delivery_id, r.started_ms + r.duration_ms])?;
+    }
     Ok(true)
 }

@@ -3,7 +3,7 @@
 //! time, its latest explanation, hint and samples, filters narrow it, and a
 //! retried delivery leaves its group.
 
-use ferry::model::ErrorClass;
+use ferry::model::{ErrorClass, State};
 use ferry::store::*;
 
 use super::{T0, msg, on_postgres, on_sqlite, record};
@@ -118,4 +118,68 @@ async fn failure_groups_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_groups_on_postgres() {
     on_postgres("failure_groups_on_postgres", groups).await;
+}
+
+/// Auto-resolve: a delivered message supersedes the dead ones of its entity
+/// received before it, never a later one or another entity's.
+async fn supersede(store: Store) {
+    let plan = [
+        ("a", "o1", 0),
+        ("b", "o1", 1),
+        ("c", "o2", 2),
+        ("d", "o1", 3),
+        ("e", "o1", 4),
+    ];
+    for (id, entity, at) in plan {
+        let mut m = msg(id, None);
+        m.entity_key = Some(entity.into());
+        m.received_ms = T0 + at;
+        store.accept(m).await.unwrap();
+    }
+    let claimed = store.claim("erp", T0 + 10, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 5, "an entity key never holds a message back");
+    for c in claimed.iter().filter(|c| c.message_id.as_str() != "d") {
+        assert!(store.record(record(c, T0 + 20, Next::Dead)).await.unwrap());
+    }
+    let d = claimed
+        .iter()
+        .find(|c| c.message_id.as_str() == "d")
+        .unwrap();
+    assert!(
+        store
+            .record(record(d, T0 + 30, Next::Delivered))
+            .await
+            .unwrap()
+    );
+    let state = |id: &'static str| {
+        let store = store.clone();
+        async move { store.message(id).await.unwrap().unwrap().summary.state }
+    };
+    assert_eq!(state("a").await, State::Superseded);
+    assert_eq!(state("b").await, State::Superseded);
+    assert_eq!(state("c").await, State::Dead, "another entity");
+    assert_eq!(
+        state("e").await,
+        State::Dead,
+        "received after the delivered one"
+    );
+    let superseded = MessageFilter {
+        state: Some(State::Superseded),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&superseded).await.unwrap().len(), 2);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats[0].superseded, stats[0].dead), (2, 2));
+    // A superseded message may still be replayed by an operator.
+    assert!(State::Superseded.retryable() && !State::Superseded.discardable());
+}
+
+#[tokio::test]
+async fn supersede_on_sqlite() {
+    on_sqlite(supersede).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supersede_on_postgres() {
+    on_postgres("supersede_on_postgres", supersede).await;
 }

@@ -35,6 +35,7 @@ fn msg(id: &str, dedupe: Option<&str>) -> NewMessage {
         }),
         idempotency: None,
         ordering_key: None,
+        entity_key: None,
         job_id: None,
     }
 }
