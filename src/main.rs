@@ -182,6 +182,7 @@ impl FilterArgs {
             until: self.until.clone(),
             limit: self.limit,
             before: None,
+            group: None,
         }
     }
 }

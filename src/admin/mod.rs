@@ -39,6 +39,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/discard", post(discard))
         .route("/failures", get(failures::list))
         .route("/failures/{group}", get(failures::show))
+        .route("/failures/{group}/status", post(failures::set_status))
+        .route("/failures/{group}/retry", post(failures::retry))
+        .route("/failures/{group}/discard", post(failures::discard))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))
@@ -101,6 +104,8 @@ pub struct FilterQuery {
     pub until: Option<String>,
     pub limit: Option<u32>,
     pub before: Option<String>,
+    /// A failure group's key (`GET /failures`).
+    pub group: Option<String>,
 }
 
 impl FilterQuery {
@@ -139,6 +144,7 @@ impl FilterQuery {
             until_ms: time("until", &self.until)?,
             limit: self.limit,
             before: self.before.clone(),
+            group: self.group.clone(),
         })
     }
 }

@@ -98,12 +98,70 @@ pub const SUPERSEDED_BY: &str = "SELECT o.id FROM deliveries d JOIN deliveries o
      OR (d.ordering_key IS NOT NULL AND o.ordering_key = d.ordering_key))
    AND (o.received_ms < d.received_ms OR (o.received_ms = d.received_ms AND o.id < d.id))";
 
+/// Where an operator put a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    #[default]
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl GroupStatus {
+    pub const ALL: [GroupStatus; 3] = [
+        GroupStatus::Open,
+        GroupStatus::Acknowledged,
+        GroupStatus::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Open => "open",
+            GroupStatus::Acknowledged => "acknowledged",
+            GroupStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupStatus> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// A group's status as set, or none: open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusMark {
+    pub status: GroupStatus,
+    pub note: String,
+    pub actor: String,
+    pub at_ms: i64,
+}
+
+impl StatusMark {
+    /// The audit log's detail: `resolved: the SKU was added`.
+    pub fn audit_detail(&self) -> String {
+        format!("{}: {}", self.status.as_str(), self.note)
+    }
+}
+
+/// The status a group reads as: a resolved group with a failure after it
+/// was resolved is open again.
+pub fn effective(mark: Option<&StatusMark>, last_seen_ms: i64) -> GroupStatus {
+    match mark {
+        None => GroupStatus::Open,
+        Some(m) if m.status == GroupStatus::Resolved && last_seen_ms > m.at_ms => GroupStatus::Open,
+        Some(m) => m.status,
+    }
+}
+
 /// Which groups an operator lists.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroupFilter {
     pub route: Option<String>,
     pub system: Option<String>,
     pub class: Option<ErrorClass>,
+    /// Only groups that read as this status (none: every group).
+    pub status: Option<GroupStatus>,
 }
 
 /// One failure group, as the console and `ferry failures` show it.
@@ -124,6 +182,10 @@ pub struct FailureGroup {
     pub hint: String,
     /// A few of the latest message ids.
     pub samples: Vec<String>,
+    /// What the group reads as ([`effective`]).
+    pub status: GroupStatus,
+    /// The last status an operator set, if any.
+    pub mark: Option<StatusMark>,
 }
 
 /// How many sample ids a group carries.
@@ -135,6 +197,10 @@ pub const GROUPS_SQL: &str = "SELECT failure_group, MAX(route), MAX(system), MAX
     COUNT(*), MIN(updated_ms), MAX(updated_ms) FROM deliveries
     WHERE state = 'dead' AND failure_group IS NOT NULL AND {} GROUP BY failure_group
     ORDER BY MAX(updated_ms) DESC, failure_group";
+
+/// A group's status as set (`?`: the group).
+pub const STATUS_SQL: &str =
+    "SELECT status, note, actor, at_ms FROM failure_group_status WHERE key = ?";
 
 /// A group's latest dead deliveries (`?`: the group), newest first.
 pub const SAMPLES_SQL: &str = "SELECT message_id, last_explanation, last_hint FROM deliveries
@@ -179,6 +245,7 @@ impl GroupCounts {
     pub fn with_samples(
         self,
         samples: Vec<(String, Option<String>, Option<String>)>,
+        mark: Option<StatusMark>,
     ) -> FailureGroup {
         let (explanation, hint) = samples
             .first()
@@ -196,6 +263,8 @@ impl GroupCounts {
             explanation,
             hint,
             samples: samples.into_iter().map(|(id, _, _)| id).collect(),
+            status: effective(mark.as_ref(), self.last_seen_ms),
+            mark,
         }
     }
 }
@@ -203,6 +272,24 @@ impl GroupCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resolved_group_reopens_on_a_later_failure() {
+        let mark = |status| StatusMark {
+            status,
+            note: "n".into(),
+            actor: "ops".into(),
+            at_ms: 100,
+        };
+        assert_eq!(effective(None, 50), GroupStatus::Open);
+        let resolved = mark(GroupStatus::Resolved);
+        assert_eq!(effective(Some(&resolved), 100), GroupStatus::Resolved);
+        assert_eq!(effective(Some(&resolved), 101), GroupStatus::Open);
+        let ack = mark(GroupStatus::Acknowledged);
+        assert_eq!(effective(Some(&ack), 101), GroupStatus::Acknowledged);
+        assert_eq!(GroupStatus::parse("resolved"), Some(GroupStatus::Resolved));
+        assert_eq!(GroupStatus::parse("closed"), None);
+    }
 
     #[test]
     fn unknown_skus_are_one_cause() {

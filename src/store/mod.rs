@@ -240,7 +240,15 @@ impl Store {
 
     /// The failure groups of dead deliveries, latest first.
     pub async fn failure_groups(&self, f: &GroupFilter) -> Result<Vec<FailureGroup>, StoreError> {
-        on_backend!(self, s => s.failure_groups(f, None).await)
+        let mut groups = on_backend!(self, s => s.failure_groups(f, None).await)?;
+        groups.retain(|g| f.status.is_none_or(|s| g.status == s));
+        Ok(groups)
+    }
+
+    /// Sets a failure group's status (open, acknowledged, resolved) with the
+    /// operator's note, audited as `group_status`.
+    pub async fn set_group_status(&self, key: &str, mark: StatusMark) -> Result<(), StoreError> {
+        on_backend!(self, s => s.set_group_status(key, mark).await)
     }
 
     /// One failure group; `None` when no dead delivery is in it.

@@ -248,6 +248,9 @@ pub struct MessageFilter {
     pub limit: Option<u32>,
     /// Cursor: only messages received before this message id.
     pub before: Option<String>,
+    /// Only the deliveries of this failure group (`store::group_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -101,6 +101,9 @@ impl MessageFilter {
         if let Some(t) = self.until_ms {
             c.push(("received_ms < ?", Arg::Int(t)));
         }
+        if let Some(g) = &self.group {
+            c.push(("failure_group = ?", text(g)));
+        }
         if let Some(b) = &self.before {
             c.push((
                 "id < (SELECT id FROM deliveries WHERE message_id = ?)",

@@ -150,3 +150,71 @@ async fn a_delivered_update_supersedes_the_dead_ones_of_its_order() {
         "the open list keeps ORD-2 only"
     );
 }
+
+#[tokio::test]
+async fn a_group_is_resolved_with_an_audit_and_retried_with_a_preview() {
+    let t = TestApp::spawn().await;
+    t.receiver.push((0..4).map(answer));
+    ingest_many(&t, "orders", "evt", 4).await;
+    t.drain().await;
+    // Messages 0 and 3 share the unknown-SKU cause.
+    let list: Value = t.admin_json(Method::GET, "/failures", None).await;
+    let skus = list["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["count"] == 2)
+        .expect("the SKU group")
+        .clone();
+    let key = skus["key"].as_str().unwrap();
+
+    // The failures end at the manual clock plus their attempts' duration.
+    t.clock.advance(1_000);
+    let path = format!("/failures/{key}/status");
+    let bad = t
+        .admin(Method::POST, &path)
+        .json(&serde_json::json!({"status": "closed"}));
+    assert_eq!(problem(bad.send().await.unwrap()).await.0, 400);
+    let body = serde_json::json!({"status": "resolved", "note": "SKUs added", "actor": "ana"});
+    let g: Value = t.admin_json(Method::POST, &path, Some(body)).await;
+    assert_eq!(
+        (g["status"].as_str(), g["mark"]["actor"].as_str()),
+        (Some("resolved"), Some("ana"))
+    );
+    let open: Value = t.admin_json(Method::GET, "/failures", None).await;
+    assert_eq!(
+        open["groups"].as_array().unwrap().len(),
+        2,
+        "resolved leaves the open list"
+    );
+    let resolved: Value = t
+        .admin_json(Method::GET, "/failures?status=resolved", None)
+        .await;
+    assert_eq!(resolved["groups"][0]["key"], key);
+    let audit: Value = t.admin_json(Method::GET, "/audit", None).await;
+    assert_eq!(audit["audit"][0]["action"], "group_status");
+    assert_eq!(audit["audit"][0]["detail"], "resolved: SKUs added");
+
+    let retry = format!("/failures/{key}/retry");
+    let preview: Value = t
+        .admin_json(
+            Method::POST,
+            &retry,
+            Some(serde_json::json!({"dry_run": true})),
+        )
+        .await;
+    assert_eq!(preview["matched"], 2);
+    assert_eq!(t.stats("orders").await.dead, 4, "a preview changes nothing");
+    let done: Value = t
+        .admin_json(Method::POST, &retry, Some(serde_json::json!({})))
+        .await;
+    assert_eq!(done["requeued"], 2);
+    t.drain().await;
+    let stats = t.stats("orders").await;
+    assert_eq!((stats.delivered, stats.dead), (2, 2));
+    let discard = format!("/failures/{key}/discard");
+    let none = t
+        .admin(Method::POST, &discard)
+        .json(&serde_json::json!({"reason": ""}));
+    assert_eq!(problem(none.send().await.unwrap()).await.0, 400);
+}

@@ -26,6 +26,9 @@ impl PgStore {
         let samples = client
             .prepare_cached(&SAMPLES_SQL.replace('?', "$1"))
             .await?;
+        let status = client
+            .prepare_cached(&STATUS_SQL.replace('?', "$1"))
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let g = GroupCounts {
@@ -43,8 +46,50 @@ impl PgStore {
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-            out.push(g.with_samples(s));
+            let mark = match client.query_opt(&status, &[&g.key]).await? {
+                None => None,
+                Some(r) => Some(StatusMark {
+                    status: GroupStatus::parse(r.try_get(0)?).unwrap_or_default(),
+                    note: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    at_ms: r.try_get(3)?,
+                }),
+            };
+            out.push(g.with_samples(s, mark));
         }
         Ok(out)
+    }
+
+    /// Sets a group's status, audited in the same transaction.
+    pub async fn set_group_status(&self, key: &str, mark: StatusMark) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO failure_group_status (key, status, note, actor, at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET status = excluded.status,
+               note = excluded.note, actor = excluded.actor, at_ms = excluded.at_ms",
+            &[
+                &key,
+                &mark.status.as_str(),
+                &mark.note,
+                &mark.actor,
+                &mark.at_ms,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &mark.at_ms,
+                &mark.actor,
+                &"group_status",
+                &key,
+                &mark.audit_detail(),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -7,3 +7,11 @@ CREATE INDEX deliveries_failure_group
 ALTER TABLE deliveries ADD COLUMN entity_key TEXT;
 CREATE INDEX deliveries_entity ON deliveries (route, entity_key, received_ms)
     WHERE entity_key IS NOT NULL AND state = 'dead';
+-- A failure group's status: see sqlite/v8.sql.
+CREATE TABLE failure_group_status (
+    key    TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    note   TEXT NOT NULL,
+    actor  TEXT NOT NULL,
+    at_ms  BIGINT NOT NULL
+);

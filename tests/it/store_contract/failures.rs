@@ -183,3 +183,96 @@ async fn supersede_on_sqlite() {
 async fn supersede_on_postgres() {
     on_postgres("supersede_on_postgres", supersede).await;
 }
+
+/// A group's status is set with its note, audited, filtered on, and a
+/// resolved group reads as open again after a later failure.
+async fn status(store: Store) {
+    for id in ["a", "b"] {
+        store.accept(msg(id, None)).await.unwrap();
+    }
+    let claimed = store.claim("erp", T0, 30_000, 10).await.unwrap();
+    let key = group_key(ErrorClass::ServerError, "erp", "orders", "erp answered 503");
+    let dead = |c: &Claimed, at: i64| {
+        let mut r = record(c, at, Next::Dead);
+        r.failure_group = Some(key.clone());
+        r
+    };
+    assert!(store.record(dead(&claimed[0], T0 + 10)).await.unwrap());
+    let mark = |status, at_ms| StatusMark {
+        status,
+        note: "erp maintenance".into(),
+        actor: "ana".into(),
+        at_ms,
+    };
+    store
+        .set_group_status(&key, mark(GroupStatus::Resolved, T0 + 20))
+        .await
+        .unwrap();
+    let g = store.failure_group(&key).await.unwrap().unwrap();
+    assert_eq!(g.status, GroupStatus::Resolved);
+    assert_eq!(g.mark, Some(mark(GroupStatus::Resolved, T0 + 20)));
+    let by = |status| GroupFilter {
+        status: Some(status),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .failure_groups(&by(GroupStatus::Open))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        store
+            .failure_groups(&by(GroupStatus::Resolved))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(
+        (
+            audit[0].action.as_str(),
+            audit[0].target.as_str(),
+            audit[0].actor.as_str()
+        ),
+        ("group_status", key.as_str(), "ana")
+    );
+    assert_eq!(audit[0].detail, "resolved: erp maintenance");
+
+    // A new failure after the resolve re-opens the group.
+    assert!(store.record(dead(&claimed[1], T0 + 30)).await.unwrap());
+    let g = store.failure_group(&key).await.unwrap().unwrap();
+    assert_eq!((g.status, g.count), (GroupStatus::Open, 2));
+    store
+        .set_group_status(&key, mark(GroupStatus::Acknowledged, T0 + 40))
+        .await
+        .unwrap();
+    let g = store.failure_group(&key).await.unwrap().unwrap();
+    assert_eq!(g.status, GroupStatus::Acknowledged);
+
+    // The group as a message filter: what a group retry selects.
+    let of_group = MessageFilter {
+        group: Some(key.clone()),
+        state: Some(State::Dead),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&of_group).await.unwrap().len(), 2);
+    let n = store
+        .retry(Selection::Filter(of_group), "ana", T0 + 50, true)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn group_status_on_sqlite() {
+    on_sqlite(status).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_status_on_postgres() {
+    on_postgres("group_status_on_postgres", status).await;
+}
