@@ -65,6 +65,16 @@ enum Command {
         #[arg(long)]
         print_default: bool,
     },
+    /// Dead messages grouped by cause: list, show.
+    Failures {
+        #[command(subcommand)]
+        command: cli::failures::FailuresCommand,
+    },
+    /// Act on a failure group: ack, resolve, reopen, retry, discard.
+    Groups {
+        #[command(subcommand)]
+        command: cli::failures::GroupsCommand,
+    },
     /// Try jq mappings on samples: print outputs, check golden files, diff versions.
     Mapping {
         #[command(subcommand)]
@@ -236,6 +246,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => bail!("no message {id}"),
             }
+        }
+        Command::Failures { command } => {
+            let store = open_store(command.config()).await?;
+            cli::failures::failures(command, &store).await
+        }
+        Command::Groups { command } => {
+            let store = open_store(command.config()).await?;
+            cli::failures::groups(command, &store, Clock::System.now_ms()).await
         }
         Command::Mapping { command } => {
             match tokio::task::block_in_place(|| cli::mapping::run(command))? {

@@ -2,4 +2,5 @@
 //! (which parses the command line and dispatches): the top of the flow,
 //! calling into the library like any other client of it.
 
+pub mod failures;
 pub mod mapping;

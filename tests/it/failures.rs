@@ -218,3 +218,75 @@ async fn a_group_is_resolved_with_an_audit_and_retried_with_a_preview() {
         .json(&serde_json::json!({"reason": ""}));
     assert_eq!(problem(none.send().await.unwrap()).await.0, 400);
 }
+
+#[test]
+fn the_cli_lists_shows_marks_and_retries_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ferry.toml");
+    std::fs::write(&cfg, config_text("http://127.0.0.1:9", &Options::default())).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Two messages dead of one cause in the store the CLI will open.
+    let key = rt.block_on(async {
+        let store = ferry::store::Store::open_sqlite(&dir.path().join("data")).unwrap();
+        let t = TestApp::spawn_with(Options {
+            store: Some(store.clone()),
+            ..Default::default()
+        })
+        .await;
+        t.receiver.push([answer(0), answer(3)]);
+        ingest_many(&t, "orders", "evt", 2).await;
+        t.drain().await;
+        let groups = store.failure_groups(&Default::default()).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        t.shutdown.cancel();
+        groups[0].key.clone()
+    });
+    let ferry = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .envs(secrets())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = ferry(&["failures", "list"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&key) && out.contains("unknown sku #"),
+        "{out}"
+    );
+    let (ok, out, _) = ferry(&["failures", "list", "--json", "--class", "rejected"]);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && json[0]["count"] == 2, "{out}");
+    let (ok, _, err) = ferry(&["failures", "list", "--status", "closed"]);
+    assert!(!ok && err.contains("status `closed`"), "{err}");
+    let (ok, out, _) = ferry(&["failures", "show", &key]);
+    assert!(ok && out.contains("\"samples\""), "{out}");
+    let (ok, _, err) = ferry(&["failures", "show", "nope"]);
+    assert!(!ok && err.contains("no failure group nope"), "{err}");
+
+    let (ok, out, err) = ferry(&["groups", "ack", &key, "--note", "on it", "--actor", "ana"]);
+    assert!(ok && out.contains("acknowledged"), "{err}");
+    let (ok, out, _) = ferry(&["failures", "list", "--status", "acknowledged"]);
+    assert!(ok && out.contains(&key), "{out}");
+    let (ok, out, _) = ferry(&["groups", "retry", &key, "--dry-run"]);
+    assert!(
+        ok && out.starts_with("2 message(s) would be retried"),
+        "{out}"
+    );
+    let (ok, _, err) = ferry(&["groups", "discard", &key]);
+    assert!(!ok && err.contains("--reason"), "{err}");
+    let (ok, out, _) = ferry(&["groups", "retry", &key]);
+    assert!(ok && out.starts_with("2 message(s) requeued"), "{out}");
+    let (ok, _, err) = ferry(&["groups", "resolve", &key]);
+    assert!(
+        !ok && err.contains("no failure group"),
+        "retried: nothing is dead: {err}"
+    );
+}
