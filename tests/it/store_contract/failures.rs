@@ -276,3 +276,45 @@ async fn group_status_on_sqlite() {
 async fn group_status_on_postgres() {
     on_postgres("group_status_on_postgres", status).await;
 }
+
+/// With an `ordering_key` (no `entity_key`), a later delivery of the key
+/// supersedes its dead ones too; here a dead one of class `config`, which
+/// does not hold its key.
+async fn supersede_by_ordering_key(store: Store) {
+    let keyed = |id: &str, at: i64| {
+        let mut m = msg(id, None);
+        m.ordering_key = Some("K".into());
+        m.received_ms = T0 + at;
+        m
+    };
+    store.accept(keyed("a", 0)).await.unwrap();
+    let a = store.claim("erp", T0 + 1, 30_000, 10).await.unwrap();
+    let mut dead = record(&a[0], T0 + 2, Next::Dead);
+    dead.class = Some(ErrorClass::Config);
+    assert!(store.record(dead).await.unwrap());
+    store.accept(keyed("b", 5)).await.unwrap();
+    let b = store.claim("erp", T0 + 6, 30_000, 10).await.unwrap();
+    assert_eq!(b.len(), 1, "a config failure does not hold its key");
+    assert!(
+        store
+            .record(record(&b[0], T0 + 7, Next::Delivered))
+            .await
+            .unwrap()
+    );
+    let a = store.message("a").await.unwrap().unwrap();
+    assert_eq!(a.summary.state, State::Superseded);
+}
+
+#[tokio::test]
+async fn supersede_by_ordering_key_on_sqlite() {
+    on_sqlite(supersede_by_ordering_key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supersede_by_ordering_key_on_postgres() {
+    on_postgres(
+        "supersede_by_ordering_key_on_postgres",
+        supersede_by_ordering_key,
+    )
+    .await;
+}
