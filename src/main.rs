@@ -65,6 +65,16 @@ enum Command {
         #[arg(long)]
         print_default: bool,
     },
+    /// Dead messages grouped by cause: list, show.
+    Failures {
+        #[command(subcommand)]
+        command: cli::failures::FailuresCommand,
+    },
+    /// Act on a failure group: ack, resolve, reopen, retry, discard.
+    Groups {
+        #[command(subcommand)]
+        command: cli::failures::GroupsCommand,
+    },
     /// Try jq mappings on samples: print outputs, check golden files, diff versions.
     Mapping {
         #[command(subcommand)]
@@ -187,7 +197,7 @@ struct DiscardArgs {
 
 #[derive(clap::Args, Default)]
 struct FilterArgs {
-    /// queued, delivering, retrying, delivered, dead, discarded or skipped
+    /// queued, delivering, retrying, delivered, dead, discarded, skipped or superseded
     #[arg(long)]
     state: Option<String>,
     #[arg(long)]
@@ -221,6 +231,7 @@ impl FilterArgs {
             until: self.until.clone(),
             limit: self.limit,
             before: None,
+            group: None,
         }
     }
 }
@@ -274,6 +285,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => bail!("no message {id}"),
             }
+        }
+        Command::Failures { command } => {
+            let store = open_store(command.config()).await?;
+            cli::failures::failures(command, &store).await
+        }
+        Command::Groups { command } => {
+            let store = open_store(command.config()).await?;
+            cli::failures::groups(command, &store, Clock::System.now_ms()).await
         }
         Command::Mapping { command } => {
             match tokio::task::block_in_place(|| cli::mapping::run(command))? {

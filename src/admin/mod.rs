@@ -5,6 +5,7 @@
 //! metadata). Bearer-token protected; every action is audited in the store.
 
 mod credentials;
+mod failures;
 
 mod config;
 pub mod edit;
@@ -50,6 +51,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/discard", post(discard))
         .route("/messages/{id}/edit", post(edit::edit_one))
         .route("/messages/export", get(export::export))
+        .route("/failures", get(failures::list))
+        .route("/failures/{group}", get(failures::show))
+        .route("/failures/{group}/status", post(failures::set_status))
+        .route("/failures/{group}/retry", post(failures::retry))
+        .route("/failures/{group}/discard", post(failures::discard))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
         .route("/config", get(config::config))
@@ -154,6 +160,8 @@ pub struct FilterQuery {
     pub until: Option<String>,
     pub limit: Option<u32>,
     pub before: Option<String>,
+    /// A failure group's key (`GET /failures`).
+    pub group: Option<String>,
 }
 
 impl FilterQuery {
@@ -178,7 +186,7 @@ impl FilterQuery {
                 .as_deref()
                 .map(|s| {
                     MsgState::parse(s).ok_or_else(|| {
-                        Problem::bad_request("bad-filter", format!("state `{s}`: use queued, delivering, retrying, delivered, dead, discarded or skipped"))
+                        Problem::bad_request("bad-filter", format!("state `{s}`: use queued, delivering, retrying, delivered, dead, discarded, skipped or superseded"))
                     })
                 })
                 .transpose()?,
@@ -192,6 +200,7 @@ impl FilterQuery {
             until_ms: time("until", &self.until)?,
             limit: self.limit,
             before: self.before.clone(),
+            group: self.group.clone(),
         })
     }
 }

@@ -236,6 +236,10 @@ pub struct Destination {
     /// A jq expression naming the entity a message is about (`ordering_key`):
     /// messages with the same key are delivered one at a time, in arrival order.
     pub ordering_key: Option<std::sync::Arc<crate::transform::jq::Jq>>,
+    /// A jq expression naming the entity for auto-resolve (`entity_key`):
+    /// when a message is delivered, the older dead ones of its entity become
+    /// `superseded`. Unlike `ordering_key` it never holds a message back.
+    pub entity_key: Option<std::sync::Arc<crate::transform::jq::Jq>>,
     /// Send messages in batches to a bulk endpoint (`batch`).
     pub batch: Option<Batch>,
     /// `low` routes pause when their system's daily quota is nearly spent

@@ -194,6 +194,8 @@ pub struct RawDestination {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub ordering_key: Option<String>,
+    /// A jq expression naming the entity for auto-resolve (not ordering).
+    pub entity_key: Option<String>,
     pub batch: Option<RawBatch>,
     /// `"normal"` (default) or `"low"`.
     pub priority: Option<String>,

@@ -181,16 +181,18 @@ fn destination(cx: &mut Ctx<'_>, dloc: &str, d: &RawDestination) -> Destination 
             _ => {}
         }
     }
-    let ordering_key =
-        d.ordering_key
-            .as_deref()
+    let mut key = |name: &str, code: &Option<String>| {
+        code.as_deref()
             .and_then(|code| match crate::transform::jq::Jq::compile(code) {
                 Ok(jq) => Some(std::sync::Arc::new(jq.with_timeout(cx.jq_timeout))),
                 Err(e) => {
-                    cx.problem(format!("{dloc}.ordering_key"), e.to_string());
+                    cx.problem(format!("{dloc}.{name}"), e.to_string());
                     None
                 }
-            });
+            })
+    };
+    let ordering_key = key("ordering_key", &d.ordering_key);
+    let entity_key = key("entity_key", &d.entity_key);
     let priority = match d.priority.as_deref() {
         None | Some("normal") => Priority::Normal,
         Some("low") => Priority::Low,
@@ -208,6 +210,7 @@ fn destination(cx: &mut Ctx<'_>, dloc: &str, d: &RawDestination) -> Destination 
         path: d.path.clone(),
         headers,
         ordering_key,
+        entity_key,
         batch: d
             .batch
             .as_ref()

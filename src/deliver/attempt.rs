@@ -214,6 +214,10 @@ impl Deliverer {
             },
             hint: why.as_ref().map_or_else(String::new, |w| w.hint.clone()),
             next,
+            failure_group: why
+                .as_ref()
+                .filter(|_| next == Next::Dead)
+                .map(|w| crate::store::group_key(w.class, &d.system, &d.route, &w.explanation)),
         };
         match self.store.record(rec).await {
             Ok(true)

@@ -40,6 +40,7 @@ impl Bulk<'_> {
             path: self.batch.path.clone(),
             headers: d.headers.clone(),
             ordering_key: None,
+            entity_key: None,
             batch: None,
             priority: d.priority,
         }

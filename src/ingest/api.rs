@@ -115,7 +115,9 @@ pub async fn receive(
         key,
         window: *idempotency_window,
     };
-    let (msg, response) = call.message(&headers, body, ordering_key, app.clock.now_ms());
+    let entity = super::entity_key(route, &body, app.clock.now_ms()).await;
+    let (mut msg, response) = call.message(&headers, body, ordering_key, app.clock.now_ms());
+    msg.entity_key = entity;
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
             app.metrics.received(&route_name);
@@ -203,6 +205,7 @@ impl Call<'_> {
                 response: response.clone(),
             }),
             ordering_key,
+            entity_key: None,
             job_id: None,
             id,
         };

@@ -336,6 +336,7 @@ async fn line_message(
         }),
         idempotency: None,
         ordering_key,
+        entity_key: super::entity_key(route, line, now_ms).await,
         job_id: Some(job_id.to_owned()),
     })
 }

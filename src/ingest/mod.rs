@@ -119,6 +119,15 @@ fn require_json(body: &[u8], max_depth: usize) -> Result<(), Problem> {
     json_check::check(body, max_depth).map_err(|e| Problem::bad_request(e.slug(), e.to_string()))
 }
 
+/// The entity a message is about for auto-resolve, by the route's
+/// `entity_key`. A body without one, or a run over jq's limits, just has
+/// none: the key only lets a later delivery supersede this message, so it
+/// never refuses one.
+async fn entity_key(route: &crate::config::Route, body: &[u8], now_ms: i64) -> Option<String> {
+    let jq = route.destination.entity_key.as_ref()?;
+    jq.key(body, now_ms).await.ok()
+}
+
 /// The entity a message is about, by the route's `ordering_key`: without
 /// it the message's place in its key's order is unknown, so it is refused
 /// (422) rather than delivered out of order. The program runs on jq's pool

@@ -48,7 +48,9 @@ pub async fn receive(
     app.backlog
         .admit(&config, &route.destination.system)
         .map_err(|p| reject(("queue_full", p)))?;
-    let msg = hook.message(&parts.headers, body, verified, ordering_key, now_ms);
+    let entity = super::entity_key(route, &body, now_ms).await;
+    let mut msg = hook.message(&parts.headers, body, verified, ordering_key, now_ms);
+    msg.entity_key = entity;
     let id = msg.id.clone();
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
@@ -215,6 +217,7 @@ impl<'a> Hook<'a> {
             }),
             idempotency: None,
             ordering_key,
+            entity_key: None,
             job_id: None,
             id,
         }

@@ -79,7 +79,9 @@ impl fmt::Display for ErrorClass {
 
 /// Where a delivery stands. `queued → delivering → delivered`, with
 /// `retrying` between attempts and `dead` / `discarded` as the ends an
-/// operator sees; `skipped` when the route's mapping gave nothing to send.
+/// operator sees; `skipped` when the route's mapping gave nothing to send;
+/// `superseded` when a dead delivery's entity (`entity_key`, or the
+/// `ordering_key`) had a later message delivered (auto-resolve).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -90,10 +92,11 @@ pub enum State {
     Dead,
     Discarded,
     Skipped,
+    Superseded,
 }
 
 impl State {
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Queued,
         State::Delivering,
         State::Retrying,
@@ -101,6 +104,7 @@ impl State {
         State::Dead,
         State::Discarded,
         State::Skipped,
+        State::Superseded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +116,7 @@ impl State {
             State::Dead => "dead",
             State::Discarded => "discarded",
             State::Skipped => "skipped",
+            State::Superseded => "superseded",
         }
     }
 

@@ -14,6 +14,7 @@
 //! contract test in `tests/it/store_contract/`.
 
 mod credentials;
+mod failures;
 pub mod health;
 mod ids;
 mod model;
@@ -22,6 +23,7 @@ mod rules;
 pub mod sqlite;
 
 pub use credentials::*;
+pub use failures::*;
 pub use model::*;
 pub use rules::*;
 
@@ -182,6 +184,11 @@ impl Store {
     /// Records one attempt and moves the delivery on (delivered, retrying, dead).
     /// Returns false when the lease had already been lost (the record is dropped).
     pub async fn record(&self, rec: AttemptRecord) -> Result<bool, StoreError> {
+        let mut rec = rec;
+        if rec.next != Next::Dead {
+            // Only a dead delivery belongs to a failure group.
+            rec.failure_group = None;
+        }
         on_backend!(self, s => s.record(rec).await)
     }
 
@@ -229,6 +236,26 @@ impl Store {
 
     pub async fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>, StoreError> {
         on_backend!(self, s => s.list(filter).await)
+    }
+
+    /// The failure groups of dead deliveries, latest first.
+    pub async fn failure_groups(&self, f: &GroupFilter) -> Result<Vec<FailureGroup>, StoreError> {
+        let mut groups = on_backend!(self, s => s.failure_groups(f, None).await)?;
+        groups.retain(|g| f.status.is_none_or(|s| g.status == s));
+        Ok(groups)
+    }
+
+    /// Sets a failure group's status (open, acknowledged, resolved) with the
+    /// operator's note, audited as `group_status`.
+    pub async fn set_group_status(&self, key: &str, mark: StatusMark) -> Result<(), StoreError> {
+        on_backend!(self, s => s.set_group_status(key, mark).await)
+    }
+
+    /// One failure group; `None` when no dead delivery is in it.
+    pub async fn failure_group(&self, key: &str) -> Result<Option<FailureGroup>, StoreError> {
+        let all = GroupFilter::default();
+        let found = on_backend!(self, s => s.failure_groups(&all, Some(key)).await)?;
+        Ok(found.into_iter().next())
     }
 
     pub async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {

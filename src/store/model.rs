@@ -27,6 +27,9 @@ pub struct NewMessage {
     /// The entity it is about, when its route orders by one: delivered
     /// after every earlier message of its route with the same key.
     pub ordering_key: Option<String>,
+    /// The route's `entity_key` of the body: whose later delivery
+    /// supersedes this one if it ends dead.
+    pub entity_key: Option<String>,
     /// The bulk sync job it came in with, if any.
     pub job_id: Option<String>,
 }
@@ -228,6 +231,9 @@ pub struct AttemptRecord {
     pub explanation: String,
     pub hint: String,
     pub next: Next,
+    /// The failure group ([`super::group_key`]) when `next` is dead; the
+    /// store keeps it only then.
+    pub failure_group: Option<String>,
 }
 
 /// Which messages an operator means.
@@ -242,6 +248,9 @@ pub struct MessageFilter {
     pub limit: Option<u32>,
     /// Cursor: only messages received before this message id.
     pub before: Option<String>,
+    /// Only the deliveries of this failure group (`store::group_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -413,6 +422,8 @@ pub struct RouteStats {
     pub dead: u64,
     pub discarded: u64,
     pub skipped: u64,
+    /// Dead ones whose entity had a later message delivered.
+    pub superseded: u64,
 }
 
 impl RouteStats {
@@ -425,6 +436,7 @@ impl RouteStats {
             State::Dead => &mut self.dead,
             State::Discarded => &mut self.discarded,
             State::Skipped => &mut self.skipped,
+            State::Superseded => &mut self.superseded,
         } += n;
     }
 

@@ -12,13 +12,21 @@ impl State {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            State::Dead | State::Retrying | State::Discarded | State::Delivered | State::Skipped
+            State::Dead
+                | State::Retrying
+                | State::Discarded
+                | State::Delivered
+                | State::Skipped
+                | State::Superseded
         )
     }
 
     /// An operator may stop it for good: anything not finished yet.
     pub fn discardable(self) -> bool {
-        !matches!(self, State::Delivered | State::Discarded | State::Skipped)
+        !matches!(
+            self,
+            State::Delivered | State::Discarded | State::Skipped | State::Superseded
+        )
     }
 
     /// The states `pred` accepts, as an SQL list: `('dead', 'retrying')`.
@@ -93,6 +101,9 @@ impl MessageFilter {
         if let Some(t) = self.until_ms {
             c.push(("received_ms < ?", Arg::Int(t)));
         }
+        if let Some(g) = &self.group {
+            c.push(("failure_group = ?", text(g)));
+        }
         if let Some(b) = &self.before {
             c.push((
                 "id < (SELECT id FROM deliveries WHERE message_id = ?)",
@@ -111,7 +122,7 @@ mod tests {
     fn state_lists_render_the_rules() {
         assert_eq!(
             State::sql_list(State::retryable),
-            "('retrying', 'delivered', 'dead', 'discarded', 'skipped')"
+            "('retrying', 'delivered', 'dead', 'discarded', 'skipped', 'superseded')"
         );
         assert_eq!(
             State::sql_list(State::discardable),

@@ -275,6 +275,7 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
             dedupe: None,
             idempotency: None,
             ordering_key: None,
+            entity_key: None,
             job_id: None,
         };
         store.accept(msg).await.unwrap();

@@ -152,6 +152,7 @@ async fn ferry_messages_edit_replays_from_the_cli() {
             dedupe: None,
             idempotency: None,
             ordering_key: None,
+            entity_key: None,
             job_id: None,
         };
         store.accept(msg).await.unwrap();
@@ -167,6 +168,7 @@ async fn ferry_messages_edit_replays_from_the_cli() {
             explanation: "erp rejected it".into(),
             hint: "edit and replay".into(),
             next: Next::Dead,
+            failure_group: Some("g1".into()),
         };
         assert!(store.record(rec).await.unwrap());
     }

@@ -26,6 +26,7 @@ fn message(i: usize, route: &str) -> ferry::store::NewMessage {
         dedupe: None,
         idempotency: None,
         ordering_key: None,
+        entity_key: None,
         job_id: None,
     }
 }

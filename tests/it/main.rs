@@ -17,6 +17,7 @@ mod credentials;
 mod delivery;
 mod edit;
 mod export;
+mod failures;
 mod health;
 mod holds;
 mod hostile;

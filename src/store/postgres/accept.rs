@@ -41,9 +41,9 @@ WITH d AS (
     RETURNING id
 ), x AS (
     INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id)
+                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id, entity_key)
     SELECT m.id, $2::text, $3::text, 'queued', $8::text, $4::bigint, $4::bigint, $4::bigint, $4::bigint,
-           $17::text, $18::text
+           $17::text, $18::text, $19::text
     FROM m
 )
 SELECT ok.won, dd.won,
@@ -59,9 +59,9 @@ const BULK_ACCEPT: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
                          $6::text[], $7::bytea[], $8::text[], $9::text[], $10::bigint[], $12::text[],
-                         $13::text[])
+                         $13::text[], $14::text[])
         AS t(id, route, system, received_ms, event_id, headers, body, delivery_key, dkey, dexp, okey,
-             job)
+             job, ekey)
 ), d AS (
     INSERT INTO dedupe (route, key, message_id, expires_ms)
     SELECT route, dkey, id, dexp FROM input WHERE dkey IS NOT NULL
@@ -76,9 +76,9 @@ WITH input AS (
     SELECT id, route, received_ms, event_id, headers, body FROM won
 ), x AS (
     INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms,
-                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id)
+                            budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id, entity_key)
     SELECT id, route, system, 'queued', delivery_key, received_ms, received_ms, received_ms, received_ms,
-           okey, job
+           okey, job, ekey
     FROM won
 )
 SELECT id FROM won";
@@ -149,6 +149,7 @@ pub async fn stage(tx: &Transaction<'_>, msgs: &[&NewMessage]) -> Result<Staged,
                         &i.map(|i| i.expires_ms),
                         &m.ordering_key,
                         &m.job_id,
+                        &m.entity_key,
                     ],
                 )
                 .await?;
@@ -284,6 +285,9 @@ async fn insert_bulk(
                     .map(|m| m.ordering_key.as_deref())
                     .collect::<Vec<_>>(),
                 &go.iter().map(|m| m.job_id.as_deref()).collect::<Vec<_>>(),
+                &go.iter()
+                    .map(|m| m.entity_key.as_deref())
+                    .collect::<Vec<_>>(),
             ],
         )
         .await?;

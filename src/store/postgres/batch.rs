@@ -34,7 +34,8 @@ WITH u AS (
         attempts = attempts + $5,
         rate_limited_streak = CASE WHEN $6 THEN rate_limited_streak + 1 ELSE 0 END,
         auth_streak = CASE WHEN $7 THEN auth_streak + 1 ELSE 0 END,
-        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11
+        last_class = $8, last_explanation = $9, last_hint = $10, updated_ms = $11,
+        failure_group = $18
     WHERE id = $1 AND state = 'delivering' AND next_attempt_ms = $2
     RETURNING id
 )
@@ -73,6 +74,7 @@ pub struct RecordRow {
     pub response: Option<String>,
     pub explanation: String,
     pub hint: String,
+    pub failure_group: Option<String>,
 }
 
 /// Forms batches from the queue until `stop`.
@@ -226,12 +228,40 @@ async fn attempt(
     let tx = client.transaction().await?;
     let staged = accept::stage(&tx, msgs).await?;
     let recorded = record_all(&tx, recs).await?;
+    supersede(&tx, recs, &recorded).await?;
     if staged.any_new {
         tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
             .await?;
     }
     tx.commit().await?;
     Ok((staged.answers, recorded))
+}
+
+/// Auto-resolve: the older dead deliveries of each delivered one's entity
+/// become `superseded` (`store::SUPERSEDED_BY`).
+async fn supersede(
+    tx: &Transaction<'_>,
+    recs: &[&RecordRow],
+    recorded: &[bool],
+) -> Result<(), StoreError> {
+    let (ids, at): (Vec<i64>, Vec<i64>) = recs
+        .iter()
+        .zip(recorded)
+        .filter(|(r, ok)| **ok && r.state == "delivered")
+        .map(|(r, _)| (r.delivery_id, r.updated_ms))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE deliveries u SET state = 'superseded', updated_ms = t.at
+         FROM (SELECT o.id, MAX(k.at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS k(id, at)
+               JOIN LATERAL ({} WHERE d.id = k.id) o ON true GROUP BY o.id) t
+         WHERE u.id = t.id AND u.state = 'dead'",
+        crate::store::SUPERSEDED_BY
+    );
+    tx.execute(&sql, &[&ids, &at]).await?;
+    Ok(())
 }
 
 /// Every record of the batch, pipelined; true where the lease still held.
@@ -263,6 +293,7 @@ async fn record_all(tx: &Transaction<'_>, recs: &[&RecordRow]) -> Result<Vec<boo
                     &r.response,
                     &r.explanation,
                     &r.hint,
+                    &r.failure_group,
                 ],
             )
             .await?;

@@ -15,7 +15,7 @@ fn purge_sql(pick: &str) -> String {
     format!(
         "WITH d AS (
            DELETE FROM deliveries WHERE id IN ({pick} LIMIT $2 FOR UPDATE SKIP LOCKED)
-             AND state IN ('delivered', 'discarded', 'skipped', 'dead')
+             AND state IN ('delivered', 'discarded', 'skipped', 'dead', 'superseded')
            RETURNING id, message_id),
          a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM d) RETURNING 1),
          m AS (DELETE FROM messages WHERE id IN (SELECT message_id FROM d) RETURNING 1)
@@ -82,7 +82,7 @@ impl PgStore {
         if room > 0 {
             let dead = purge_sql(
                 "SELECT id FROM deliveries d
-                 WHERE state = 'dead' AND updated_ms < $1
+                 WHERE state IN ('dead', 'superseded') AND updated_ms < $1
                    AND NOT (d.ordering_key IS NOT NULL AND EXISTS (
                      SELECT 1 FROM deliveries l
                      WHERE l.route = d.route AND l.ordering_key = d.ordering_key

@@ -12,6 +12,7 @@ mod accounts;
 mod batch;
 mod credentials;
 mod edit;
+mod failures;
 pub use credentials::AdvisoryLock;
 mod housekeeping;
 mod jobs;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6.sql"),
     include_str!("v7.sql"),
     include_str!("v8.sql"),
+    include_str!("v9.sql"),
     include_str!("v10.sql"),
     include_str!("v11.sql"),
     include_str!("v12.sql"),

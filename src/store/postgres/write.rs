@@ -252,6 +252,7 @@ impl PgStore {
             response: r.response.as_ref().map(serde_json::to_string).transpose()?,
             explanation,
             hint,
+            failure_group: r.failure_group,
         };
         let (reply, rx) = oneshot::channel();
         self.inner

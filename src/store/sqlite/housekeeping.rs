@@ -90,7 +90,7 @@ fn purge_chunk(c: &Connection, cut: Cutoffs, limit: i64) -> Result<Purged, Store
         let dead = c
             .prepare_cached(&format!(
                 "SELECT id, message_id FROM deliveries d INDEXED BY deliveries_finished
-                 WHERE state = 'dead' AND updated_ms < ?1 AND NOT ({HOLDS_KEY}) LIMIT ?2"
+                 WHERE state IN ('dead', 'superseded') AND updated_ms < ?1 AND NOT ({HOLDS_KEY}) LIMIT ?2"
             ))?
             .query_map(params![cut.dead_before_ms, room], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -7,6 +7,7 @@
 mod accounts;
 mod credentials;
 mod edit;
+mod failures;
 mod housekeeping;
 mod jobs;
 mod operate;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v5.sql"),
     include_str!("v6.sql"),
     include_str!("v7.sql"),
+    include_str!("v8.sql"),
     include_str!("v9.sql"),
     include_str!("v10.sql"),
     include_str!("v11.sql"),
@@ -238,6 +240,7 @@ mod tests {
             dedupe: None,
             idempotency: None,
             ordering_key: None,
+            entity_key: None,
             job_id: None,
         }
     }

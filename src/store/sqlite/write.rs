@@ -182,10 +182,10 @@ fn accept(c: &Connection, m: NewMessage) -> Result<Accepted, StoreError> {
     c.prepare_cached("INSERT INTO messages (id, route, received_ms, event_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![m.id, m.route, m.received_ms, m.event_id, m.headers, &m.body[..]])?;
     c.prepare_cached(
-        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id)
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5, ?6, ?7)",
+        "INSERT INTO deliveries (message_id, route, system, state, delivery_key, received_ms, budget_start_ms, next_attempt_ms, updated_ms, ordering_key, job_id, entity_key)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5, ?5, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms, m.ordering_key, m.job_id])?;
+    .execute(params![m.id, m.route, m.system, m.delivery_key, m.received_ms, m.ordering_key, m.job_id, m.entity_key])?;
     Ok(Accepted::New)
 }
 
@@ -249,7 +249,8 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
                attempts = attempts + ?5,
                rate_limited_streak = CASE WHEN ?6 THEN rate_limited_streak + 1 ELSE 0 END,
                auth_streak = CASE WHEN ?7 THEN auth_streak + 1 ELSE 0 END,
-               last_class = ?8, last_explanation = ?9, last_hint = ?10, updated_ms = ?11
+               last_class = ?8, last_explanation = ?9, last_hint = ?10, updated_ms = ?11,
+               failure_group = ?12
              WHERE id = ?1 AND state = 'delivering' AND next_attempt_ms = ?2",
         )?
         .execute(params![
@@ -264,6 +265,7 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
             (r.class.is_some()).then_some(&r.explanation),
             (r.class.is_some()).then_some(&r.hint),
             r.started_ms + r.duration_ms,
+            r.failure_group,
         ])?;
     if changed == 0 {
         return Ok(false);
@@ -285,5 +287,12 @@ fn record(c: &Connection, r: AttemptRecord) -> Result<bool, StoreError> {
         r.hint,
         state,
     ])?;
+    if r.next == Next::Delivered {
+        c.prepare_cached(&format!(
+            "UPDATE deliveries SET state = 'superseded', updated_ms = ?2
+             WHERE state = 'dead' AND id IN ({SUPERSEDED_BY} WHERE d.id = ?1)"
+        ))?
+        .execute(params![r.delivery_id, r.started_ms + r.duration_ms])?;
+    }
     Ok(true)
 }

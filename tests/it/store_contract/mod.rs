@@ -12,6 +12,7 @@ use ferry::store::*;
 
 mod credentials;
 mod edit;
+mod failures;
 mod instances;
 mod retention;
 mod scheduling;
@@ -36,6 +37,7 @@ fn msg(id: &str, dedupe: Option<&str>) -> NewMessage {
         }),
         idempotency: None,
         ordering_key: None,
+        entity_key: None,
         job_id: None,
     }
 }
@@ -59,6 +61,7 @@ fn record(c: &Claimed, at: i64, next: Next) -> AttemptRecord {
         explanation: "erp answered 503".into(),
         hint: "wait".into(),
         next,
+        failure_group: None,
     }
 }
 

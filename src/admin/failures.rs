@@ -1,0 +1,191 @@
+//! Admin: failures grouped by cause (`store::failures`), read by the console
+//! and `ferry failures`: `GET /failures` (filters `route`, `system`,
+//! `class`, `status`) and `GET /failures/{group}`; an operator sets a
+//! group's status (`POST /failures/{group}/status`, audited) and retries or
+//! discards the whole group (`/retry`, `/discard`; `dry_run` previews the count).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::store_problem;
+use crate::model::ErrorClass;
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::store::{GroupFilter, GroupStatus, MessageFilter, Selection, StatusMark};
+
+fn parse_status(s: &str) -> Result<GroupStatus, Problem> {
+    GroupStatus::parse(s).ok_or_else(|| {
+        Problem::bad_request(
+            "bad-status",
+            format!("status `{s}`: use open, acknowledged or resolved"),
+        )
+    })
+}
+
+/// The group, or 404.
+async fn existing(app: &AppState, key: &str) -> Result<crate::store::FailureGroup, Problem> {
+    app.store
+        .failure_group(key)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::not_found(format!("no failure group {key}")))
+}
+
+/// Query-string form of a [`GroupFilter`].
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupQuery {
+    pub route: Option<String>,
+    pub system: Option<String>,
+    pub class: Option<String>,
+    /// open (default), acknowledged, resolved, or all.
+    pub status: Option<String>,
+}
+
+impl GroupQuery {
+    pub fn resolve(&self) -> Result<GroupFilter, Problem> {
+        let class = self
+            .class
+            .as_deref()
+            .map(|c| {
+                ErrorClass::parse(c).ok_or_else(|| {
+                    Problem::bad_request("bad-filter", format!("unknown error class `{c}`"))
+                })
+            })
+            .transpose()?;
+        let status = match self.status.as_deref() {
+            None => Some(GroupStatus::Open),
+            Some("all") => None,
+            Some(s) => Some(parse_status(s)?),
+        };
+        Ok(GroupFilter {
+            route: self.route.clone(),
+            system: self.system.clone(),
+            class,
+            status,
+        })
+    }
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<GroupQuery>,
+) -> Result<Json<Value>, Problem> {
+    let filter = q.resolve()?;
+    let groups = app
+        .store
+        .failure_groups(&filter)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(json!({ "groups": groups })))
+}
+
+pub async fn show(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    match app.store.failure_group(&key).await.map_err(store_problem)? {
+        Some(g) => Ok(Json(json!(g))),
+        None => Err(Problem::not_found(format!("no failure group {key}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusBody {
+    status: String,
+    #[serde(default)]
+    note: String,
+    actor: Option<String>,
+}
+
+pub async fn set_status(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<Json<Value>, Problem> {
+    let status = parse_status(&body.status)?;
+    existing(&app, &key).await?;
+    let actor = body
+        .actor
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| super::TOKEN_ACTOR.to_owned());
+    let mark = StatusMark {
+        status,
+        note: body.note.trim().to_owned(),
+        actor,
+        at_ms: app.clock.now_ms(),
+    };
+    app.store
+        .set_group_status(&key, mark)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(json!(existing(&app, &key).await?)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupAction {
+    #[serde(default)]
+    dry_run: bool,
+    reason: Option<String>,
+}
+
+/// The group's dead deliveries as a message filter.
+fn dead_of(key: &str) -> MessageFilter {
+    MessageFilter {
+        state: Some(crate::store::State::Dead),
+        group: Some(key.to_owned()),
+        ..Default::default()
+    }
+}
+
+pub async fn retry(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    body: Option<Json<GroupAction>>,
+) -> Result<Json<Value>, Problem> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    existing(&app, &key).await?;
+    let now = app.clock.now_ms();
+    let n = app
+        .store
+        .retry(
+            Selection::Filter(dead_of(&key)),
+            super::TOKEN_ACTOR,
+            now,
+            body.dry_run,
+        )
+        .await
+        .map_err(store_problem)?;
+    if body.dry_run {
+        return Ok(Json(json!({ "matched": n, "dry_run": true })));
+    }
+    app.wake.notify();
+    Ok(Json(json!({ "requeued": n })))
+}
+
+pub async fn discard(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    Json(body): Json<GroupAction>,
+) -> Result<Json<Value>, Problem> {
+    let reason = body.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(Problem::bad_request(
+            "reason-required",
+            "say why the messages are discarded (`reason`)",
+        ));
+    }
+    existing(&app, &key).await?;
+    let now = app.clock.now_ms();
+    let n = app
+        .store
+        .discard_matching(dead_of(&key), reason, super::TOKEN_ACTOR, now, body.dry_run)
+        .await
+        .map_err(store_problem)?;
+    if body.dry_run {
+        return Ok(Json(json!({ "matched": n, "dry_run": true })));
+    }
+    app.wake.notify();
+    Ok(Json(json!({ "discarded": n })))
+}
