@@ -6,3 +6,26 @@ pub mod failures;
 pub mod mapping;
 pub mod tokens;
 pub mod users;
+
+use anyhow::bail;
+use ferry::store::Role;
+
+/// `--role`'s value, or why not.
+fn role(s: &str) -> anyhow::Result<Role> {
+    match Role::parse(s) {
+        Some(r) => Ok(r),
+        None => bail!("--role {s}: use viewer, operator or admin"),
+    }
+}
+
+/// A token's or user's name: what the audit log and the console show.
+fn account_name(what: &str, name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if !ok {
+        bail!("{what} name `{name}`: use letters, digits, `-`, `_`, `.` and `@`");
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use sha2::Digest;
 
 use ferry::clock::Clock;
-use ferry::store::{Account, AccountKind, Role, Store};
+use ferry::store::{Account, AccountKind, Store};
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
@@ -62,16 +62,8 @@ pub async fn run(
             role,
             actor,
         } => {
-            let Some(role) = Role::parse(&role) else {
-                bail!("--role {role}: use viewer, operator or admin");
-            };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-            {
-                bail!("token name `{name}`: use letters, digits, `-`, `_`, `.` and `@`");
-            }
+            let role = super::role(&role)?;
+            super::account_name("token", &name)?;
             let store = open(&config).await?;
             let token = new_token();
             let sha = hex::encode(sha2::Sha256::digest(token.as_bytes()));

@@ -11,7 +11,7 @@ use clap::Subcommand;
 
 use ferry::access::password;
 use ferry::clock::Clock;
-use ferry::store::{Account, AccountKind, Role, Store};
+use ferry::store::{Account, AccountKind, Store};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -75,16 +75,8 @@ pub async fn run(
             role,
             actor,
         } => {
-            let Some(role) = Role::parse(&role) else {
-                bail!("--role {role}: use viewer, operator or admin");
-            };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-            {
-                bail!("user name `{name}`: use letters, digits, `-`, `_`, `.` and `@`");
-            }
+            let role = super::role(&role)?;
+            super::account_name("user", &name)?;
             let phc = password_from_stdin()?;
             let store = open(&config).await?;
             let user = Account {
