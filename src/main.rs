@@ -212,6 +212,11 @@ struct FilterArgs {
     until: Option<String>,
     #[arg(long)]
     limit: Option<u32>,
+    #[arg(long)]
+    system: Option<String>,
+    /// Text in ids, keys and reasons (case-insensitive)
+    #[arg(long)]
+    text: Option<String>,
 }
 
 impl FilterArgs {
@@ -232,6 +237,8 @@ impl FilterArgs {
             limit: self.limit,
             before: None,
             group: None,
+            system: self.system.clone(),
+            q: self.text.clone(),
         }
     }
 }

@@ -162,6 +162,9 @@ pub struct FilterQuery {
     pub before: Option<String>,
     /// A failure group's key (`GET /failures`).
     pub group: Option<String>,
+    pub system: Option<String>,
+    /// Text in ids, keys and reasons.
+    pub q: Option<String>,
 }
 
 impl FilterQuery {
@@ -201,6 +204,8 @@ impl FilterQuery {
             limit: self.limit,
             before: self.before.clone(),
             group: self.group.clone(),
+            system: self.system.clone(),
+            text: self.q.clone(),
         })
     }
 }

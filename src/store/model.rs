@@ -251,6 +251,13 @@ pub struct MessageFilter {
     /// Only the deliveries of this failure group (`store::group_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Text anywhere in the message id, the downstream idempotency key,
+    /// the ordering or entity key, or the last attempt's explanation
+    /// (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone)]

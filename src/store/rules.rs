@@ -104,6 +104,22 @@ impl MessageFilter {
         if let Some(g) = &self.group {
             c.push(("failure_group = ?", text(g)));
         }
+        if let Some(s) = &self.system {
+            c.push(("system = ?", text(s)));
+        }
+        if let Some(t) = self.text.as_deref().filter(|t| !t.is_empty()) {
+            // One placeholder: the searched columns as one lower-cased text.
+            let escaped = t
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            c.push((
+                "LOWER(message_id || ' ' || delivery_key || ' ' || COALESCE(ordering_key, '') || ' '
+                   || COALESCE(entity_key, '') || ' ' || COALESCE(last_explanation, '')) LIKE ? ESCAPE '\\'",
+                Arg::Text(format!("%{escaped}%")),
+            ));
+        }
         if let Some(b) = &self.before {
             c.push((
                 "id < (SELECT id FROM deliveries WHERE message_id = ?)",

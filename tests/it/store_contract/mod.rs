@@ -16,6 +16,7 @@ mod failures;
 mod instances;
 mod retention;
 mod scheduling;
+mod search;
 mod tls;
 mod tokens;
 
