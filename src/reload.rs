@@ -58,6 +58,7 @@ pub struct Status {
 
 /// The running config's reload state.
 pub struct Reloads {
+    file: PathBuf,
     status: Mutex<Status>,
     /// The files' hash at the last attempt, applied or not: the poll and
     /// file events try again only when it changes.
@@ -68,6 +69,7 @@ impl Reloads {
     pub fn new(file: &Path, config: &Config, now_ms: i64) -> Reloads {
         let hash = fingerprint(file, config);
         Reloads {
+            file: file.to_owned(),
             seen: Mutex::new(hash.clone()),
             status: Mutex::new(Status {
                 file: file.to_owned(),
@@ -86,14 +88,14 @@ impl Reloads {
             .clone()
     }
 
-    pub fn file(&self) -> PathBuf {
-        self.status().file
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// Whether the files (as the running `config` names them) changed
     /// since the last attempt; marks them seen.
     pub fn changed(&self, config: &Config) -> bool {
-        let now = fingerprint(&self.file(), config);
+        let now = fingerprint(&self.file, config);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let changed = *seen != now;
         *seen = now;
@@ -116,7 +118,8 @@ impl Reloads {
     }
 
     pub fn running_hash(&self) -> String {
-        self.status().hash
+        let s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        s.hash.clone()
     }
 }
 

@@ -89,16 +89,7 @@ fn check(body: &[u8], max_body: usize, max_depth: usize) -> Result<(), String> {
             body.len()
         ));
     }
-    crate::transform::json_depth::check(body, max_depth).map_err(|e| {
-        format!(
-            "it nests deeper than {max_depth} levels (at byte {})",
-            e.offset
-        )
-    })?;
-    let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| format!("not JSON: {e}"))
+    crate::transform::json_check::check(body, max_depth).map_err(|e| e.to_string())
 }
 
 #[derive(Deserialize)]

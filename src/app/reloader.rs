@@ -60,12 +60,11 @@ impl Reloader {
         if !reloads.changed(&running) && trigger == Trigger::Files {
             return None;
         }
-        let file = reloads.file();
+        let file = reloads.file().to_owned();
         let loaded = {
             let file = file.clone();
             tokio::task::spawn_blocking(move || Config::load(&file)).await
         };
-        let at_ms = self.state.clock.now_ms();
         let outcome = match loaded {
             Ok(Ok(new)) => {
                 let hash = reload::fingerprint(&file, &new);
@@ -79,45 +78,35 @@ impl Reloader {
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("loading the configuration stopped: {e}")),
         };
-        let last = match outcome {
+        let mut last = LastReload {
+            at_ms: self.state.clock.now_ms(),
+            result: "unchanged",
+            reason: None,
+            restart_needed: Vec::new(),
+        };
+        let applied = match outcome {
             Ok((Some(hash), restart_needed)) => {
-                let last = LastReload {
-                    at_ms,
-                    result: "applied",
-                    reason: None,
-                    restart_needed,
-                };
+                last.result = "applied";
+                last.restart_needed = restart_needed;
                 if last.restart_needed.is_empty() {
                     tracing::info!(file = %file.display(), "Configuration reloaded.");
                 } else {
                     tracing::warn!(file = %file.display(), needs_restart = ?last.restart_needed, "Configuration reloaded; these changed settings take effect only after a restart.");
                 }
-                reloads.record(last.clone(), Some(hash));
-                last
+                Some(hash)
             }
             Ok((None, _)) => {
                 tracing::info!(file = %file.display(), "Configuration reload asked for; nothing changed.");
-                let last = LastReload {
-                    at_ms,
-                    result: "unchanged",
-                    reason: None,
-                    restart_needed: Vec::new(),
-                };
-                reloads.record(last.clone(), None);
-                last
+                None
             }
             Err(reason) => {
                 tracing::error!(file = %file.display(), %reason, "Configuration reload refused; the running configuration stays.");
-                let last = LastReload {
-                    at_ms,
-                    result: "refused",
-                    reason: Some(reason),
-                    restart_needed: Vec::new(),
-                };
-                reloads.record(last.clone(), None);
-                last
+                last.result = "refused";
+                last.reason = Some(reason);
+                None
             }
         };
+        reloads.record(last.clone(), applied);
         self.state.metrics.config_reload(last.result);
         Some(last)
     }

@@ -10,7 +10,7 @@ pub mod admission;
 mod api;
 pub mod budget;
 mod bulk;
-pub mod json_check;
+pub use crate::transform::json_check;
 mod ndjson;
 
 pub use api::InFlight;

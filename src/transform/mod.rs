@@ -11,6 +11,7 @@ pub mod diff;
 pub mod jq;
 mod jq_env;
 mod jq_errors;
+pub mod json_check;
 pub mod json_depth;
 pub mod mapping;
 pub mod pool;

@@ -1,5 +1,6 @@
 //! The JSON checks every ingest body (webhook, API call, each NDJSON line of
-//! a bulk upload) passes before it is stored: nesting no deeper than the
+//! a bulk upload) passes before it is stored, and an operator's edited
+//! payload before it replaces one: nesting no deeper than the
 //! route's `max_depth`, valid UTF-8 throughout, and one well-formed JSON value.
 //! The depth scan (`transform::json_depth`) is iterative and linear, so a body nested thousands deep
 //! is refused without recursing anywhere; only then does serde_json look at
@@ -44,8 +45,7 @@ pub fn check(body: &[u8], max_depth: usize) -> Result<(), JsonError> {
 /// Refuses nesting of arrays and objects deeper than `max` (the scan is
 /// `transform::json_depth`, the same guard jq's inputs pass).
 pub fn depth_within(bytes: &[u8], max: usize) -> Result<(), JsonError> {
-    crate::transform::json_depth::check(bytes, max)
-        .map_err(|e| JsonError::TooDeep { max, at: e.offset })
+    super::json_depth::check(bytes, max).map_err(|e| JsonError::TooDeep { max, at: e.offset })
 }
 
 #[cfg(test)]
