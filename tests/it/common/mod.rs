@@ -250,7 +250,13 @@ impl TestApp {
             clock,
             deliverer,
             receiver,
-            http: reqwest::Client::new(),
+            // Idle connections go back before the server's keep-alive
+            // (header_read_timeout, 5 s) closes them: a POST on a connection
+            // the server is closing fails with IncompleteMessage.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap(),
             shutdown,
             app: state,
             _dir: dir,
