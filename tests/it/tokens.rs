@@ -98,10 +98,13 @@ async fn roles_decide_what_a_token_may_do() {
         retry("ferry_not-a-token").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        retry(ADMIN_TOKEN).await.status(),
-        StatusCode::CONFLICT,
-        "the admin token works (the message is queued again)"
+    // The retried message may still be queued (409) or already delivered
+    // again (a delivered message may be replayed: 200); either way the
+    // admin token was let in.
+    let admin = retry(ADMIN_TOKEN).await.status();
+    assert!(
+        admin == StatusCode::CONFLICT || admin == StatusCode::OK,
+        "the admin token works: {admin}"
     );
     let audit: serde_json::Value = http
         .get(format!("{base}/admin/api/v1/audit"))
