@@ -137,6 +137,13 @@ pub(super) async fn export(
         Problem::bad_request("bad-format", format!("format `{f}`: use csv or ndjson"))
     })?;
     let filter = q.filter.resolve(app.clock.now_ms())?;
+    Ok(stream(app, filter, format))
+}
+
+/// Every message `filter` selects as an attachment in `format`, read page
+/// by page as the answer is written (the admin API's and the console's
+/// export).
+pub fn stream(app: AppState, filter: MessageFilter, format: Format) -> Response {
     let start = (app, filter, None::<String>, format.header(), false);
     let lines = futures_util::stream::unfold(
         start,
@@ -165,7 +172,7 @@ pub(super) async fn export(
             }
         },
     );
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, format.content_type()),
             (
@@ -178,7 +185,7 @@ pub(super) async fn export(
         ],
         Body::from_stream(lines),
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! metadata). Bearer-token protected; every action is audited in the store.
 
 mod credentials;
-mod failures;
+pub mod failures;
 
 mod config;
 pub mod edit;
@@ -232,7 +232,11 @@ async fn list(
 /// Why a delivery that is owed an attempt has not had it yet, in words: the
 /// platform's hold on its system ("held by shop's Retry-After until ..."),
 /// or the time its next attempt is due. `None` when nothing waits.
-fn waiting(app: &AppState, m: &crate::store::MessageSummary, now_ms: i64) -> Option<String> {
+pub(crate) fn waiting(
+    app: &AppState,
+    m: &crate::store::MessageSummary,
+    now_ms: i64,
+) -> Option<String> {
     if !matches!(m.state, MsgState::Queued | MsgState::Retrying) {
         return None;
     }

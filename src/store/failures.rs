@@ -48,7 +48,7 @@ pub fn normalise(reason: &str) -> String {
         if stop {
             token.pop();
         }
-        if varies(&token) && !is_status(&chars[..start], &token) {
+        if (varies(&token) || names_one(&out, &token)) && !is_status(&chars[..start], &token) {
             out.push('#');
         } else {
             out.push_str(&token);
@@ -68,6 +68,38 @@ fn is_token(c: char) -> bool {
 fn varies(token: &str) -> bool {
     token.chars().any(|c| c.is_ascii_digit())
         || (token.len() >= 8 && token.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Words after which a code names one thing (`unknown sku TEA-MATCHA-XL`,
+/// `"email": "Ana@Example.com"`), even without a digit in it.
+const ID_WORDS: [&str; 12] = [
+    "sku",
+    "id",
+    "order",
+    "customer",
+    "product",
+    "item",
+    "email",
+    "ref",
+    "reference",
+    "account",
+    "contact",
+    "user",
+];
+
+/// A code-like token (an upper-case letter or `-`, `_`, `@`, `.` in it:
+/// not a plain word such as `missing`) right after one of [`ID_WORDS`]
+/// (`written` is the normalised text so far).
+fn names_one(written: &str, token: &str) -> bool {
+    let code = token
+        .chars()
+        .any(|c| c.is_uppercase() || matches!(c, '-' | '_' | '@' | '.'));
+    let before = written.trim_end_matches([' ', ':', '=', '"', '\\']);
+    let word = before
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    code && before.len() < written.len() && ID_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// An HTTP status the classifier wrote: three digits after `(` or `answered `.
@@ -296,6 +328,23 @@ mod tests {
         let a = r#"erp rejected the message (422): {"error":"unknown sku POT-GLASS-120","field":"lines[].sku"}"#;
         let b = r#"erp rejected the message (422): {"error":"unknown sku GIFT-BOX-25","field":"lines[].sku"}"#;
         assert_eq!(normalise(a), normalise(b));
+        let c = r#"erp rejected the message (422): {"error":"unknown sku TEA-MATCHA-XL","field":"lines[].sku"}"#;
+        assert_eq!(
+            normalise(a),
+            normalise(c),
+            "a SKU without a digit varies too"
+        );
+        assert_eq!(
+            normalise(r#"{"email": "Ana@Example.com", "error": "INVALID_EMAIL"}"#),
+            r##"{"email": "#", "error": "INVALID_EMAIL"}"##,
+            "an error code is a cause, the address after `email` is not"
+        );
+        assert_eq!(normalise("customer missing"), "customer missing");
+        assert_eq!(
+            normalise("customer blocked"),
+            "customer blocked",
+            "plain words after an id word stay"
+        );
         assert_eq!(
             normalise(a),
             r#"erp rejected the message (422): {"error":"unknown sku #","field":"lines[].sku"}"#

@@ -414,6 +414,12 @@ impl Store {
         on_backend!(self, s => s.audit_log(limit).await)
     }
 
+    /// The newest `limit` audit entries about one target (a message id, a
+    /// failure group, an account), newest first.
+    pub async fn audit_of(&self, target: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        on_backend!(self, s => s.audit_of(target, limit).await)
+    }
+
     /// Deletes dedupe and idempotency keys whose window has passed, in
     /// chunks (one short write each, yielding between them) until none is
     /// left or the round's budget is spent.

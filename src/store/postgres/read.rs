@@ -195,12 +195,26 @@ impl PgStore {
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_where(None, limit).await
+    }
+
+    pub async fn audit_of(&self, target: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_where(Some(target), limit).await
+    }
+
+    /// The newest `limit` entries, of one target or of all.
+    async fn audit_where(
+        &self,
+        target: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT $1",
-                &[&i64::from(limit)],
+                "SELECT at_ms, actor, action, target, detail FROM audit
+                 WHERE $1::TEXT IS NULL OR target = $1 ORDER BY id DESC LIMIT $2",
+                &[&target, &i64::from(limit)],
             )
             .await?;
         rows.iter()

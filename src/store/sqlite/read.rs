@@ -159,11 +159,25 @@ impl SqliteStore {
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_where(None, limit).await
+    }
+
+    pub async fn audit_of(&self, target: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_where(Some(target.to_owned()), limit).await
+    }
+
+    /// The newest `limit` entries, of one target or of all.
+    async fn audit_where(
+        &self,
+        target: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare(
-                "SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
+                "SELECT at_ms, actor, action, target, detail FROM audit
+                 WHERE ?1 IS NULL OR target = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map([limit], |r| {
+            let rows = stmt.query_map(rusqlite::params![target, limit], |r| {
                 Ok(AuditEntry {
                     at_ms: r.get(0)?,
                     actor: r.get(1)?,

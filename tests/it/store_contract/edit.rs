@@ -64,6 +64,11 @@ async fn edit_and_replay(store: Store) {
             .iter()
             .any(|a| a.detail == format!("edited to {body}"))
     );
+    // One message's audit: its own entries only, newest first.
+    let of_m1 = store.audit_of("m1", 10).await.unwrap();
+    assert_eq!(of_m1.len(), 2, "{of_m1:?}");
+    assert!(of_m1[0].at_ms >= of_m1[1].at_ms);
+    assert!(store.audit_of("m2", 10).await.unwrap().is_empty());
     assert_eq!(
         store
             .edit(Edit {
