@@ -36,6 +36,9 @@
 //!   `ferry credentials ...`.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
+//! * [`console`]: the operators' HTML pages at `/console` over the same
+//!   store methods, signed in with [`access`]'s users and sessions.
+//! * [`access`]: users, roles, passwords and the sign-in throttle.
 //! * [`telemetry`]: logs and Prometheus metrics.
 //! * [`sync`]: `ferry sync`, the command-line client of bulk sync jobs.
 //! * [`clock`], [`problem`]: injected time; RFC 9457 error bodies.
@@ -51,6 +54,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod connect;
+pub mod console;
 pub mod deliver;
 pub mod ingest;
 pub mod limits;

@@ -37,6 +37,8 @@ pub struct Shared {
     pub holds: Arc<crate::deliver::hold::Holds>,
     /// The encrypted credential store's versions, as last read.
     pub vault: Arc<crate::vault::Vault>,
+    /// The console's sign-in throttle and password-check permits.
+    pub sign_ins: crate::access::SignIns,
     /// The janitor's upkeep rounds so far (it counts the whole queue only
     /// every `app::FULL_COUNT_EVERY` rounds).
     pub(crate) rounds: std::sync::atomic::AtomicU64,

@@ -120,6 +120,7 @@ impl App {
             concurrency: deliverer.concurrency(),
             holds: deliverer.holds(),
             vault,
+            sign_ins: Default::default(),
             rounds: Default::default(),
         });
         let ingest = Arc::new(Ingest::new(state.clone()));
@@ -171,6 +172,7 @@ impl App {
         Router::new()
             .merge(crate::ingest::router(self.ingest.clone()))
             .merge(crate::admin::router(self.state.clone()))
+            .merge(crate::console::router())
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
@@ -311,9 +313,11 @@ pub async fn upkeep(app: &Ingest) {
                 .housekeeping_deleted("dedupe_key", p.dedupe_keys);
             app.metrics
                 .housekeeping_deleted("idempotency_key", p.idempotency_keys);
+            app.metrics.housekeeping_deleted("session", p.sessions);
             tracing::debug!(
                 dedupe_keys = p.dedupe_keys,
                 idempotency_keys = p.idempotency_keys,
+                sessions = p.sessions,
                 "Pruned expired keys."
             );
         }

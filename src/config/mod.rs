@@ -40,6 +40,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../config.default.toml");
 pub struct Config {
     pub server: Server,
     pub retention: Retention,
+    pub console: Console,
     pub credentials: BTreeMap<String, Credential>,
     pub systems: BTreeMap<SystemName, Arc<System>>,
     pub routes: BTreeMap<RouteName, Arc<Route>>,
@@ -73,6 +74,20 @@ pub struct Retention {
     pub delivered: Duration,
     /// Dead messages, from when they died: longer, an operator may still act.
     pub dead: Duration,
+}
+
+/// The console's sessions (`[console]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Console {
+    /// A session unused this long ends (`session_idle`, default 30 min).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however used
+    /// (`session_lifetime`, default 12 h).
+    pub session_lifetime: Duration,
+    /// Marks the session cookie `Secure` even when the request did not come
+    /// over TLS as far as ferry can tell (`secure_cookies`; a TLS proxy's
+    /// `X-Forwarded-Proto: https` marks it anyway).
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

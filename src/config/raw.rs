@@ -14,6 +14,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub retention: RawRetention,
     #[serde(default)]
+    pub console: RawConsole,
+    #[serde(default)]
     pub credentials: BTreeMap<String, RawSecretSource>,
     #[serde(default)]
     pub systems: BTreeMap<String, RawSystem>,
@@ -42,6 +44,14 @@ pub struct RawServer {
 pub struct RawRetention {
     pub delivered: Option<String>,
     pub dead: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub session_idle: Option<String>,
+    pub session_lifetime: Option<String>,
+    pub secure_cookies: Option<bool>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.

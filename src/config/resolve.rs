@@ -131,6 +131,7 @@ pub fn resolve(
     let server = server(&mut cx, &raw.server);
     cx.jq_timeout = server.jq_timeout;
     let retention = retention(&mut cx, &raw);
+    let console = console(&mut cx, &raw);
     let credentials = credentials(&mut cx, &raw);
     let systems = systems(&mut cx, &raw);
     let routes = routes(&mut cx, &raw, &server);
@@ -138,6 +139,7 @@ pub fn resolve(
         Ok(Config {
             server,
             retention,
+            console,
             credentials,
             systems,
             routes,
@@ -159,6 +161,31 @@ fn retention(cx: &mut Ctx<'_>, raw: &RawConfig) -> Retention {
             raw.retention.dead.as_ref(),
             Duration::from_secs(30 * 86_400),
         ),
+    }
+}
+
+fn console(cx: &mut Ctx<'_>, raw: &RawConfig) -> Console {
+    let c = &raw.console;
+    let idle = cx.duration(
+        "console.session_idle",
+        c.session_idle.as_ref(),
+        Duration::from_secs(30 * 60),
+    );
+    let lifetime = cx.duration(
+        "console.session_lifetime",
+        c.session_lifetime.as_ref(),
+        Duration::from_secs(12 * 3600),
+    );
+    if idle.is_zero() || lifetime < idle {
+        cx.problem(
+            "console.session_lifetime",
+            "must be at least `console.session_idle`, which must be above zero",
+        );
+    }
+    Console {
+        session_idle: idle,
+        session_lifetime: lifetime,
+        secure_cookies: c.secure_cookies.unwrap_or(false),
     }
 }
 

@@ -118,8 +118,8 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 metrics.accept_errors.inc();
                 failing.seen(&e);
@@ -133,7 +133,11 @@ pub async fn serve(
         let idle = limits.body_idle_timeout;
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut router = router.clone();
-            router.call(req.map(|b| Body::new(IdleBody::new(b, idle))))
+            let mut req = req.map(|b| Body::new(IdleBody::new(b, idle)));
+            // The peer's address, for the console's sign-in throttle and audit.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            router.call(req)
         });
         let conn = http.serve_connection(TokioIo::new(stream), service);
         let shutdown = shutdown.clone();

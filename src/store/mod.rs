@@ -13,6 +13,17 @@
 //! database). Every method keeps one meaning across backends, defended by the
 //! contract test in `tests/it/store_contract/`.
 
+/// Calls the same method on whichever backend this store is.
+macro_rules! on_backend {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
+
+mod console;
 mod credentials;
 mod failures;
 pub mod health;
@@ -22,6 +33,7 @@ pub mod postgres;
 mod rules;
 pub mod sqlite;
 
+pub use console::*;
 pub use credentials::*;
 pub use failures::*;
 pub use model::*;
@@ -81,16 +93,6 @@ pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(postgres::PgStore),
-}
-
-/// Calls the same method on whichever backend this store is.
-macro_rules! on_backend {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            Store::Sqlite($s) => $call,
-            Store::Postgres($s) => $call,
-        }
-    };
 }
 
 impl Store {
@@ -428,7 +430,10 @@ impl Store {
         for _ in 0..ROUND_CHUNKS {
             let p = on_backend!(self, s => s.prune_chunk(now_ms, CHUNK).await)?;
             total.add(p);
-            if p.dedupe_keys < CHUNK as u64 && p.idempotency_keys < CHUNK as u64 {
+            if [p.dedupe_keys, p.idempotency_keys, p.sessions]
+                .iter()
+                .all(|&n| n < CHUNK as u64)
+            {
                 break;
             }
             tokio::task::yield_now().await;

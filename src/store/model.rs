@@ -478,12 +478,15 @@ pub(crate) struct Audit<'a> {
 pub struct Pruned {
     pub dedupe_keys: u64,
     pub idempotency_keys: u64,
+    /// Console sessions past their absolute end.
+    pub sessions: u64,
 }
 
 impl Pruned {
     pub fn add(&mut self, o: Pruned) {
         self.dedupe_keys += o.dedupe_keys;
         self.idempotency_keys += o.idempotency_keys;
+        self.sessions += o.sessions;
     }
 }
 

@@ -19,6 +19,7 @@ const ROWS: &[&[&str]] = &[
     &["reload"],
     &["state", "server"],
     &["ingest", "admin"],
+    &["console"],
     &["app"],
     &["sim", "sync"],
     &["bench"],

@@ -12,6 +12,7 @@ mod admin;
 mod bulk;
 mod cli;
 mod client_libraries;
+mod console;
 mod crash;
 mod credentials;
 mod delivery;

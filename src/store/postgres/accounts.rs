@@ -30,6 +30,14 @@ impl PgStore {
         let tx = client.transaction().await?;
         let n = tx.execute(sql, params).await?;
         if n == 1 {
+            // A new password or a removed user ends the user's sessions.
+            if matches!(entry.action, "user-password" | "user-remove") {
+                tx.execute(
+                    "DELETE FROM sessions WHERE user_name = $1",
+                    &[&entry.target],
+                )
+                .await?;
+            }
             audit(&tx, entry).await?;
         }
         tx.commit().await?;

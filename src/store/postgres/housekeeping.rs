@@ -44,6 +44,14 @@ impl PgStore {
                     &[&now_ms, &limit],
                 )
                 .await?,
+            sessions: client
+                .execute(
+                    "DELETE FROM sessions WHERE token_sha256 IN (
+                       SELECT token_sha256 FROM sessions WHERE expires_ms <= $1
+                       LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    &[&now_ms, &limit],
+                )
+                .await?,
         })
     }
 

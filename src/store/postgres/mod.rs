@@ -10,6 +10,7 @@
 mod accept;
 mod accounts;
 mod batch;
+mod console;
 mod credentials;
 mod edit;
 mod failures;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v10.sql"),
     include_str!("v11.sql"),
     include_str!("v12.sql"),
+    include_str!("v13.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

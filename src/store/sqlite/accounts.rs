@@ -119,6 +119,8 @@ impl SqliteStore {
                     params![name, phc],
                 )?;
                 if n == 1 {
+                    // A new password ends the user's sessions.
+                    c.execute("DELETE FROM sessions WHERE user_name = ?1", [&name])?;
                     log(c, now_ms, &actor, "user-password", &name, "")?;
                 }
                 Ok(n == 1)
@@ -140,6 +142,9 @@ impl SqliteStore {
             .write(move |c| {
                 let n = c.execute(&format!("DELETE FROM {table} WHERE name = ?"), [&name])?;
                 if n == 1 {
+                    if kind == AccountKind::User {
+                        c.execute("DELETE FROM sessions WHERE user_name = ?1", [&name])?;
+                    }
                     log(c, now_ms, &actor, &format!("{word}-remove"), &name, "")?;
                 }
                 Ok(n == 1)

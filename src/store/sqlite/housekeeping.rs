@@ -39,6 +39,13 @@ impl SqliteStore {
                         )?
                         .execute(params![now_ms, limit])?
                         as u64,
+                    sessions: c
+                        .prepare_cached(
+                            "DELETE FROM sessions WHERE token_sha256 IN (
+                               SELECT token_sha256 FROM sessions INDEXED BY sessions_expires
+                               WHERE expires_ms <= ?1 LIMIT ?2)",
+                        )?
+                        .execute(params![now_ms, limit])? as u64,
                 })
             })
             .await

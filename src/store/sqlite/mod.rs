@@ -5,6 +5,7 @@
 //! batches).
 
 mod accounts;
+mod console;
 mod credentials;
 mod edit;
 mod failures;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v9.sql"),
     include_str!("v10.sql"),
     include_str!("v11.sql"),
+    include_str!("v12.sql"),
 ];
 
 #[derive(Clone)]

@@ -10,6 +10,7 @@ use ferry::limits::pace::Rate;
 use ferry::model::ErrorClass;
 use ferry::store::*;
 
+mod console;
 mod credentials;
 mod edit;
 mod failures;
@@ -300,7 +301,8 @@ async fn story(store: Store) {
         pruned,
         Pruned {
             dedupe_keys: 0,
-            idempotency_keys: 0
+            idempotency_keys: 0,
+            sessions: 0
         }
     );
     let pruned = store.prune(T0 + 20_000).await.unwrap();
@@ -308,7 +310,8 @@ async fn story(store: Store) {
         pruned,
         Pruned {
             dedupe_keys: 1,
-            idempotency_keys: 1
+            idempotency_keys: 1,
+            sessions: 0
         }
     );
     // each system's queue is its own; a delivery handed back is not an attempt

@@ -122,7 +122,11 @@ pub async fn page(State(app): State<AppState>, user: ConsoleUser) -> Result<Resp
             .map(|t| ago(t, now))
             .unwrap_or_else(|| "nothing waits".to_owned()),
         chart: chart::svg(&activity.series),
-        routes: activity.routes.iter().map(|r| RouteRow::of(r, now)).collect(),
+        routes: activity
+            .routes
+            .iter()
+            .map(|r| RouteRow::of(r, now))
+            .collect(),
         systems,
     })
 }

@@ -7,7 +7,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -44,6 +44,19 @@ pub fn ago(ms: i64, now_ms: i64) -> String {
 /// as it is.
 pub fn payload(text: &str) -> String {
     crate::transform::diff::pretty(text).unwrap_or_else(|_| text.to_owned())
+}
+
+/// What a URL part leaves as it is: letters, digits and `-._~` (RFC 3986's
+/// unreserved characters); everything else is percent-encoded.
+const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `s` percent-encoded for a path segment or a query value.
+pub fn url_part(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, PART).to_string()
 }
 
 #[cfg(test)]

@@ -12,10 +12,9 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
-use super::format::count;
+use super::format::{count, url_part};
 use super::session::ConsoleUser;
 use super::{PageError, html};
 use crate::admin::FilterQuery;
@@ -33,10 +32,6 @@ fn redirect(to: String) -> Response {
         r.headers_mut().insert("hx-redirect", v);
     }
     r
-}
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
 fn conflict(slug: &str, detail: String) -> PageError {
@@ -80,7 +75,7 @@ pub async fn retry_one(
     app.wake.notify();
     Ok(redirect(format!(
         "/console/messages/{}?done=retried-one",
-        enc(&id)
+        url_part(&id)
     )))
 }
 
@@ -103,7 +98,7 @@ pub async fn discard_one(
             app.wake.notify();
             Ok(redirect(format!(
                 "/console/messages/{}?done=discarded-one",
-                enc(&id)
+                url_part(&id)
             )))
         }
         Discarded::NotFound => Err(Problem::not_found(format!("no message {id}")).into()),
@@ -145,7 +140,7 @@ pub async fn edit_one(
             app.wake.notify();
             Ok(redirect(format!(
                 "/console/messages/{}?done=edited",
-                enc(&id)
+                url_part(&id)
             )))
         }
         Err(EditError::NotFound(id)) => Err(Problem::not_found(format!("no message {id}")).into()),
@@ -306,7 +301,7 @@ pub async fn group_retry(
     app.wake.notify();
     Ok(redirect(format!(
         "/console/failures/{}?done=retried&n={n}",
-        enc(&key)
+        url_part(&key)
     )))
 }
 
@@ -327,7 +322,7 @@ pub async fn group_discard(
     app.wake.notify();
     Ok(redirect(format!(
         "/console/failures/{}?done=discarded&n={n}",
-        enc(&key)
+        url_part(&key)
     )))
 }
 
@@ -361,6 +356,6 @@ pub async fn group_status(
     app.store.set_group_status(&key, mark).await?;
     Ok(redirect(format!(
         "/console/failures/{}?done=status",
-        enc(&key)
+        url_part(&key)
     )))
 }

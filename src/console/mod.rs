@@ -14,6 +14,7 @@ mod chart;
 mod dashboard;
 mod failures;
 mod format;
+mod login;
 mod messages;
 mod pages;
 pub mod session;
@@ -40,9 +41,18 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(dashboard::page))
         .route("/console/failures", get(failures::list))
         .route("/console/failures/{group}", get(failures::show))
-        .route("/console/failures/{group}/status", post(actions::group_status))
-        .route("/console/failures/{group}/retry", post(actions::group_retry))
-        .route("/console/failures/{group}/discard", post(actions::group_discard))
+        .route(
+            "/console/failures/{group}/status",
+            post(actions::group_status),
+        )
+        .route(
+            "/console/failures/{group}/retry",
+            post(actions::group_retry),
+        )
+        .route(
+            "/console/failures/{group}/discard",
+            post(actions::group_discard),
+        )
         .route("/console/messages", get(messages::list))
         .route("/console/messages/export", get(messages::export))
         .route("/console/messages/retry", post(actions::retry_matching))
@@ -57,6 +67,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/mappings", get(pages::mappings))
         .route("/console/credentials", get(pages::credentials))
         .route("/console/config", get(pages::config))
+        .route("/console/login", get(login::page).post(login::sign_in))
+        .route("/console/logout", post(login::sign_out))
         .route("/console/static/{file}", get(assets::serve));
     pages
         .layer(SetResponseHeaderLayer::overriding(
@@ -142,7 +154,10 @@ impl From<Problem> for PageError {
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %Chain(&e), "A console request failed in the store.");
-        PageError(Problem::internal(format!("the store failed: {}", Chain(&e))))
+        PageError(Problem::internal(format!(
+            "the store failed: {}",
+            Chain(&e)
+        )))
     }
 }
 

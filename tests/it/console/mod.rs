@@ -7,6 +7,7 @@
 mod access;
 mod actions;
 mod escaping;
+mod login;
 
 use reqwest::StatusCode;
 
@@ -89,7 +90,9 @@ pub async fn login(t: &TestApp, name: &str) -> Session {
 
 /// The CSRF token in a page's `hx-headers` attribute.
 pub fn csrf_of(page: &str) -> String {
-    let at = page.find("X-CSRF-Token").expect("the page carries a CSRF token");
+    let at = page
+        .find("X-CSRF-Token")
+        .expect("the page carries a CSRF token");
     let rest = &page[at..];
     let rest = &rest[rest.find(":&#34;").expect("token value") + 6..];
     rest[..rest.find("&#34;").unwrap()].to_owned()
@@ -129,7 +132,12 @@ impl Session {
 
 /// A message to route `stock` (the ERP API route) with `body`, and its id.
 pub async fn stock_message(t: &TestApp, body: &str) -> String {
-    let r = t.api(None, ERP_KEY, body).await;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let key = format!(
+        "console-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let r = t.api(Some(&key), ERP_KEY, body).await;
     assert!(r.status().is_success(), "{:?}", r.status());
     let v: serde_json::Value = r.json().await.unwrap();
     v["id"].as_str().expect("the message id").to_owned()

@@ -166,7 +166,9 @@ impl Done {
             "edited" => "The edited payload is queued for delivery.".to_owned(),
             "retried-one" => "The message is queued again.".to_owned(),
             "discarded-one" => "The message is discarded.".to_owned(),
-            "released" => format!("{n} messages released: the ordering key no longer waits on them."),
+            "released" => {
+                format!("{n} messages released: the ordering key no longer waits on them.")
+            }
             _ => return None,
         })
     }

@@ -109,7 +109,10 @@ mod tests {
         assert!(!svg.contains("style"), "no inline styles under the CSP");
         assert_eq!(svg.matches("delivered</title>").count(), 47);
         assert_eq!(svg.matches("failed</title>").count(), 7);
-        assert!(svg.contains(">470<"), "the scale's top is the largest count");
+        assert!(
+            svg.contains(">470<"),
+            "the scale's top is the largest count"
+        );
         // An empty day still draws the axes.
         assert!(svg_of_nothing().contains("now"));
     }

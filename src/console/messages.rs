@@ -9,11 +9,10 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::failures::Done;
-use super::format::{ago, payload, time};
+use super::format::{ago, payload, time, url_part};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, html};
 use crate::admin::FilterQuery;
@@ -52,7 +51,10 @@ pub fn rows(app: &AppState, messages: Vec<MessageSummary>, now_ms: i64) -> Vec<R
             system: m.system.to_string(),
             received_ago: ago(m.received_ms, now_ms),
             attempts: m.attempts,
-            class: m.last_class.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            class: m
+                .last_class
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
             explanation: m.last_explanation,
         })
         .collect()
@@ -90,10 +92,7 @@ fn query_string(q: &FilterQuery) -> String {
     ];
     pairs
         .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .map(|v| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
-        })
+        .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k}={}", url_part(v))))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -306,7 +305,10 @@ pub async fn show(
         waiting: crate::admin::waiting(&app, s, now),
         explanation: s.last_explanation.clone(),
         hint: s.last_hint.clone(),
-        class: s.last_class.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+        class: s
+            .last_class
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
         discard_reason: m.discard_reason.clone(),
         headers: payload(&m.headers.to_string()),
         body: payload(&m.body),
@@ -320,4 +322,3 @@ pub async fn show(
         can_edit: !busy,
     })
 }
-

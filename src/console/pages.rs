@@ -34,7 +34,10 @@ pub async fn audit(
     user: ConsoleUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let entries = app.store.audit_log(q.limit.unwrap_or(200).min(1000)).await?;
+    let entries = app
+        .store
+        .audit_log(q.limit.unwrap_or(200).min(1000))
+        .await?;
     html(&AuditPage {
         chrome: Chrome::new(&user, "audit"),
         entries: entries.into_iter().map(|e| (time(e.at_ms), e)).collect(),
@@ -370,13 +373,16 @@ pub async fn config(State(app): State<AppState>, user: ConsoleUser) -> Result<Re
         file: status.as_ref().map(|s| s.file.display().to_string()),
         hash: status.as_ref().map(|s| s.hash.clone()),
         loaded: status.as_ref().map(|s| time(s.loaded_ms)),
-        last_reload: status.as_ref().and_then(|s| s.last_reload.as_ref()).map(|l| {
-            (
-                time(l.at_ms),
-                l.result.to_owned(),
-                l.reason.clone().unwrap_or_default(),
-            )
-        }),
+        last_reload: status
+            .as_ref()
+            .and_then(|s| s.last_reload.as_ref())
+            .map(|l| {
+                (
+                    time(l.at_ms),
+                    l.result.to_owned(),
+                    l.reason.clone().unwrap_or_default(),
+                )
+            }),
         restart_needed: status
             .as_ref()
             .map(|s| s.restart_needed.clone())

@@ -68,8 +68,17 @@ async fn without_a_session_pages_go_to_login_and_actions_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    for path in ["/admin/api/v1/messages", "/admin/api/v1/failures", "/admin/api/v1/audit"] {
-        let r = t.http.get(format!("{}{path}", t.base)).send().await.unwrap();
+    for path in [
+        "/admin/api/v1/messages",
+        "/admin/api/v1/failures",
+        "/admin/api/v1/audit",
+    ] {
+        let r = t
+            .http
+            .get(format!("{}{path}", t.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "GET {path}");
     }
 }
@@ -87,15 +96,22 @@ async fn a_viewer_reads_everything_sees_no_action_and_a_forged_one_is_refused() 
         .clone();
     add_user(&t, "vera", Role::Viewer).await;
     let vera = login(&t, "vera").await;
-    for path in PAGES.iter().filter(|p| !p.contains("0123") && !p.contains("msg_1")) {
+    for path in PAGES
+        .iter()
+        .filter(|p| !p.contains("0123") && !p.contains("msg_1"))
+    {
         vera.page(&t, path).await;
     }
     let message = vera.page(&t, &format!("/console/messages/{id}")).await;
     let failure = vera.page(&t, &format!("/console/failures/{key}")).await;
     for (name, page) in [("message", &message), ("group", &failure)] {
-        assert!(page.contains("unknown") || page.contains("422"), "{name}: the cause is shown");
         assert!(
-            !page.contains("hx-post=\"/console/messages/") && !page.contains("hx-post=\"/console/failures/"),
+            page.contains("unknown") || page.contains("422"),
+            "{name}: the cause is shown"
+        );
+        assert!(
+            !page.contains("hx-post=\"/console/messages/")
+                && !page.contains("hx-post=\"/console/failures/"),
             "a viewer's {name} page has no action: {page}"
         );
     }
@@ -108,7 +124,14 @@ async fn a_viewer_reads_everything_sees_no_action_and_a_forged_one_is_refused() 
         assert_eq!(p["type"], "urn:ferry:problem:forbidden-role", "{p}");
     }
     assert_eq!(
-        t.store.message(&id).await.unwrap().unwrap().summary.state.as_str(),
+        t.store
+            .message(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .state
+            .as_str(),
         "dead",
         "nothing was done"
     );
@@ -141,7 +164,11 @@ async fn an_action_without_csrf_proof_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN, "a cross-site request");
+    assert_eq!(
+        cross_site.status(),
+        StatusCode::FORBIDDEN,
+        "a cross-site request"
+    );
     let wrong = client()
         .post(&path)
         .header("cookie", &omar.cookie)
@@ -153,13 +180,29 @@ async fn an_action_without_csrf_proof_is_refused() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "a wrong CSRF token");
     assert_eq!(
-        t.store.message(&id).await.unwrap().unwrap().summary.state.as_str(),
+        t.store
+            .message(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .state
+            .as_str(),
         "dead"
     );
-    let ok = omar.act(&t, &format!("/console/messages/{id}/retry"), &[]).await;
+    let ok = omar
+        .act(&t, &format!("/console/messages/{id}/retry"), &[])
+        .await;
     assert!(ok.status().is_success(), "{:?}", ok.status());
     assert_eq!(
-        t.store.message(&id).await.unwrap().unwrap().summary.state.as_str(),
+        t.store
+            .message(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .state
+            .as_str(),
         "queued"
     );
 }
@@ -184,7 +227,10 @@ async fn pages_carry_a_strict_content_security_policy() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert!(h.contains_key("referrer-policy"), "{path}");
         let body = r.text().await.unwrap();
-        assert!(!body.contains("<script>") && !body.contains(" style="), "{path}: no inline script or style");
+        assert!(
+            !body.contains("<script>") && !body.contains(" style="),
+            "{path}: no inline script or style"
+        );
     }
     let htmx = omar.get(&t, "/console/static/htmx-2.0.11.min.js").await;
     assert_eq!(htmx.status(), StatusCode::OK);

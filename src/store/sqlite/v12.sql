@@ -1,0 +1,17 @@
+-- Console sessions (issue 12): kept by the SHA-256 of the cookie, with the
+-- user, the CSRF token, the last use (idle expiry) and an absolute end; the
+-- user's current role is read by joining `users`.
+CREATE TABLE sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    user_name    TEXT NOT NULL,
+    csrf         TEXT NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    expires_ms   INTEGER NOT NULL,
+    address      TEXT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_name);
+CREATE INDEX sessions_expires ON sessions (expires_ms);
+-- The dashboard's activity: what changed state within the last day, by
+-- route, system and state, read from the index alone.
+CREATE INDEX deliveries_recent ON deliveries (updated_ms, route, system, state);

@@ -1,0 +1,174 @@
+//! The console's actions over HTTP, as htmx sends them: edit and replay
+//! (original kept, new downstream key, audited with the diff under the
+//! user), a group retried and discarded with its count, a filter's preview,
+//! a discard that needs a reason, and a group's status with its note.
+
+use ferry::sim::receiver::Reply;
+use ferry::store::Role;
+use reqwest::StatusCode;
+
+use super::*;
+
+fn state_of(m: &ferry::store::MessageDetail) -> &'static str {
+    m.summary.state.as_str()
+}
+
+#[tokio::test]
+async fn an_edited_payload_is_replayed_under_a_new_key_and_audited() {
+    let t = TestApp::spawn().await;
+    t.receiver
+        .push([Reply::status(422).body(r#"{"error":"unknown sku TEA-1"}"#)]);
+    let id = stock_message(&t, r#"{"sku":"TEA-1","qty":3}"#).await;
+    t.drain().await;
+    let first_key = t.receiver.received()[0]
+        .idempotency_key()
+        .map(str::to_owned);
+    add_user(&t, "omar", Role::Operator).await;
+    let omar = login(&t, "omar").await;
+    let bad = omar
+        .act(
+            &t,
+            &format!("/console/messages/{id}/edit"),
+            &[("body", "{not json")],
+        )
+        .await;
+    let (status, p) = problem(bad).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (400, Some("urn:ferry:problem:bad-payload"))
+    );
+    let r = omar
+        .act(
+            &t,
+            &format!("/console/messages/{id}/edit"),
+            &[
+                ("body", r#"{"sku":"TEA-01","qty":3}"#),
+                ("note", "SKU renamed"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let to = r.headers()["hx-redirect"].to_str().unwrap();
+    assert!(
+        to.starts_with(&format!("/console/messages/{id}?done=")),
+        "{to}"
+    );
+    t.drain().await;
+    let m = t.store.message(&id).await.unwrap().unwrap();
+    assert_eq!(state_of(&m), "delivered");
+    let sent = t.receiver.received();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(&sent[1].body[..], br#"{"sku":"TEA-01","qty":3}"#);
+    assert_ne!(
+        sent[1].idempotency_key().map(str::to_owned),
+        first_key,
+        "a new key"
+    );
+    let page = omar.page(&t, &format!("/console/messages/{id}")).await;
+    assert!(
+        page.contains("TEA-1") && page.contains("TEA-01"),
+        "original and edit"
+    );
+    assert!(
+        page.contains("SKU renamed"),
+        "the note in the message's audit"
+    );
+    let audit = omar.page(&t, "/console/audit").await;
+    assert!(audit.contains("omar") && audit.contains("edit"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_group_is_previewed_retried_discarded_and_marked() {
+    let t = TestApp::spawn().await;
+    t.receiver
+        .set_default(Reply::status(422).body(r#"{"error":"unknown sku"}"#));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(stock_message(&t, &format!(r#"{{"sku":"S-{i}","qty":1}}"#)).await);
+    }
+    t.drain().await;
+    let groups = t.store.failure_groups(&Default::default()).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    let key = groups[0].key.clone();
+    add_user(&t, "omar", Role::Operator).await;
+    let omar = login(&t, "omar").await;
+    let page = omar.page(&t, &format!("/console/failures/{key}")).await;
+    assert!(page.contains("Retry 3 messages"), "{page}");
+    // The list's filter preview counts before acting.
+    let preview = omar
+        .act(
+            &t,
+            "/console/messages/retry",
+            &[("state", "dead"), ("dry_run", "on")],
+        )
+        .await;
+    assert_eq!(preview.status(), StatusCode::OK);
+    let preview = preview.text().await.unwrap();
+    assert!(preview.contains("Retry 3 messages"), "{preview}");
+    for id in &ids {
+        assert_eq!(
+            state_of(&t.store.message(id).await.unwrap().unwrap()),
+            "dead"
+        );
+    }
+    // The group's retry acts on all three.
+    let r = omar
+        .act(&t, &format!("/console/failures/{key}/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.headers()["hx-redirect"].to_str().unwrap().contains("n=3"));
+    for id in &ids {
+        assert_eq!(
+            state_of(&t.store.message(id).await.unwrap().unwrap()),
+            "queued"
+        );
+    }
+    t.drain().await;
+    t.clock.advance(1_000);
+    let r = omar
+        .act(
+            &t,
+            &format!("/console/failures/{key}/status"),
+            &[("status", "resolved"), ("note", "catalogue fixed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let group = t.store.failure_group(&key).await.unwrap().unwrap();
+    assert_eq!(
+        group.status.as_str(),
+        "resolved",
+        "{group:?} now {}",
+        t.clock.now_ms()
+    );
+    assert_eq!(group.count, 3, "a mark keeps its messages");
+    let page = omar.page(&t, &format!("/console/failures/{key}")).await;
+    assert!(
+        page.contains("catalogue fixed") && page.contains("omar"),
+        "{page}"
+    );
+    // A discard needs a reason.
+    let (status, _) = problem(
+        omar.act(&t, &format!("/console/failures/{key}/discard"), &[])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let r = omar
+        .act(
+            &t,
+            &format!("/console/failures/{key}/discard"),
+            &[("reason", "test orders")],
+        )
+        .await;
+    assert!(r.headers()["hx-redirect"].to_str().unwrap().contains("n=3"));
+    for id in &ids {
+        assert_eq!(
+            state_of(&t.store.message(id).await.unwrap().unwrap()),
+            "discarded"
+        );
+    }
+    let audit = omar.page(&t, "/console/audit").await;
+    for action in ["retry", "discard", "group_status"] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+}
