@@ -181,10 +181,11 @@ pub async fn run(port: u16, seconds: Option<u64>) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     let app = App::build(config).await?;
     let state = app.state().clone();
+    let operator = demo_operator(&state).await?;
     let shutdown = CancellationToken::new();
     let mut server = tokio::spawn(app.run(listener, shutdown.clone()));
 
-    print_banner(&world, &data_dir);
+    print_banner(&world, &data_dir, &operator);
     let sims = CancellationToken::new();
     let tasks = world.drive(&sims);
     let started = Instant::now();
@@ -312,7 +313,28 @@ impl World {
     }
 }
 
-fn print_banner(world: &World, data_dir: &Path) {
+/// The console's demo operator, with a password made for this run (the
+/// store is thrown away at exit): (name, password).
+async fn demo_operator(state: &crate::state::AppState) -> anyhow::Result<(String, String)> {
+    let password = crate::console::session::new_token()[..16].to_owned();
+    let phc = crate::access::password::hash(&password)?;
+    let account = crate::store::Account {
+        name: DEMO_OPERATOR.to_owned(),
+        role: crate::store::Role::Operator,
+        created_ms: state.clock.now_ms(),
+        created_by: "ferry demo".to_owned(),
+    };
+    state
+        .store
+        .add_account(crate::store::AccountKind::User, account, &phc)
+        .await?;
+    Ok((DEMO_OPERATOR.to_owned(), password))
+}
+
+/// The demo's console user (an operator).
+pub const DEMO_OPERATOR: &str = "demo";
+
+fn print_banner(world: &World, data_dir: &Path, (user, password): &(String, String)) {
     let (base, erp, apis) = (&world.base, &world.erp, &world.apis);
     println!("ferry demo: a simulated shop sends order webhooks through ferry to a simulated ERP;");
     println!(
@@ -320,6 +342,9 @@ fn print_banner(world: &World, data_dir: &Path) {
     );
     println!();
     println!("  ferry listener   {base}");
+    println!(
+        "  console          {base}/console  (sign in as {user}, password {password}: an operator for this run)"
+    );
     println!(
         "  shop webhooks    POST {base}/in/shop-orders  (Standard Webhooks, secret {SHOP_WEBHOOK_SECRET})"
     );
