@@ -2,7 +2,8 @@
 //! (delivered, failed, waiting, the delivery rate, open failure groups),
 //! a chart of the last day, each route's counts by state over the last
 //! hour and day with its queue and oldest waiting message, and each
-//! system's circuit, hold, request budget, daily quota and in-flight limit.
+//! system's counts, circuit, hold, request budget, daily quota and
+//! in-flight limit.
 
 use askama::Template;
 use axum::extract::State;
@@ -49,6 +50,10 @@ impl RouteRow {
 
 struct SystemRow {
     name: String,
+    delivered: String,
+    failed: String,
+    waiting: String,
+    budget: String,
     circuit: &'static str,
     hold: Option<String>,
     quota: Option<String>,
@@ -83,12 +88,33 @@ pub async fn page(State(app): State<AppState>, user: ConsoleUser) -> Result<Resp
         .await?;
     let sum = |f: fn(&RouteActivity) -> u64| activity.routes.iter().map(f).sum::<u64>();
     let delivered = sum(|r| r.last_hour.delivered);
+    let of_system = |system: &str, f: fn(&RouteActivity) -> u64| {
+        activity
+            .routes
+            .iter()
+            .filter(|r| r.system == system)
+            .map(f)
+            .sum::<u64>()
+    };
     let config = app.config();
     let systems = config
         .systems
         .values()
         .map(|s| SystemRow {
             name: s.name.to_string(),
+            delivered: count(of_system(&s.name, |r| r.last_hour.delivered)),
+            failed: count(of_system(&s.name, |r| r.last_hour.dead)),
+            waiting: count(of_system(&s.name, |r| r.waiting)),
+            budget: s.rate.map_or_else(
+                || "no limit".to_owned(),
+                |r| {
+                    format!(
+                        "{:.1}/s, burst {}",
+                        1e6 / r.interval_us as f64,
+                        r.tolerance_us / r.interval_us.max(1) + 1
+                    )
+                },
+            ),
             circuit: app
                 .breakers
                 .status(&s.name, now)
