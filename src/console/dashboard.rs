@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::format::{ago, count};
+use super::format::{ago, count, counted};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, chart, html};
 use crate::state::AppState;
@@ -139,7 +139,11 @@ pub async fn page(State(app): State<AppState>, user: ConsoleUser) -> Result<Resp
         waiting: count(sum(|r| r.waiting)),
         per_minute: format!("{:.1}", delivered as f64 / 60.0),
         open_groups: open.len(),
-        open_messages: count(open.iter().map(|g| g.count).sum()),
+        open_messages: counted(
+            open.iter().map(|g| g.count).sum(),
+            "dead message",
+            "dead messages",
+        ),
         oldest: activity
             .routes
             .iter()

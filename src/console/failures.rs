@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::format::{ago, count, time};
+use super::format::{ago, count, counted, time};
 use super::messages::{Row, rows};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, html};
@@ -123,7 +123,15 @@ pub async fn list(
     statuses.push("all");
     html(&ListPage {
         chrome: Chrome::new(&user, "failures"),
-        total: count(groups.iter().map(|g| g.count).sum()),
+        total: format!(
+            "{}, {}",
+            counted(groups.len() as u64, "group", "groups"),
+            counted(
+                groups.iter().map(|g| g.count).sum(),
+                "dead message",
+                "dead messages"
+            )
+        ),
         groups,
         status: query.status.unwrap_or_else(|| "open".to_owned()),
         route: query.route.unwrap_or_default(),

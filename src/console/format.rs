@@ -25,6 +25,9 @@ pub fn time(ms: i64) -> String {
 pub fn ago(ms: i64, now_ms: i64) -> String {
     let d = now_ms - ms;
     let (n, ahead) = (d.unsigned_abs() / 1000, d < 0);
+    if n == 0 {
+        return "just now".to_owned();
+    }
     let text = match n {
         0..60 => format!("{n} s"),
         60..3600 => format!("{} min", n / 60),
@@ -36,6 +39,11 @@ pub fn ago(ms: i64, now_ms: i64) -> String {
     } else {
         format!("{text} ago")
     }
+}
+
+/// `n` and its noun, singular or plural ("1 group", "2,314 groups").
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
 /// A stored payload laid out with two-space indentation when it is JSON,

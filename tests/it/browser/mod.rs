@@ -30,6 +30,7 @@
 //! A new browser test: `let Some(b) = Browser::start().await else { return };`
 //! then `b.goto(..)`, `b.fill(..)`, `b.click(..)`, `b.wait_for_text(..)`.
 
+mod console;
 mod driver;
 mod http;
 
