@@ -115,14 +115,17 @@ async fn roles_decide_what_a_token_may_do() {
         .json()
         .await
         .unwrap();
-    let retried = audit["audit"]
+    // The operator token's retry is audited under its name (the admin
+    // token's later retry, when the message was already delivered again,
+    // is audited too, under its own).
+    let retriers: Vec<_> = audit["audit"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "retry")
-        .unwrap()
-        .clone();
-    assert_eq!(retried["actor"], "ops-oncall", "{audit}");
+        .filter(|e| e["action"] == "retry")
+        .map(|e| e["actor"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(retriers.contains(&"ops-oncall".to_owned()), "{audit}");
 
     assert!(
         ferry(&["tokens", "remove", "ops-oncall"], &cfg)
