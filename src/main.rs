@@ -1,7 +1,7 @@
 //! The `ferry` command line: serve (with hot reload of its config file),
 //! demo, check-config, mapping (test and diff jq mappings), the operator's
-//! message commands (list, show, retry, discard — the same store methods the
-//! admin API uses), and bench.
+//! message commands (list, show, retry, discard, release-key — the same store
+//! methods the admin API uses), and bench.
 
 use std::path::{Path, PathBuf};
 
@@ -143,6 +143,9 @@ enum MessagesCommand {
     /// Replace a message's payload and replay it (the original is kept; the
     /// edit is audited; the replay gets a new downstream idempotency key).
     Edit(EditArgs),
+    /// Release an ordering key a dead message blocks: discard the key's dead
+    /// messages (audited as release-key) so its later messages go.
+    ReleaseKey(cli::release::ReleaseKeyArgs),
 }
 
 #[derive(clap::Args)]
@@ -217,6 +220,9 @@ struct FilterArgs {
     /// Text in ids, keys and reasons (case-insensitive)
     #[arg(long)]
     text: Option<String>,
+    /// Exactly this ordering key
+    #[arg(long)]
+    ordering_key: Option<String>,
 }
 
 impl FilterArgs {
@@ -239,6 +245,7 @@ impl FilterArgs {
             group: None,
             system: self.system.clone(),
             q: self.text.clone(),
+            ordering_key: self.ordering_key.clone(),
         }
     }
 }
@@ -310,6 +317,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Messages {
             command: MessagesCommand::Edit(args),
         } => edit(args).await,
+        Command::Messages {
+            command: MessagesCommand::ReleaseKey(args),
+        } => {
+            let store = open_store(&args.config).await?;
+            cli::release::run(args, &store, Clock::System.now_ms()).await
+        }
         Command::Messages {
             command:
                 MessagesCommand::Export {

@@ -1,8 +1,8 @@
 //! Admin: the operators' JSON API under `/admin/api/v1`, reading and acting on
 //! messages through the same store methods the CLI uses (list, show, retry or
-//! discard one, retry or discard by filter with a dry-run count, route counts,
-//! each system's circuit breaker and queue, the audit log, the credentials'
-//! metadata). Bearer-token protected; every action is audited in the store.
+//! discard one, retry or discard by filter with a dry-run count, release a
+//! route's blocked ordering key, route counts, each system's circuit breaker
+//! and queue, the audit log, the credentials' metadata). Bearer-token protected; every action is audited in the store.
 
 mod credentials;
 pub mod failures;
@@ -10,6 +10,9 @@ pub mod failures;
 mod config;
 pub mod edit;
 pub mod export;
+mod ordering;
+
+pub use ordering::DEFAULT_REASON as DEFAULT_RELEASE_REASON;
 
 use axum::Extension;
 use axum::Json;
@@ -58,6 +61,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/failures/{group}/discard", post(failures::discard))
         .route("/routes", get(routes))
         .route("/routes/{route}/shadow", get(config::shadow))
+        .route(
+            "/routes/{route}/ordering-keys/{key}/release",
+            post(ordering::release),
+        )
         .route("/config", get(config::config))
         .route("/systems", get(systems))
         .route("/audit", get(audit))
@@ -165,6 +172,8 @@ pub struct FilterQuery {
     pub system: Option<String>,
     /// Text in ids, keys and reasons.
     pub q: Option<String>,
+    /// Exactly this ordering key.
+    pub ordering_key: Option<String>,
 }
 
 impl FilterQuery {
@@ -206,6 +215,7 @@ impl FilterQuery {
             group: self.group.clone(),
             system: self.system.clone(),
             text: self.q.clone(),
+            ordering_key: self.ordering_key.clone(),
         })
     }
 }

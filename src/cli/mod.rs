@@ -4,6 +4,7 @@
 
 pub mod failures;
 pub mod mapping;
+pub mod release;
 pub mod tokens;
 pub mod users;
 

@@ -2,11 +2,12 @@
 //! (`accept`: message, dedupe key, idempotency record and delivery row committed
 //! in one fsynced transaction before any 2xx); `deliver` workers `claim` due
 //! deliveries and `record` each attempt's verdict; `admin`, the console and the
-//! CLI read (`list`, `message`, `stats`) and act (`retry`, `discard`) through the
-//! same methods; the janitor `prune`s expired keys and `purge`s finished
-//! messages past their retention. Every housekeeping and bulk write runs in
-//! chunks of [`CHUNK`] rows, each its own short transaction, so accepts
-//! interleave between chunks instead of waiting behind one long write.
+//! CLI read (`list`, `message`, `stats`) and act (`retry`, `discard`,
+//! `release_key`) through the same methods; the janitor `prune`s expired
+//! keys and `purge`s finished messages past their retention. Every
+//! housekeeping and bulk write runs in chunks of [`CHUNK`] rows, each its own
+//! short transaction, so accepts interleave between chunks instead of waiting
+//! behind one long write.
 //!
 //! The store is an enum over its backends, each a folder of plain SQL: SQLite
 //! (embedded, the default) and PostgreSQL (scale-out: many instances, one
@@ -30,6 +31,7 @@ pub mod health;
 mod ids;
 mod model;
 pub mod postgres;
+mod release;
 mod rules;
 pub mod sqlite;
 

@@ -258,6 +258,9 @@ pub struct MessageFilter {
     /// (case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Exactly this ordering key (the route's `ordering_key` value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]

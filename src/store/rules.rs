@@ -48,6 +48,10 @@ pub enum BulkAction {
     Retry,
     /// Stop for good, with the operator's reason.
     Discard { reason: String },
+    /// Discard the dead deliveries that hold back one ordering key of a
+    /// route, so the later ones of that key go: audited as `release-key`
+    /// on the target `route/key`.
+    ReleaseKey { reason: String },
 }
 
 impl BulkAction {
@@ -56,6 +60,28 @@ impl BulkAction {
         match self {
             BulkAction::Retry => "retry",
             BulkAction::Discard { .. } => "discard",
+            BulkAction::ReleaseKey { .. } => "release-key",
+        }
+    }
+
+    /// The reason a discarding action gives, or `None` for a retry.
+    pub fn discard_reason(&self) -> Option<&str> {
+        match self {
+            BulkAction::Retry => None,
+            BulkAction::Discard { reason } | BulkAction::ReleaseKey { reason } => Some(reason),
+        }
+    }
+
+    /// What the audit log names as the target of the action on `f`: the
+    /// filter as JSON, or `route/key` for a released ordering key.
+    pub fn audit_target(&self, f: &MessageFilter) -> String {
+        match self {
+            BulkAction::ReleaseKey { .. } => format!(
+                "{}/{}",
+                f.route.as_deref().unwrap_or_default(),
+                f.ordering_key.as_deref().unwrap_or_default()
+            ),
+            _ => serde_json::to_string(f).unwrap_or_default(),
         }
     }
 
@@ -67,7 +93,9 @@ impl BulkAction {
         let state = f.state.unwrap_or(State::Dead);
         let applies = match self {
             BulkAction::Retry => state.retryable(),
-            BulkAction::Discard { .. } => state.discardable() && state != State::Delivering,
+            BulkAction::Discard { .. } | BulkAction::ReleaseKey { .. } => {
+                state.discardable() && state != State::Delivering
+            }
         };
         applies.then_some(state)
     }
@@ -106,6 +134,9 @@ impl MessageFilter {
         }
         if let Some(s) = &self.system {
             c.push(("system = ?", text(s)));
+        }
+        if let Some(k) = &self.ordering_key {
+            c.push(("ordering_key = ?", text(k)));
         }
         if let Some(t) = self.text.as_deref().filter(|t| !t.is_empty()) {
             // One placeholder: the searched columns as one lower-cased text.

@@ -1,5 +1,5 @@
 //! The operators' writes on PostgreSQL: retry one message or many, discard
-//! one or many (what may be selected is decided in `store::rules`). Work on a filter goes in chunks of [`CHUNK`] deliveries, each
+//! one or many, release an ordering key (what may be selected is decided in `store::rules`). Work on a filter goes in chunks of [`CHUNK`] deliveries, each
 //! its own transaction with its own audit entry, walking up the delivery id
 //! (keyset) with `FOR UPDATE`, so a delivery changed by one chunk is never
 //! selected by the next, and other instances' accepts and claims interleave
@@ -43,7 +43,7 @@ impl PgStore {
         dry_run: bool,
     ) -> Result<u64, StoreError> {
         let (clause, args) = super::read::where_clause(&f, 0);
-        let target = serde_json::to_string(&f).unwrap_or_default();
+        let target = action.audit_target(&f);
         let work = Chunked {
             clause,
             args,
@@ -164,7 +164,8 @@ impl PgStore {
 struct Chunked {
     clause: String,
     args: Vec<Param>,
-    /// What the audit log names: the message id or the filter.
+    /// What the audit log names: the message id, the filter, or a
+    /// released `route/key`.
     target: String,
     action: BulkAction,
 }
@@ -188,7 +189,7 @@ async fn apply(
             .await?;
             format!("{} message(s) requeued", ids.len())
         }
-        BulkAction::Discard { reason } => {
+        BulkAction::Discard { reason } | BulkAction::ReleaseKey { reason } => {
             tx.execute(
                 "UPDATE deliveries SET state = 'discarded', discard_reason = $3, updated_ms = $2
                  WHERE id = ANY($1)",

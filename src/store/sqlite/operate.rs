@@ -1,5 +1,5 @@
 //! The operators' writes on SQLite: retry one message or many, discard one
-//! or many (what may be selected is decided in `store::rules`). Work on a filter goes in chunks of [`CHUNK`] deliveries, each its
+//! or many, release an ordering key (what may be selected is decided in `store::rules`). Work on a filter goes in chunks of [`CHUNK`] deliveries, each its
 //! own group-committed write with its own audit entry, walking up the
 //! delivery id (keyset), so a delivery changed by one chunk is never selected
 //! by the next and accepts interleave between chunks: a retry of a million
@@ -47,7 +47,7 @@ impl SqliteStore {
         dry_run: bool,
     ) -> Result<u64, StoreError> {
         let (clause, args) = super::read::where_clause(&f);
-        let target = serde_json::to_string(&f).unwrap_or_default();
+        let target = action.audit_target(&f);
         let work = Chunked {
             clause,
             args,
@@ -144,7 +144,8 @@ impl SqliteStore {
 struct Chunked {
     clause: String,
     args: Vec<Value>,
-    /// What the audit log names: the message id or the filter.
+    /// What the audit log names: the message id, the filter, or a
+    /// released `route/key`.
     target: String,
     action: BulkAction,
 }
@@ -183,7 +184,7 @@ impl Chunked {
                 }
                 format!("{} message(s) requeued", ids.len())
             }
-            BulkAction::Discard { reason } => {
+            BulkAction::Discard { reason } | BulkAction::ReleaseKey { reason } => {
                 let mut up = c.prepare_cached(
                     "UPDATE deliveries SET state = 'discarded', discard_reason = ?3, updated_ms = ?2 WHERE id = ?1",
                 )?;

@@ -1,5 +1,6 @@
-//! The store contract for scheduling: per-key order in claims, bulk jobs'
-//! progress, and a half-open breaker's shared probe slot.
+//! The store contract for scheduling: per-key order in claims, releasing a
+//! blocked key, bulk jobs' progress, and a half-open breaker's shared probe
+//! slot.
 
 use ferry::store::*;
 
@@ -84,6 +85,141 @@ async fn ordered_claims_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_claims_on_postgres() {
     on_postgres("ordered_claims_on_postgres", ordered_claims).await;
+}
+
+/// Releasing a blocked ordering key: the dead deliveries of (route, key),
+/// and only those, are discarded with the reason, audited once as
+/// `release-key` on `route/key`, and the key moves on; the filter's exact
+/// `ordering_key` selects the same rows in lists.
+async fn released_keys(store: Store) {
+    let keyed = |id: &str, route: &str, key: &str| {
+        let mut m = msg(id, None);
+        m.route = route.into();
+        m.ordering_key = Some(key.to_owned());
+        m
+    };
+    for (id, route, key) in [
+        ("r1", "orders", "A"),
+        ("r2", "orders", "A"),
+        ("r3", "orders", "AB"),
+        ("r4", "orders", "B"),
+        ("r5", "refunds", "A"),
+    ] {
+        store.accept(keyed(id, route, key)).await.unwrap();
+    }
+    let first = store.claim("erp", T0, 30_000, 10).await.unwrap();
+    assert_eq!(first.len(), 4, "one head per (route, key): r1, r3, r4, r5");
+    for c in &first {
+        if c.message_id != "r3" {
+            assert!(store.record(record(c, T0, Next::Dead)).await.unwrap());
+        } else {
+            assert!(store.record(record(c, T0, Next::Delivered)).await.unwrap());
+        }
+    }
+    let of_key = |key: &str| MessageFilter {
+        route: Some("orders".into()),
+        ordering_key: Some(key.into()),
+        ..Default::default()
+    };
+    let listed: Vec<String> = store
+        .list(&of_key("A"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(listed, ["r2", "r1"], "exact key, this route only");
+    assert!(
+        store
+            .claim("erp", T0 + 1_000, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "r2 waits behind dead r1"
+    );
+    assert_eq!(
+        store
+            .release_key("orders", "A", "bad data", "ops", T0 + 2_000, true)
+            .await
+            .unwrap(),
+        1,
+        "dry run: r1 would go"
+    );
+    assert_eq!(
+        store.message("r1").await.unwrap().unwrap().summary.state,
+        State::Dead
+    );
+    assert_eq!(
+        store
+            .release_key("orders", "A", "bad data", "ops", T0 + 2_000, false)
+            .await
+            .unwrap(),
+        1
+    );
+    let r1 = store.message("r1").await.unwrap().unwrap();
+    assert_eq!(r1.summary.state, State::Discarded);
+    assert_eq!(r1.discard_reason.as_deref(), Some("bad data"));
+    for untouched in ["r4", "r5"] {
+        assert_eq!(
+            store
+                .message(untouched)
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .state,
+            State::Dead,
+            "{untouched}: another key or route keeps its dead delivery"
+        );
+    }
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (
+            audit[0].action.as_str(),
+            audit[0].target.as_str(),
+            audit[0].actor.as_str()
+        ),
+        ("release-key", "orders/A", "ops")
+    );
+    assert!(
+        audit[0].detail.contains("bad data"),
+        "{:?}",
+        audit[0].detail
+    );
+    let next = store.claim("erp", T0 + 2_000, 30_000, 10).await.unwrap();
+    let next: Vec<String> = next.iter().map(|c| c.message_id.to_string()).collect();
+    assert_eq!(next, ["r2"], "released: the key moves on");
+    assert_eq!(
+        store
+            .release_key("orders", "A", "again", "ops", T0 + 3_000, false)
+            .await
+            .unwrap(),
+        0,
+        "nothing dead is left on the key"
+    );
+    assert_eq!(
+        store
+            .discard_matching(of_key("B"), "by filter", "ops", T0 + 3_000, false)
+            .await
+            .unwrap(),
+        1,
+        "a discard by filter honours the ordering key too"
+    );
+    assert_eq!(
+        store.message("r4").await.unwrap().unwrap().summary.state,
+        State::Discarded
+    );
+}
+
+#[tokio::test]
+async fn released_keys_on_sqlite() {
+    on_sqlite(released_keys).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_keys_on_postgres() {
+    on_postgres("released_keys_on_postgres", released_keys).await;
 }
 
 /// Bulk sync jobs: a row per upload (resumable by id) and its messages'
