@@ -10,7 +10,7 @@ pub mod failures;
 mod config;
 pub mod edit;
 pub mod export;
-mod ordering;
+pub mod ordering;
 
 pub use ordering::DEFAULT_REASON as DEFAULT_RELEASE_REASON;
 
@@ -158,7 +158,7 @@ fn store_problem(e: StoreError) -> Problem {
 
 /// Query-string form of a filter: `since`/`until` take epoch milliseconds or a
 /// duration ago (`15m`, `24h`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct FilterQuery {
     pub state: Option<String>,
     pub route: Option<String>,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::format::{count, url_part};
+use super::messages::cleaned;
 use super::session::ConsoleUser;
 use super::{PageError, html};
 use crate::admin::FilterQuery;
@@ -188,18 +189,10 @@ struct BulkDone {
 }
 
 fn filter_of(app: &AppState, f: &FilterQuery) -> Result<MessageFilter, PageError> {
-    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     let q = FilterQuery {
-        state: set(&f.state),
-        route: set(&f.route),
-        class: set(&f.class),
-        since: set(&f.since),
-        until: set(&f.until),
         limit: None,
         before: None,
-        group: set(&f.group),
-        system: set(&f.system),
-        q: set(&f.q),
+        ..cleaned(f.clone())
     };
     let filter = q.resolve(app.clock.now_ms())?;
     if !matches!(
@@ -358,4 +351,48 @@ pub async fn group_status(
         "/console/failures/{}?done=status",
         url_part(&key)
     )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleaseForm {
+    key: String,
+    /// The message page the form was on, to come back to.
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Releases an ordering key a dead message blocks: its dead deliveries are
+/// discarded (with the reason, or the admin API's default) so the later
+/// ones of the key go.
+pub async fn release_key(
+    State(app): State<AppState>,
+    user: ConsoleUser,
+    Path(route): Path<String>,
+    Form(f): Form<ReleaseForm>,
+) -> Result<Response, PageError> {
+    user.require(Role::Operator)?;
+    if !app.config().routes.contains_key(route.as_str()) {
+        return Err(Problem::not_found(format!("no route {route}")).into());
+    }
+    let reason = match f.reason.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => r,
+        _ => crate::admin::ordering::DEFAULT_REASON,
+    };
+    let now = app.clock.now_ms();
+    let n = app
+        .store
+        .release_key(&route, &f.key, reason, &user.name, now, false)
+        .await?;
+    app.wake.notify();
+    let to = match &f.message {
+        Some(id) => format!("/console/messages/{}?done=released&n={n}", url_part(id)),
+        None => format!(
+            "/console/messages?route={}&ordering_key={}",
+            url_part(&route),
+            url_part(&f.key)
+        ),
+    };
+    Ok(redirect(to))
 }

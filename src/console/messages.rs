@@ -61,7 +61,7 @@ pub fn rows(app: &AppState, messages: Vec<MessageSummary>, now_ms: i64) -> Vec<R
 }
 
 /// The list's query as the filter form sends it: empty fields are unset.
-fn cleaned(q: FilterQuery) -> FilterQuery {
+pub(super) fn cleaned(q: FilterQuery) -> FilterQuery {
     let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     FilterQuery {
         state: set(q.state),
@@ -74,6 +74,7 @@ fn cleaned(q: FilterQuery) -> FilterQuery {
         group: set(q.group),
         system: set(q.system),
         q: set(q.q),
+        ordering_key: set(q.ordering_key),
     }
 }
 
@@ -89,6 +90,7 @@ fn query_string(q: &FilterQuery) -> String {
         ("since", &q.since),
         ("until", &q.until),
         ("q", &q.q),
+        ("ordering_key", &q.ordering_key),
     ];
     pairs
         .iter()

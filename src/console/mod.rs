@@ -61,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/messages/{id}/retry", post(actions::retry_one))
         .route("/console/messages/{id}/discard", post(actions::discard_one))
         .route("/console/messages/{id}/edit", post(actions::edit_one))
+        .route(
+            "/console/routes/{route}/ordering-keys/release",
+            post(actions::release_key),
+        )
         .route("/console/audit", get(pages::audit))
         .route("/console/routes", get(pages::routes))
         .route("/console/systems", get(pages::systems))

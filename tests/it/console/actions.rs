@@ -172,3 +172,93 @@ async fn a_group_is_previewed_retried_discarded_and_marked() {
         assert!(audit.contains(action), "{action} in {audit}");
     }
 }
+
+#[tokio::test]
+async fn a_blocked_ordering_key_is_released_from_the_message_page() {
+    let t = TestApp::spawn_with(Options {
+        extra: r#"
+[routes.ordered]
+source = { kind = "api", credentials = ["erp_client"] }
+destination = { system = "erp", path = "/stock", ordering_key = ".sku" }
+"#
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    let send = |key: &'static str, body: &'static str| {
+        t.http
+            .post(format!("{}/api/v1/routes/ordered/messages", t.base))
+            .bearer_auth(ERP_KEY)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    t.receiver.push([Reply::status(422)]);
+    let first: serde_json::Value = send("o-1", r#"{"sku":"K1","n":1}"#)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t.drain().await;
+    let second: serde_json::Value = send("o-2", r#"{"sku":"K1","n":2}"#)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t.drain().await;
+    let (first, second) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    let state = |id: String| {
+        let store = t.store.clone();
+        async move {
+            store
+                .message(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .state
+                .as_str()
+        }
+    };
+    assert_eq!(
+        state(second.to_owned()).await,
+        "queued",
+        "held behind the dead one"
+    );
+    add_user(&t, "omar", Role::Operator).await;
+    let omar = login(&t, "omar").await;
+    let page = omar.page(&t, &format!("/console/messages/{first}")).await;
+    assert!(page.contains("id=\"release-key\""), "{page}");
+    let r = omar
+        .act(
+            &t,
+            "/console/routes/ordered/ordering-keys/release",
+            &[
+                ("key", "K1"),
+                ("message", first),
+                ("reason", "superseded by hand"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(
+        r.headers()["hx-redirect"]
+            .to_str()
+            .unwrap()
+            .contains("done=released&n=1")
+    );
+    t.drain().await;
+    assert_eq!(state(first.to_owned()).await, "discarded");
+    assert_eq!(state(second.to_owned()).await, "delivered");
+    let audit = omar.page(&t, "/console/audit").await;
+    assert!(
+        audit.contains("release-key") && audit.contains("ordered/K1"),
+        "{audit}"
+    );
+}
