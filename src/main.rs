@@ -468,7 +468,14 @@ async fn retry(args: RetryArgs) -> anyhow::Result<()> {
         Some(id) => Selection::One(id),
         None => Selection::Filter(args.filter.resolve(now)?),
     };
-    let n = store.retry(sel, &args.actor, now, args.dry_run).await?;
+    let n = store
+        .retry(
+            sel,
+            &ferry::store::Channel::Cli.actor(&args.actor),
+            now,
+            args.dry_run,
+        )
+        .await?;
     if args.dry_run {
         println!("{n} message(s) would be retried");
     } else if n == 0 {
@@ -486,7 +493,7 @@ async fn discard(args: DiscardArgs) -> anyhow::Result<()> {
     }
     let store = open_store(&args.config).await?;
     let now = Clock::System.now_ms();
-    let actor = &args.actor;
+    let actor = &ferry::store::Channel::Cli.actor(&args.actor);
     let Some(id) = args.id else {
         let filter = args.filter.resolve(now)?;
         let n = store
@@ -543,7 +550,7 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         &config,
         &args.id,
         &body,
-        &args.actor,
+        &ferry::store::Channel::Cli.actor(&args.actor),
         &args.note,
         now,
     )

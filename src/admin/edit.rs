@@ -116,7 +116,17 @@ pub(super) async fn edit_one(
     let body = req.body.get().as_bytes();
     let now = app.clock.now_ms();
     let config = app.config();
-    match edit(&app.store, &config, &id, body, &caller.name, &req.note, now).await {
+    match edit(
+        &app.store,
+        &config,
+        &id,
+        body,
+        &caller.actor(),
+        &req.note,
+        now,
+    )
+    .await
+    {
         Ok(delivery_key) => {
             app.wake.notify();
             Ok(Json(json!({ "edited": id, "delivery_key": delivery_key })))

@@ -13,7 +13,7 @@ use super::store_problem;
 use crate::model::ErrorClass;
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::store::{GroupFilter, GroupStatus, MessageFilter, Selection, StatusMark};
+use crate::store::{Channel, GroupFilter, GroupStatus, MessageFilter, Selection, StatusMark};
 
 fn parse_status(s: &str) -> Result<GroupStatus, Problem> {
     GroupStatus::parse(s).ok_or_else(|| {
@@ -101,6 +101,7 @@ pub struct StatusBody {
 
 pub async fn set_status(
     State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
     Path(key): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<Json<Value>, Problem> {
@@ -109,7 +110,7 @@ pub async fn set_status(
     let actor = body
         .actor
         .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| super::TOKEN_ACTOR.to_owned());
+        .map_or_else(|| caller.actor(), |a| Channel::Api.actor(a.trim()));
     let mark = StatusMark {
         status,
         note: body.note.trim().to_owned(),
@@ -141,6 +142,7 @@ fn dead_of(key: &str) -> MessageFilter {
 
 pub async fn retry(
     State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
     Path(key): Path<String>,
     body: Option<Json<GroupAction>>,
 ) -> Result<Json<Value>, Problem> {
@@ -151,7 +153,7 @@ pub async fn retry(
         .store
         .retry(
             Selection::Filter(dead_of(&key)),
-            super::TOKEN_ACTOR,
+            &caller.actor(),
             now,
             body.dry_run,
         )
@@ -166,6 +168,7 @@ pub async fn retry(
 
 pub async fn discard(
     State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
     Path(key): Path<String>,
     Json(body): Json<GroupAction>,
 ) -> Result<Json<Value>, Problem> {
@@ -180,7 +183,7 @@ pub async fn discard(
     let now = app.clock.now_ms();
     let n = app
         .store
-        .discard_matching(dead_of(&key), reason, super::TOKEN_ACTOR, now, body.dry_run)
+        .discard_matching(dead_of(&key), reason, &caller.actor(), now, body.dry_run)
         .await
         .map_err(store_problem)?;
     if body.dry_run {

@@ -44,6 +44,13 @@ pub struct Caller {
     pub role: Role,
 }
 
+impl Caller {
+    /// The caller as the audit log records an action (from the admin API).
+    pub fn actor(&self) -> String {
+        crate::store::Channel::Api.actor(&self.name)
+    }
+}
+
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/messages", get(list))
@@ -288,7 +295,7 @@ async fn retry_one(
         .store
         .retry(
             Selection::One(id.clone()),
-            &caller.name,
+            &caller.actor(),
             app.clock.now_ms(),
             false,
         )
@@ -329,7 +336,12 @@ async fn retry_many(
     let filter = body.filter.resolve(now)?;
     let n = app
         .store
-        .retry(Selection::Filter(filter), &caller.name, now, body.dry_run)
+        .retry(
+            Selection::Filter(filter),
+            &caller.actor(),
+            now,
+            body.dry_run,
+        )
         .await
         .map_err(store_problem)?;
     if body.dry_run {
@@ -378,7 +390,7 @@ async fn discard_many(
     let filter = body.filter.resolve(now)?;
     let n = app
         .store
-        .discard_matching(filter, reason, &caller.name, now, body.dry_run)
+        .discard_matching(filter, reason, &caller.actor(), now, body.dry_run)
         .await
         .map_err(store_problem)?;
     if body.dry_run {
@@ -398,7 +410,7 @@ async fn discard(
     let reason = body.reason()?;
     match app
         .store
-        .discard(&id, &caller.name, reason, app.clock.now_ms())
+        .discard(&id, &caller.actor(), reason, app.clock.now_ms())
         .await
         .map_err(store_problem)?
     {

@@ -48,7 +48,7 @@ pub(super) async fn release(
             &route,
             &key,
             reason,
-            &caller.name,
+            &caller.actor(),
             app.clock.now_ms(),
             body.dry_run,
         )

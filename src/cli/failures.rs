@@ -176,7 +176,12 @@ pub async fn groups(cmd: GroupsCommand, store: &Store, now_ms: i64) -> anyhow::R
         GroupsCommand::Reopen(_) => GroupStatus::Open,
         GroupsCommand::Retry(_) => {
             let n = store
-                .retry(Selection::Filter(dead), &a.actor, now_ms, a.dry_run)
+                .retry(
+                    Selection::Filter(dead),
+                    &ferry::store::Channel::Cli.actor(&a.actor),
+                    now_ms,
+                    a.dry_run,
+                )
                 .await?;
             match a.dry_run {
                 true => println!("{n} message(s) would be retried"),
@@ -190,7 +195,13 @@ pub async fn groups(cmd: GroupsCommand, store: &Store, now_ms: i64) -> anyhow::R
                 bail!("give a --reason");
             }
             let n = store
-                .discard_matching(dead, reason, &a.actor, now_ms, a.dry_run)
+                .discard_matching(
+                    dead,
+                    reason,
+                    &ferry::store::Channel::Cli.actor(&a.actor),
+                    now_ms,
+                    a.dry_run,
+                )
                 .await?;
             match a.dry_run {
                 true => println!("{n} message(s) would be discarded"),
@@ -202,7 +213,7 @@ pub async fn groups(cmd: GroupsCommand, store: &Store, now_ms: i64) -> anyhow::R
     let mark = StatusMark {
         status,
         note: a.note.trim().to_owned(),
-        actor: a.actor.clone(),
+        actor: ferry::store::Channel::Cli.actor(&a.actor),
         at_ms: now_ms,
     };
     store.set_group_status(&group.key, mark).await?;

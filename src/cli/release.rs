@@ -43,7 +43,7 @@ pub async fn run(args: ReleaseKeyArgs, store: &Store, now_ms: i64) -> anyhow::Re
             &args.route,
             &args.key,
             reason,
-            &args.actor,
+            &ferry::store::Channel::Cli.actor(&args.actor),
             now_ms,
             args.dry_run,
         )

@@ -71,7 +71,7 @@ pub async fn run(
                 name: name.clone(),
                 role,
                 created_ms: Clock::System.now_ms(),
-                created_by: actor,
+                created_by: ferry::store::Channel::Cli.actor(&actor),
             };
             if !store.add_account(AccountKind::Token, t, &sha).await? {
                 bail!("a token named {name} exists already: remove it first");
@@ -105,7 +105,12 @@ pub async fn run(
         } => {
             let store = open(&config).await?;
             if !store
-                .remove_account(AccountKind::Token, &name, &actor, Clock::System.now_ms())
+                .remove_account(
+                    AccountKind::Token,
+                    &name,
+                    &ferry::store::Channel::Cli.actor(&actor),
+                    Clock::System.now_ms(),
+                )
                 .await?
             {
                 bail!("no token named {name}");

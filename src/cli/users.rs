@@ -83,7 +83,7 @@ pub async fn run(
                 name: name.clone(),
                 role,
                 created_ms: now,
-                created_by: actor,
+                created_by: ferry::store::Channel::Cli.actor(&actor),
             };
             if !store.add_account(AccountKind::User, user, &phc).await? {
                 bail!("a user named {name} exists already");
@@ -114,7 +114,10 @@ pub async fn run(
         } => {
             let phc = password_from_stdin()?;
             let store = open(&config).await?;
-            if !store.set_password(&name, &phc, &actor, now).await? {
+            if !store
+                .set_password(&name, &phc, &ferry::store::Channel::Cli.actor(&actor), now)
+                .await?
+            {
                 bail!("no user named {name}");
             }
             println!("password of {name} changed");
@@ -126,7 +129,12 @@ pub async fn run(
         } => {
             let store = open(&config).await?;
             if !store
-                .remove_account(AccountKind::User, &name, &actor, now)
+                .remove_account(
+                    AccountKind::User,
+                    &name,
+                    &ferry::store::Channel::Cli.actor(&actor),
+                    now,
+                )
                 .await?
             {
                 bail!("no user named {name}");

@@ -59,7 +59,7 @@ pub async fn retry_one(
     let now = app.clock.now_ms();
     let n = app
         .store
-        .retry(Selection::One(id.clone()), &user.name, now, false)
+        .retry(Selection::One(id.clone()), &user.actor(), now, false)
         .await?;
     if n == 0 {
         return Err(match app.store.message(&id).await? {
@@ -94,7 +94,7 @@ pub async fn discard_one(
     user.require(Role::Operator)?;
     let reason = reason_of(&f.reason)?;
     let now = app.clock.now_ms();
-    match app.store.discard(&id, &user.name, &reason, now).await? {
+    match app.store.discard(&id, &user.actor(), &reason, now).await? {
         Discarded::Done => {
             app.wake.notify();
             Ok(redirect(format!(
@@ -131,7 +131,7 @@ pub async fn edit_one(
         &config,
         &id,
         f.body.as_bytes(),
-        &user.name,
+        &user.actor(),
         &f.note,
         now,
     )
@@ -219,7 +219,7 @@ pub async fn retry_matching(
     let dry = f.dry_run();
     let n = app
         .store
-        .retry(Selection::Filter(filter), &user.name, now, dry)
+        .retry(Selection::Filter(filter), &user.actor(), now, dry)
         .await?;
     if dry {
         return html(&Preview {
@@ -249,7 +249,7 @@ pub async fn discard_matching(
     let dry = f.dry_run();
     let n = app
         .store
-        .discard_matching(filter, &reason, &user.name, now, dry)
+        .discard_matching(filter, &reason, &user.actor(), now, dry)
         .await?;
     if dry {
         return html(&Preview {
@@ -289,7 +289,7 @@ pub async fn group_retry(
     let now = app.clock.now_ms();
     let n = app
         .store
-        .retry(Selection::Filter(filter), &user.name, now, false)
+        .retry(Selection::Filter(filter), &user.actor(), now, false)
         .await?;
     app.wake.notify();
     Ok(redirect(format!(
@@ -310,7 +310,7 @@ pub async fn group_discard(
     let now = app.clock.now_ms();
     let n = app
         .store
-        .discard_matching(filter, &reason, &user.name, now, false)
+        .discard_matching(filter, &reason, &user.actor(), now, false)
         .await?;
     app.wake.notify();
     Ok(redirect(format!(
@@ -343,7 +343,7 @@ pub async fn group_status(
     let mark = StatusMark {
         status,
         note: f.note.trim().to_owned(),
-        actor: user.name.clone(),
+        actor: user.actor(),
         at_ms: app.clock.now_ms(),
     };
     app.store.set_group_status(&key, mark).await?;
@@ -383,7 +383,7 @@ pub async fn release_key(
     let now = app.clock.now_ms();
     let n = app
         .store
-        .release_key(&route, &f.key, reason, &user.name, now, false)
+        .release_key(&route, &f.key, reason, &user.actor(), now, false)
         .await?;
     app.wake.notify();
     let to = match &f.message {

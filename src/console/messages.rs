@@ -13,13 +13,14 @@ use serde::Deserialize;
 
 use super::failures::Done;
 use super::format::{ago, payload, time, url_part};
+use super::pages::AuditRow;
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, html};
 use crate::admin::FilterQuery;
 use crate::admin::export::{Format, stream};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::store::{AuditEntry, MessageSummary, State as MsgState};
+use crate::store::{MessageSummary, State as MsgState};
 
 /// Messages per list page.
 const PAGE: u32 = 50;
@@ -195,24 +196,6 @@ struct Attempt {
     response_body: String,
 }
 
-struct Audit {
-    at: String,
-    actor: String,
-    action: String,
-    detail: String,
-}
-
-impl From<AuditEntry> for Audit {
-    fn from(e: AuditEntry) -> Self {
-        Audit {
-            at: time(e.at_ms),
-            actor: e.actor,
-            action: e.action,
-            detail: e.detail,
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "console/message.html")]
 struct MessagePage {
@@ -240,7 +223,7 @@ struct MessagePage {
     /// What the edit form starts from: the payload the next attempt sends.
     editable: String,
     attempts: Vec<Attempt>,
-    audit: Vec<Audit>,
+    audit: Vec<AuditRow>,
     retryable: bool,
     discardable: bool,
     can_edit: bool,
@@ -318,7 +301,7 @@ pub async fn show(
         edited_body: m.edited_body.as_deref().map(payload),
         edits: m.edits,
         attempts,
-        audit: audit.into_iter().map(Audit::from).collect(),
+        audit: audit.into_iter().map(AuditRow::of).collect(),
         retryable: s.state.retryable(),
         discardable: s.state.discardable() && !busy,
         can_edit: !busy,

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::format::{ago, count, time};
+use super::format::{ago, count, time, url_part};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, html};
 use crate::config::{Auth, SecretSource, Source};
@@ -26,7 +26,33 @@ pub struct AuditQuery {
 #[template(path = "console/audit.html")]
 struct AuditPage {
     chrome: Chrome,
-    entries: Vec<(String, AuditEntry)>,
+    entries: Vec<AuditRow>,
+}
+
+/// An audit entry as the page shows it: its time, and the page of what it
+/// acted on when there is one.
+pub struct AuditRow {
+    pub at: String,
+    pub e: AuditEntry,
+    pub link: Option<String>,
+}
+
+impl AuditRow {
+    pub fn of(e: AuditEntry) -> AuditRow {
+        let message_id = e.target.len() == 36 && e.target.matches('-').count() == 4;
+        let link = match e.action.as_str() {
+            "retry" | "discard" | "edit" if message_id => {
+                Some(format!("/console/messages/{}", e.target))
+            }
+            "group_status" => Some(format!("/console/failures/{}", url_part(&e.target))),
+            _ => None,
+        };
+        AuditRow {
+            at: time(e.at_ms),
+            e,
+            link,
+        }
+    }
 }
 
 pub async fn audit(
@@ -40,7 +66,7 @@ pub async fn audit(
         .await?;
     html(&AuditPage {
         chrome: Chrome::new(&user, "audit"),
-        entries: entries.into_iter().map(|e| (time(e.at_ms), e)).collect(),
+        entries: entries.into_iter().map(AuditRow::of).collect(),
     })
 }
 

@@ -31,6 +31,11 @@ pub struct ConsoleUser {
 }
 
 impl ConsoleUser {
+    /// The user as the audit log records an action (from the console).
+    pub fn actor(&self) -> String {
+        crate::store::Channel::Console.actor(&self.name)
+    }
+
     /// Refuses (403 `forbidden-role`) a user below `role`.
     pub fn require(&self, role: Role) -> Result<(), Problem> {
         if self.role >= role {

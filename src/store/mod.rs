@@ -24,6 +24,7 @@ macro_rules! on_backend {
     };
 }
 
+mod audit;
 mod console;
 mod credentials;
 mod failures;
@@ -35,6 +36,7 @@ mod release;
 mod rules;
 pub mod sqlite;
 
+pub use audit::*;
 pub use console::*;
 pub use credentials::*;
 pub use failures::*;

@@ -459,6 +459,9 @@ impl RouteStats {
 pub struct AuditEntry {
     pub at_ms: i64,
     pub actor: String,
+    /// Where the actor acted from: `console`, `api`, `cli` (see
+    /// [`Channel`](super::Channel)), or empty.
+    pub channel: String,
     pub action: String,
     pub target: String,
     pub detail: String,

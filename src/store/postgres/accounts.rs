@@ -4,7 +4,7 @@
 
 use super::PgStore;
 use super::operate::audit;
-use crate::store::{Account, AccountKind, Audit, Role, StoreError};
+use crate::store::{Account, AccountKind, Audit, Channel, Role, StoreError};
 
 const COLUMNS: &str = "name, role, created_ms, created_by";
 
@@ -63,12 +63,13 @@ impl PgStore {
             target: &a.name,
             detail: &detail,
         };
+        let created_by = Channel::split(&a.created_by).1;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
             &a.name,
             &a.role.as_str(),
             &secret,
             &a.created_ms,
-            &a.created_by,
+            &created_by,
         ];
         self.account_change(&sql, &params, entry).await
     }

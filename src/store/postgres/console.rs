@@ -5,7 +5,7 @@
 use super::PgStore;
 use super::operate::audit;
 use crate::store::{
-    Activity, Audit, BUCKET_MS, NewSession, RecentRow, Role, SessionUser, StoreError,
+    Activity, Audit, BUCKET_MS, Channel, NewSession, RecentRow, Role, SessionUser, StoreError,
     TOUCH_EVERY_MS, WaitingRow,
 };
 
@@ -24,7 +24,7 @@ impl PgStore {
             &tx,
             Audit {
                 at_ms: s.now_ms,
-                actor: &s.user,
+                actor: &Channel::Console.actor(&s.user),
                 action: "login",
                 target: &s.user,
                 detail: &detail,

@@ -2,6 +2,7 @@
 //! same two queries as SQLite's, with PostgreSQL's placeholders.
 
 use super::PgStore;
+use super::operate::audit;
 use super::read::{Param, params};
 use crate::store::*;
 
@@ -73,20 +74,20 @@ impl PgStore {
                 &key,
                 &mark.status.as_str(),
                 &mark.note,
-                &mark.actor,
+                &Channel::split(&mark.actor).1,
                 &mark.at_ms,
             ],
         )
         .await?;
-        tx.execute(
-            "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &mark.at_ms,
-                &mark.actor,
-                &"group_status",
-                &key,
-                &mark.audit_detail(),
-            ],
+        audit(
+            &tx,
+            Audit {
+                at_ms: mark.at_ms,
+                actor: &mark.actor,
+                action: "group_status",
+                target: key,
+                detail: &mark.audit_detail(),
+            },
         )
         .await?;
         tx.commit().await?;

@@ -205,9 +205,10 @@ pub(super) async fn audit(
     tx: &deadpool_postgres::Transaction<'_>,
     a: Audit<'_>,
 ) -> Result<(), StoreError> {
+    let (channel, actor) = Channel::split(a.actor);
     tx.execute(
-        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        &[&a.at_ms, &a.actor, &a.action, &a.target, &a.detail],
+        "INSERT INTO audit (at_ms, actor, action, target, detail, channel) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&a.at_ms, &actor, &a.action, &a.target, &a.detail, &channel],
     )
     .await?;
     Ok(())

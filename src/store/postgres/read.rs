@@ -212,7 +212,7 @@ impl PgStore {
             .client()
             .await?
             .query(
-                "SELECT at_ms, actor, action, target, detail FROM audit
+                "SELECT at_ms, actor, action, target, detail, channel FROM audit
                  WHERE $1::TEXT IS NULL OR target = $1 ORDER BY id DESC LIMIT $2",
                 &[&target, &i64::from(limit)],
             )
@@ -225,6 +225,7 @@ impl PgStore {
                     action: r.try_get(2)?,
                     target: r.try_get(3)?,
                     detail: r.try_get(4)?,
+                    channel: r.try_get(5)?,
                 })
             })
             .collect()

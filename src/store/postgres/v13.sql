@@ -15,3 +15,6 @@ CREATE INDEX sessions_expires ON sessions (expires_ms);
 -- The dashboard's activity: what changed state within the last day, by
 -- route, system and state, read from the index alone.
 CREATE INDEX deliveries_recent ON deliveries (updated_ms, route, system, state);
+-- Where each operator action came from: console, api or cli
+-- (`store::Channel`; empty for the actions audited before).
+ALTER TABLE audit ADD COLUMN channel TEXT NOT NULL DEFAULT '';

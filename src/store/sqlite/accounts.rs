@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::operate::audit;
-use crate::store::{Account, AccountKind, Audit, Role, StoreError};
+use crate::store::{Account, AccountKind, Audit, Channel, Role, StoreError};
 
 const COLUMNS: &str = "name, role, created_ms, created_by";
 
@@ -56,7 +56,13 @@ impl SqliteStore {
                         "INSERT INTO {table} (name, role, {column}, created_ms, created_by)
                          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING"
                     ),
-                    params![a.name, a.role.as_str(), secret, a.created_ms, a.created_by],
+                    params![
+                        a.name,
+                        a.role.as_str(),
+                        secret,
+                        a.created_ms,
+                        Channel::split(&a.created_by).1
+                    ],
                 )?;
                 if n == 1 {
                     let detail = format!("role {}", a.role.as_str());

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::operate::audit;
 use crate::store::{
-    Activity, Audit, BUCKET_MS, NewSession, RecentRow, Role, SessionUser, StoreError,
+    Activity, Audit, BUCKET_MS, Channel, NewSession, RecentRow, Role, SessionUser, StoreError,
     TOUCH_EVERY_MS, WaitingRow,
 };
 
@@ -27,7 +27,7 @@ impl SqliteStore {
                     c,
                     Audit {
                         at_ms: s.now_ms,
-                        actor: &s.user,
+                        actor: &Channel::Console.actor(&s.user),
                         action: "login",
                         target: &s.user,
                         detail: &detail,

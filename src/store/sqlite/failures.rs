@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::SqliteStore;
+use super::operate::audit;
 use crate::store::*;
 
 impl SqliteStore {
@@ -30,12 +31,23 @@ impl SqliteStore {
                      ON CONFLICT (key) DO UPDATE SET status = excluded.status,
                        note = excluded.note, actor = excluded.actor, at_ms = excluded.at_ms",
                 )?
-                .execute(params![key, mark.status.as_str(), mark.note, mark.actor, mark.at_ms])?;
-                c.prepare_cached(
-                    "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![mark.at_ms, mark.actor, "group_status", key, mark.audit_detail()])?;
-                Ok(())
+                .execute(params![
+                    key,
+                    mark.status.as_str(),
+                    mark.note,
+                    Channel::split(&mark.actor).1,
+                    mark.at_ms
+                ])?;
+                audit(
+                    c,
+                    Audit {
+                        at_ms: mark.at_ms,
+                        actor: &mark.actor,
+                        action: "group_status",
+                        target: &key,
+                        detail: &mark.audit_detail(),
+                    },
+                )
             })
             .await
     }

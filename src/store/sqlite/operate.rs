@@ -209,9 +209,10 @@ impl Chunked {
 }
 
 pub(super) fn audit(c: &Connection, a: Audit<'_>) -> Result<(), StoreError> {
+    let (channel, actor) = Channel::split(a.actor);
     c.prepare_cached(
-        "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit (at_ms, actor, action, target, detail, channel) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![a.at_ms, a.actor, a.action, a.target, a.detail])?;
+    .execute(params![a.at_ms, actor, a.action, a.target, a.detail, channel])?;
     Ok(())
 }

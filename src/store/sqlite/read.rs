@@ -174,7 +174,7 @@ impl SqliteStore {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare(
-                "SELECT at_ms, actor, action, target, detail FROM audit
+                "SELECT at_ms, actor, action, target, detail, channel FROM audit
                  WHERE ?1 IS NULL OR target = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(rusqlite::params![target, limit], |r| {
@@ -184,6 +184,7 @@ impl SqliteStore {
                     action: r.get(2)?,
                     target: r.get(3)?,
                     detail: r.get(4)?,
+                    channel: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

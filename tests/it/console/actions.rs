@@ -75,6 +75,34 @@ async fn an_edited_payload_is_replayed_under_a_new_key_and_audited() {
     );
     let audit = omar.page(&t, "/console/audit").await;
     assert!(audit.contains("omar") && audit.contains("edit"), "{audit}");
+    // The audit log says where each action came from.
+    let r = t
+        .admin(reqwest::Method::POST, &format!("/messages/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.status());
+    let log: serde_json::Value = t
+        .admin(reqwest::Method::GET, "/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let who: Vec<(String, String, String)> = log["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_owned();
+            (s("action"), s("actor"), s("channel"))
+        })
+        .collect();
+    let has = |a: &str, b: &str, c: &str| who.contains(&(a.into(), b.into(), c.into()));
+    assert!(has("edit", "omar", "console"), "{who:?}");
+    assert!(has("login", "omar", "console"), "{who:?}");
+    assert!(has("retry", "admin-token", "api"), "{who:?}");
 }
 
 #[tokio::test]

@@ -99,6 +99,17 @@ async fn sessions(store: Store) {
     let logins = audit.iter().filter(|a| a.action == "login").count();
     assert_eq!(logins, 5, "every sign-in is audited");
     assert!(audit.iter().any(|a| a.detail == "from 10.0.0.7"));
+    let login = audit.iter().find(|a| a.action == "login").unwrap();
+    assert_eq!(
+        (login.actor.as_str(), login.channel.as_str()),
+        ("ana", "console")
+    );
+    let removed = audit.iter().find(|a| a.action == "user-remove").unwrap();
+    assert_eq!(
+        (removed.actor.as_str(), removed.channel.as_str()),
+        ("root", ""),
+        "no channel given"
+    );
     // Expired sessions are pruned.
     store.start_session(start("s6", T0)).await.unwrap();
     let pruned = store.prune(T0 + 13 * 3_600_000).await.unwrap();
