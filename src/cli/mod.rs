@@ -2,8 +2,10 @@
 //! (which parses the command line and dispatches): the top of the flow,
 //! calling into the library like any other client of it.
 
+pub mod audit;
 pub mod failures;
 pub mod mapping;
+pub mod messages;
 pub mod release;
 pub mod tokens;
 pub mod users;

@@ -205,6 +205,22 @@ async fn ferry_messages_edit_replays_from_the_cli() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // `ferry audit` shows it, from the CLI.
+    let out = run(&["audit", "--target", "m1", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (line["action"].as_str(), line["actor"].as_str()),
+        (Some("edit"), Some("ana"))
+    );
+    assert_eq!(line["channel"], "cli");
+    let table = run(&["audit"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("ana"));
     let store = Store::open_sqlite(&dir.path().join("data")).unwrap();
     let m = store.message("m1").await.unwrap().unwrap();
     assert_eq!(m.edited_body.as_deref(), Some(r#"{"sku":"A","qty":3}"#));
