@@ -128,7 +128,7 @@ async fn caller(app: &AppState, presented: Option<&str>) -> Result<Caller, Probl
             Some(_) => Err(unauthorized()),
         };
     };
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(presented.as_bytes()));
+    let sha = crate::access::sha256_hex(presented);
     if let Some(t) = app.store.token(&sha).await.map_err(store_problem)? {
         return Ok(Caller {
             name: t.name,

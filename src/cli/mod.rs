@@ -23,12 +23,5 @@ fn role(s: &str) -> anyhow::Result<Role> {
 
 /// A token's or user's name: what the audit log and the console show.
 fn account_name(what: &str, name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
-    if !ok {
-        bail!("{what} name `{name}`: use letters, digits, `-`, `_`, `.` and `@`");
-    }
-    Ok(())
+    ferry::access::account_name(what, name).map_err(anyhow::Error::msg)
 }

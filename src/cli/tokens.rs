@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use base64::Engine;
 use clap::Subcommand;
-use sha2::Digest;
 
 use ferry::clock::Clock;
 use ferry::store::{Account, AccountKind, Store};
@@ -43,13 +41,6 @@ pub enum TokensCommand {
 }
 
 /// A new token: `ferry_` and 256 random bits, URL-safe base64.
-fn new_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "ferry_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
 
 pub async fn run(
     command: TokensCommand,
@@ -65,8 +56,8 @@ pub async fn run(
             let role = super::role(&role)?;
             super::account_name("token", &name)?;
             let store = open(&config).await?;
-            let token = new_token();
-            let sha = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+            let token = ferry::access::api_token();
+            let sha = ferry::access::sha256_hex(&token);
             let t = Account {
                 name: name.clone(),
                 role,

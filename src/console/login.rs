@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::session::{self, COOKIE, ConsoleUser};
 use super::{PageError, html};
+use crate::access::{random_token, sha256_hex};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::store::NewSession;
@@ -120,20 +121,12 @@ pub async fn sign_in(
         || app.sign_ins.dummy_phc().to_owned(),
         |(_, phc)| phc.clone(),
     );
-    let permit = app
-        .sign_ins
-        .checks
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
     let password = f.password.clone();
-    let right = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        crate::access::password::verify(&password, &phc)
-    })
-    .await
-    .map_err(|e| Problem::internal(format!("the password check failed: {e}")))?;
+    let right = app
+        .sign_ins
+        .argon2(move || crate::access::password::verify(&password, &phc))
+        .await
+        .map_err(|e| Problem::internal(format!("the password check failed: {e}")))?;
     let Some((account, _)) = found.filter(|_| right) else {
         app.sign_ins.throttle.failed(&keys, now);
         tracing::info!(user = %f.username, %address, "Console sign-in refused: wrong user or password.");
@@ -145,15 +138,15 @@ pub async fn sign_in(
     };
     app.sign_ins.throttle.succeeded(&user_key);
     if let Some(old) = session::presented(&headers) {
-        app.store.end_session(&session::token_sha256(old)).await?;
+        app.store.end_session(&sha256_hex(old)).await?;
     }
     let console = app.config().console;
-    let token = session::new_token();
+    let token = random_token();
     app.store
         .start_session(NewSession {
-            token_sha256: session::token_sha256(&token),
+            token_sha256: sha256_hex(&token),
             user: account.name.clone(),
-            csrf: session::new_token(),
+            csrf: random_token(),
             now_ms: now,
             expires_ms: now + console.session_lifetime.as_millis() as i64,
             address,
@@ -182,7 +175,7 @@ pub async fn sign_out(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     if let Some(token) = session::presented(&headers) {
-        app.store.end_session(&session::token_sha256(token)).await?;
+        app.store.end_session(&sha256_hex(token)).await?;
     }
     let clear = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
     // htmx would follow a redirect itself and swap the sign-in page in:

@@ -18,6 +18,7 @@ mod login;
 mod messages;
 mod pages;
 pub mod session;
+mod users;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -66,6 +67,11 @@ pub fn router() -> Router<AppState> {
             post(actions::release_key),
         )
         .route("/console/audit", get(pages::audit))
+        .route("/console/users", get(users::page).post(users::add_user))
+        .route("/console/users/{name}/remove", post(users::remove_user))
+        .route("/console/users/{name}/password", post(users::set_password))
+        .route("/console/tokens", post(users::add_token))
+        .route("/console/tokens/{name}/remove", post(users::remove_token))
         .route("/console/routes", get(pages::routes))
         .route("/console/systems", get(pages::systems))
         .route("/console/mappings", get(pages::mappings))
@@ -108,6 +114,8 @@ pub struct Chrome {
     pub role: &'static str,
     pub csrf: String,
     pub can_act: bool,
+    /// May manage users and tokens.
+    pub is_admin: bool,
     pub nav: &'static str,
 }
 
@@ -118,6 +126,7 @@ impl Chrome {
             role: user.role.as_str(),
             csrf: user.csrf.clone(),
             can_act: user.role >= Role::Operator,
+            is_admin: user.role >= Role::Admin,
             nav,
         }
     }
@@ -128,9 +137,10 @@ impl Chrome {
         serde_json::json!({ "X-CSRF-Token": self.csrf }).to_string()
     }
 
-    /// The navigation's entries: (path, label, key).
+    /// The navigation's entries: (path, label, key); users and tokens for
+    /// admins only.
     pub fn tabs(&self) -> &'static [(&'static str, &'static str, &'static str)] {
-        &[
+        let all = &[
             ("/console", "Dashboard", "dashboard"),
             ("/console/failures", "Failures", "failures"),
             ("/console/messages", "Messages", "messages"),
@@ -140,7 +150,13 @@ impl Chrome {
             ("/console/credentials", "Credentials", "credentials"),
             ("/console/config", "Config", "config"),
             ("/console/audit", "Audit", "audit"),
-        ]
+            ("/console/users", "Users", "users"),
+        ];
+        if self.is_admin {
+            all
+        } else {
+            &all[..all.len() - 1]
+        }
     }
 }
 

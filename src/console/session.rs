@@ -13,8 +13,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sha2::{Digest, Sha256};
 
+use crate::access::sha256_hex;
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::store::Role;
@@ -53,18 +53,6 @@ impl ConsoleUser {
             ),
         ))
     }
-}
-
-/// A new random token (256 bits, URL-safe base64 without padding).
-pub fn new_token() -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What the store keeps of a session token.
-pub fn token_sha256(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The session token a request presents, if any.
@@ -166,7 +154,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
                 let idle = app.config().console.session_idle.as_millis() as i64;
                 let now = app.clock.now_ms();
                 app.store
-                    .session(&token_sha256(token), now, idle)
+                    .session(&sha256_hex(token), now, idle)
                     .await
                     .map_err(|e| {
                         tracing::error!(error = %crate::model::Chain(&e), "Reading a console session failed.");
@@ -268,10 +256,10 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_kept_hashed() {
-        let (a, b) = (new_token(), new_token());
+        let (a, b) = (crate::access::random_token(), crate::access::random_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert_eq!(token_sha256(&a).len(), 64);
+        assert_eq!(sha256_hex(&a).len(), 64);
         assert_eq!(
             login_url("/console/messages?state=dead"),
             "/console/login?next=%2Fconsole%2Fmessages%3Fstate%3Ddead"

@@ -316,7 +316,7 @@ impl World {
 /// The console's demo operator, with a password made for this run (the
 /// store is thrown away at exit): (name, password).
 async fn demo_operator(state: &crate::state::AppState) -> anyhow::Result<(String, String)> {
-    let password = crate::console::session::new_token()[..16].to_owned();
+    let password = crate::access::random_token()[..16].to_owned();
     let phc = crate::access::password::hash(&password)?;
     let account = crate::store::Account {
         name: DEMO_OPERATOR.to_owned(),

@@ -8,6 +8,7 @@ mod access;
 mod actions;
 mod escaping;
 mod login;
+mod users;
 
 use reqwest::StatusCode;
 
