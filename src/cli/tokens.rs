@@ -40,7 +40,6 @@ pub enum TokensCommand {
     },
 }
 
-/// A new token: `ferry_` and 256 random bits, URL-safe base64.
 
 pub async fn run(
     command: TokensCommand,
