@@ -40,7 +40,6 @@ pub enum TokensCommand {
     },
 }
 
-
 pub async fn run(
     command: TokensCommand,
     open: impl AsyncFnOnce(&PathBuf) -> anyhow::Result<Store>,
