@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::format::{ago, count, counted};
+use super::format::{ago, count, counted, rate};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, chart, html};
 use crate::state::AppState;
@@ -105,16 +105,7 @@ pub async fn page(State(app): State<AppState>, user: ConsoleUser) -> Result<Resp
             delivered: count(of_system(&s.name, |r| r.last_hour.delivered)),
             failed: count(of_system(&s.name, |r| r.last_hour.dead)),
             waiting: count(of_system(&s.name, |r| r.waiting)),
-            budget: s.rate.map_or_else(
-                || "no limit".to_owned(),
-                |r| {
-                    format!(
-                        "{:.1}/s, burst {}",
-                        1e6 / r.interval_us as f64,
-                        r.tolerance_us / r.interval_us.max(1) + 1
-                    )
-                },
-            ),
+            budget: s.rate.map_or_else(|| "no limit".to_owned(), |r| rate(&r)),
             circuit: app
                 .breakers
                 .status(&s.name, now)

@@ -41,6 +41,15 @@ pub fn ago(ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// A request budget as people say it: "2.0/s, burst 40".
+pub fn rate(r: &crate::limits::pace::Rate) -> String {
+    format!(
+        "{:.1}/s, burst {}",
+        1e6 / r.interval_us as f64,
+        r.tolerance_us / r.interval_us.max(1) + 1
+    )
+}
+
 /// `n` and its noun, singular or plural ("1 group", "2,314 groups").
 pub fn counted(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::format::{ago, count, time, url_part};
+use super::format::{ago, count, rate, time, url_part};
 use super::session::ConsoleUser;
 use super::{Chrome, PageError, html};
 use crate::config::{Auth, SecretSource, Source};
@@ -201,12 +201,7 @@ pub async fn systems(
                 circuit,
                 hold: app.holds.current(&s.name, now).map(|h| h.explain(&s.name)),
                 rate: match s.rate {
-                    Some(r) => format!(
-                        "{:.1}/s, burst {} (budget {})",
-                        1e6 / r.interval_us as f64,
-                        r.tolerance_us / r.interval_us.max(1) + 1,
-                        s.budget
-                    ),
+                    Some(r) => format!("{} (budget {})", rate(&r), s.budget),
                     None => "no rate limit".to_owned(),
                 },
                 quota: app.quotas.status(&s.name, now).map(|q| {
