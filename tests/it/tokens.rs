@@ -115,14 +115,19 @@ async fn roles_decide_what_a_token_may_do() {
         .json()
         .await
         .unwrap();
-    let retried = audit["audit"]
+    // Newest first: the operator's retry is the oldest; the admin token's,
+    // when it found the message delivered again, is newer.
+    let retries: Vec<&serde_json::Value> = audit["audit"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "retry")
-        .unwrap()
-        .clone();
-    assert_eq!(retried["actor"], "ops-oncall", "{audit}");
+        .filter(|e| e["action"] == "retry")
+        .collect();
+    assert_eq!(retries.last().unwrap()["actor"], "ops-oncall", "{audit}");
+    if admin == StatusCode::OK {
+        assert_eq!(retries.len(), 2, "{audit}");
+        assert_eq!(retries[0]["actor"], "admin-token", "{audit}");
+    }
 
     assert!(
         ferry(&["tokens", "remove", "ops-oncall"], &cfg)
