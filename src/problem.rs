@@ -6,12 +6,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:ferry:problem:<slug>`: stable, for programs to branch on.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A short summary of the problem's kind.
+    #[schema(value_type = String)]
     pub title: &'static str,
+    /// The HTTP status code.
     pub status: u16,
+    /// What happened and what to fix, in words.
     pub detail: String,
     #[serde(skip)]
     pub retry_after: Option<u64>,

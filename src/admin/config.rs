@@ -12,6 +12,11 @@ use crate::problem::Problem;
 use crate::state::AppState;
 use crate::transform::Transform;
 
+/// The running configuration: its hash, the last reload and what waits for
+/// a restart, and each route's mapping.
+#[utoipa::path(get, path = "/config",
+    operation_id = "show_config", tag = "config",
+    responses((status = 200, description = "The running configuration", body = super::schema::ConfigView)))]
 pub(super) async fn config(State(app): State<AppState>) -> Json<Value> {
     let config = app.config();
     let routes: Vec<Value> = config
@@ -61,6 +66,14 @@ fn describe(t: &Transform) -> Value {
     }
 }
 
+/// A route's shadow comparisons against its system's `next_api_version`.
+#[utoipa::path(get, path = "/routes/{route}/shadow",
+    operation_id = "show_route_shadow", tag = "routes",
+    params(("route" = String, Path, description = "The route's name")),
+    responses(
+        (status = 200, description = "The comparisons so far", body = super::schema::ShadowView),
+        (status = 404, description = "No such route", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn shadow(
     State(app): State<AppState>,
     Path(route): Path<String>,

@@ -11,6 +11,10 @@ use crate::config::SecretSource;
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// Each configured credential's metadata, never a value.
+#[utoipa::path(get, path = "/credentials",
+    operation_id = "list_credentials", tag = "credentials",
+    responses((status = 200, description = "The credentials", body = super::schema::CredentialList)))]
 pub(super) async fn credentials(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
     let config = app.config();
     let now = app.clock.now_ms();

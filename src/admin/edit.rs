@@ -92,15 +92,29 @@ fn check(body: &[u8], max_body: usize, max_depth: usize) -> Result<(), String> {
     crate::transform::json_check::check(body, max_depth).map_err(|e| e.to_string())
 }
 
-#[derive(Deserialize)]
+/// A new payload for a message, and why.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct EditBody<'a> {
-    /// The new payload, kept as written (numbers exact).
+    /// The new payload (any JSON value), kept as written (numbers exact).
     #[serde(borrow)]
+    #[schema(value_type = Value)]
     body: &'a RawValue,
     #[serde(default)]
     note: String,
 }
 
+/// Replaces a message's payload and replays it under a new downstream
+/// idempotency key; the original stays, the edit is audited with a diff.
+#[utoipa::path(post, path = "/messages/{id}/edit",
+    operation_id = "edit_message", tag = "messages",
+    params(("id" = String, Path, description = "The message's id")),
+    request_body = EditBody,
+    responses(
+        (status = 200, description = "Edited and requeued", body = super::schema::Edited),
+        (status = 400, description = "Not the expected body, or a payload the route refuses", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message is queued or in flight", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn edit_one(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<super::Caller>,

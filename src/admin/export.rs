@@ -128,6 +128,18 @@ pub(super) struct ExportQuery {
     filter: FilterQuery,
 }
 
+/// Every message the filter selects (not one page), as CSV or NDJSON,
+/// streamed as it is read.
+#[utoipa::path(get, path = "/messages/export",
+    operation_id = "export_messages", tag = "messages",
+    params(("format" = Option<String>, Query, description = "csv (default) or ndjson"), FilterQuery),
+    responses(
+        (status = 200, description = "The messages, one a line", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A bad format or filter", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn export(
     State(app): State<AppState>,
     Query(q): Query<ExportQuery>,

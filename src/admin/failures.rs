@@ -9,11 +9,15 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::store_problem;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{schema, store_problem};
 use crate::model::ErrorClass;
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::store::{Channel, GroupFilter, GroupStatus, MessageFilter, Selection, StatusMark};
+use crate::store::{
+    Channel, FailureGroup, GroupFilter, GroupStatus, MessageFilter, Selection, StatusMark,
+};
 
 fn parse_status(s: &str) -> Result<GroupStatus, Problem> {
     GroupStatus::parse(s).ok_or_else(|| {
@@ -34,10 +38,12 @@ async fn existing(app: &AppState, key: &str) -> Result<crate::store::FailureGrou
 }
 
 /// Query-string form of a [`GroupFilter`].
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupQuery {
     pub route: Option<String>,
     pub system: Option<String>,
+    /// Error class (rejected, timeout, ...).
     pub class: Option<String>,
     /// open (default), acknowledged, resolved, or all.
     pub status: Option<String>,
@@ -68,6 +74,13 @@ impl GroupQuery {
     }
 }
 
+/// The failure groups of dead messages, latest first.
+#[utoipa::path(get, path = "/failures",
+    operation_id = "list_failure_groups", tag = "failures", params(GroupQuery),
+    responses(
+        (status = 200, description = "The groups", body = schema::GroupList),
+        (status = 400, description = "A bad filter", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(app): State<AppState>,
     Query(q): Query<GroupQuery>,
@@ -81,6 +94,13 @@ pub async fn list(
     Ok(Json(json!({ "groups": groups })))
 }
 
+/// One failure group.
+#[utoipa::path(get, path = "/failures/{group}",
+    operation_id = "show_failure_group", tag = "failures", params(("group" = String, Path, description = "The failure group's key")),
+    responses(
+        (status = 200, description = "The group", body = FailureGroup),
+        (status = 404, description = "No dead message is in the group", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn show(
     State(app): State<AppState>,
     Path(key): Path<String>,
@@ -91,14 +111,26 @@ pub async fn show(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A group's new status.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusBody {
+    /// open, acknowledged or resolved.
     status: String,
     #[serde(default)]
     note: String,
+    /// Who, for the audit log (default `admin-token`).
     actor: Option<String>,
 }
 
+/// Sets a group's status with a note, audited.
+#[utoipa::path(post, path = "/failures/{group}/status",
+    operation_id = "set_failure_group_status", tag = "failures", params(("group" = String, Path, description = "The failure group's key")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The group with its new status", body = FailureGroup),
+        (status = 400, description = "An unknown status", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No dead message is in the group", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn set_status(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<super::Caller>,
@@ -124,10 +156,13 @@ pub async fn set_status(
     Ok(Json(json!(existing(&app, &key).await?)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A retry or discard of a whole group.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct GroupAction {
+    /// Only count what would be retried or discarded.
     #[serde(default)]
     dry_run: bool,
+    /// Why the messages are discarded (required to discard).
     reason: Option<String>,
 }
 
@@ -140,6 +175,14 @@ fn dead_of(key: &str) -> MessageFilter {
     }
 }
 
+/// Requeues the group's dead messages (the body is optional).
+#[utoipa::path(post, path = "/failures/{group}/retry",
+    operation_id = "retry_failure_group", tag = "failures", params(("group" = String, Path, description = "The failure group's key")),
+    request_body(content = Option<GroupAction>),
+    responses(
+        (status = 200, description = "Requeued, or the dry run's count", body = schema::RetryOutcome),
+        (status = 404, description = "No dead message is in the group", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn retry(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<super::Caller>,
@@ -166,6 +209,15 @@ pub async fn retry(
     Ok(Json(json!({ "requeued": n })))
 }
 
+/// Discards the group's dead messages, with a reason.
+#[utoipa::path(post, path = "/failures/{group}/discard",
+    operation_id = "discard_failure_group", tag = "failures", params(("group" = String, Path, description = "The failure group's key")),
+    request_body = GroupAction,
+    responses(
+        (status = 200, description = "Discarded, or the dry run's count", body = schema::DiscardOutcome),
+        (status = 400, description = "No reason", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No dead message is in the group", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn discard(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<super::Caller>,

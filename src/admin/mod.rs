@@ -2,7 +2,11 @@
 //! messages through the same store methods the CLI uses (list, show, retry or
 //! discard one, retry or discard by filter with a dry-run count, release a
 //! route's blocked ordering key, route counts, each system's circuit breaker
-//! and queue, the audit log, the credentials' metadata). Bearer-token protected; every action is audited in the store.
+//! and queue, the audit log, the credentials' metadata). Bearer-token
+//! protected; every action is audited in the store. Every route is
+//! registered with its OpenAPI operation (`utoipa_axum::routes!`), and the
+//! document is served, unauthenticated, at `/admin/api/openapi.json`
+//! (`openapi`, the answers' shapes in `schema`).
 
 mod credentials;
 pub mod failures;
@@ -10,31 +14,39 @@ pub mod failures;
 mod config;
 pub mod edit;
 pub mod export;
-pub mod ordering;
+mod messages;
+pub mod openapi;
+mod ordering;
+mod schema;
 
 pub use ordering::DEFAULT_REASON as DEFAULT_RELEASE_REASON;
 
-use axum::Extension;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::units::parse_duration;
 use crate::model::ErrorClass;
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::store::{Discarded, MessageFilter, Role, Selection, State as MsgState, StoreError};
+use crate::store::{MessageFilter, Role, State as MsgState, StoreError};
 
 /// Who the audit log names for actions taken with the admin token.
 /// The audit log's name for whoever presents `server.admin_token`.
 const TOKEN_ACTOR: &str = "admin-token";
+
+/// Where the admin API's routes are mounted.
+pub const PREFIX: &str = "/admin/api/v1";
 
 /// Who an admin request comes from: the token's name (or
 /// [`TOKEN_ACTOR`]) and what it may do. Set by [`require_token`].
@@ -51,35 +63,50 @@ impl Caller {
     }
 }
 
+/// The admin API's routes, each with its OpenAPI operation: `routes!`
+/// takes a handler only with its `#[utoipa::path]`, so the document lists
+/// exactly what is routed (`tests/it/openapi.rs` checks that nothing is
+/// routed around it).
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(messages::list))
+        .routes(routes!(messages::retry_many))
+        .routes(routes!(messages::discard_many))
+        .routes(routes!(messages::show))
+        .routes(routes!(messages::retry_one))
+        .routes(routes!(messages::discard))
+        .routes(routes!(edit::edit_one))
+        .routes(routes!(export::export))
+        .routes(routes!(failures::list))
+        .routes(routes!(failures::show))
+        .routes(routes!(failures::set_status))
+        .routes(routes!(failures::retry))
+        .routes(routes!(failures::discard))
+        .routes(routes!(routes))
+        .routes(routes!(config::shadow))
+        .routes(routes!(ordering::release))
+        .routes(routes!(config::config))
+        .routes(routes!(systems))
+        .routes(routes!(audit))
+        .routes(routes!(credentials::credentials))
+}
+
 pub fn router(state: AppState) -> Router<AppState> {
-    let api = Router::new()
-        .route("/messages", get(list))
-        .route("/messages/retry", post(retry_many))
-        .route("/messages/discard", post(discard_many))
-        .route("/messages/{id}", get(show))
-        .route("/messages/{id}/retry", post(retry_one))
-        .route("/messages/{id}/discard", post(discard))
-        .route("/messages/{id}/edit", post(edit::edit_one))
-        .route("/messages/export", get(export::export))
-        .route("/failures", get(failures::list))
-        .route("/failures/{group}", get(failures::show))
-        .route("/failures/{group}/status", post(failures::set_status))
-        .route("/failures/{group}/retry", post(failures::retry))
-        .route("/failures/{group}/discard", post(failures::discard))
-        .route("/routes", get(routes))
-        .route("/routes/{route}/shadow", get(config::shadow))
-        .route(
-            "/routes/{route}/ordering-keys/{key}/release",
-            post(ordering::release),
-        )
-        .route("/config", get(config::config))
-        .route("/systems", get(systems))
-        .route("/audit", get(audit))
-        .route("/credentials", get(credentials::credentials));
-    Router::new().nest(
-        "/admin/api/v1",
-        api.layer(middleware::from_fn_with_state(state, require_token)),
+    let guarded = api().layer(middleware::from_fn_with_state(state, require_token));
+    let (router, doc) = OpenApiRouter::new().nest(PREFIX, guarded).split_for_parts();
+    let body = bytes::Bytes::from(openapi::render(doc));
+    router.route(
+        openapi::PATH,
+        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body) }),
     )
+}
+
+/// The admin API's OpenAPI document as served (see [`openapi::render`]).
+pub fn openapi_json() -> String {
+    let (_, doc) = OpenApiRouter::<AppState>::new()
+        .nest(PREFIX, api())
+        .split_for_parts();
+    openapi::render(doc)
 }
 
 async fn require_token(
@@ -165,17 +192,26 @@ fn store_problem(e: StoreError) -> Problem {
 
 /// Query-string form of a filter: `since`/`until` take epoch milliseconds or a
 /// duration ago (`15m`, `24h`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct FilterQuery {
+    /// queued, delivering, retrying, delivered, dead, discarded, skipped or
+    /// superseded.
     pub state: Option<String>,
     pub route: Option<String>,
+    /// The last attempt's error class (network, timeout, rate_limited, ...).
     pub class: Option<String>,
+    /// Received at or after: epoch milliseconds, or a duration ago (`15m`).
     pub since: Option<String>,
+    /// Received before: epoch milliseconds, or a duration ago.
     pub until: Option<String>,
+    /// Page size (default 50, at most 1000).
     pub limit: Option<u32>,
+    /// Only messages received before this message id (the next page).
     pub before: Option<String>,
     /// A failure group's key (`GET /failures`).
     pub group: Option<String>,
+    /// The destination system.
     pub system: Option<String>,
     /// Text in ids, keys and reasons.
     pub q: Option<String>,
@@ -227,25 +263,6 @@ impl FilterQuery {
     }
 }
 
-async fn list(
-    State(app): State<AppState>,
-    Query(q): Query<FilterQuery>,
-) -> Result<Json<Value>, Problem> {
-    let now = app.clock.now_ms();
-    let filter = q.resolve(now)?;
-    let messages = app.store.list(&filter).await.map_err(store_problem)?;
-    let messages: Vec<Value> = messages
-        .into_iter()
-        .map(|m| {
-            let waiting = waiting(&app, &m, now);
-            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-            v["waiting"] = json!(waiting);
-            v
-        })
-        .collect();
-    Ok(Json(json!({ "messages": messages })))
-}
-
 /// Why a delivery that is owed an attempt has not had it yet, in words: the
 /// platform's hold on its system ("held by shop's Retry-After until ..."),
 /// or the time its next attempt is due. `None` when nothing waits.
@@ -274,161 +291,10 @@ pub(crate) fn waiting(
     ))
 }
 
-async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
-    match app.store.message(&id).await.map_err(store_problem)? {
-        Some(m) => {
-            let waiting = waiting(&app, &m.summary, app.clock.now_ms());
-            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-            v["waiting"] = json!(waiting);
-            Ok(Json(v))
-        }
-        None => Err(Problem::not_found(format!("no message {id}"))),
-    }
-}
-
-async fn retry_one(
-    State(app): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    let n = app
-        .store
-        .retry(
-            Selection::One(id.clone()),
-            &caller.actor(),
-            app.clock.now_ms(),
-            false,
-        )
-        .await
-        .map_err(store_problem)?;
-    if n == 0 {
-        return Err(match app.store.message(&id).await.map_err(store_problem)? {
-            None => Problem::not_found(format!("no message {id}")),
-            Some(m) => Problem::new(
-                StatusCode::CONFLICT,
-                "not-retryable",
-                "Conflict",
-                format!(
-                    "message {id} is {} and cannot be retried now",
-                    m.summary.state.as_str()
-                ),
-            ),
-        });
-    }
-    app.wake.notify();
-    Ok(Json(json!({ "requeued": n })))
-}
-
-#[derive(Debug, Deserialize)]
-struct RetryMany {
-    #[serde(flatten)]
-    filter: FilterQuery,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-async fn retry_many(
-    State(app): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Json(body): Json<RetryMany>,
-) -> Result<Json<Value>, Problem> {
-    let now = app.clock.now_ms();
-    let filter = body.filter.resolve(now)?;
-    let n = app
-        .store
-        .retry(
-            Selection::Filter(filter),
-            &caller.actor(),
-            now,
-            body.dry_run,
-        )
-        .await
-        .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    app.wake.notify();
-    Ok(Json(json!({ "requeued": n })))
-}
-
-#[derive(Debug, Deserialize)]
-struct DiscardBody {
-    reason: String,
-}
-
-impl DiscardBody {
-    fn reason(&self) -> Result<&str, Problem> {
-        match self.reason.trim() {
-            "" => Err(Problem::bad_request(
-                "reason-required",
-                "say why the messages are discarded (`reason`)",
-            )),
-            r => Ok(r),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct DiscardMany {
-    #[serde(flatten)]
-    filter: FilterQuery,
-    #[serde(flatten)]
-    reason: DiscardBody,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// Discards what a filter selects (`dead` unless `state` is `retrying` or
-/// `queued`), in chunks, each audited.
-async fn discard_many(
-    State(app): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Json(body): Json<DiscardMany>,
-) -> Result<Json<Value>, Problem> {
-    let now = app.clock.now_ms();
-    let reason = body.reason.reason()?;
-    let filter = body.filter.resolve(now)?;
-    let n = app
-        .store
-        .discard_matching(filter, reason, &caller.actor(), now, body.dry_run)
-        .await
-        .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    // Discarded messages may have held their ordering keys.
-    app.wake.notify();
-    Ok(Json(json!({ "discarded": n })))
-}
-
-async fn discard(
-    State(app): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(body): Json<DiscardBody>,
-) -> Result<Json<Value>, Problem> {
-    let reason = body.reason()?;
-    match app
-        .store
-        .discard(&id, &caller.actor(), reason, app.clock.now_ms())
-        .await
-        .map_err(store_problem)?
-    {
-        Discarded::Done => {
-            // A discarded message may have held its ordering key: the next one is due.
-            app.wake.notify();
-            Ok(Json(json!({ "discarded": id })))
-        }
-        Discarded::NotFound => Err(Problem::not_found(format!("no message {id}"))),
-        Discarded::NotDiscardable => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "not-discardable",
-            "Conflict",
-            format!("message {id} is already delivered or discarded"),
-        )),
-    }
-}
-
+/// Message counts per route and state.
+#[utoipa::path(get, path = "/routes",
+    operation_id = "list_routes", tag = "routes",
+    responses((status = 200, description = "Counts per route", body = schema::RouteList)))]
 async fn routes(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
     let stats = app.store.stats().await.map_err(store_problem)?;
     Ok(Json(json!({ "routes": stats })))
@@ -436,6 +302,9 @@ async fn routes(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
 
 /// Each system's circuit breaker and queue: what an operator checks first
 /// when a platform misbehaves.
+#[utoipa::path(get, path = "/systems",
+    operation_id = "list_systems", tag = "systems",
+    responses((status = 200, description = "Every configured system", body = schema::SystemList)))]
 async fn systems(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
     let depths = app.store.queue_depth().await.map_err(store_problem)?;
     let now = app.clock.now_ms();
@@ -468,11 +337,17 @@ async fn systems(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
     Ok(Json(json!({ "systems": systems })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Entries to return (default 100, at most 1000).
     limit: Option<u32>,
 }
 
+/// The audit log, newest first: who did what to which target, and why.
+#[utoipa::path(get, path = "/audit",
+    operation_id = "list_audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "The newest entries", body = schema::AuditList)))]
 async fn audit(
     State(app): State<AppState>,
     Query(q): Query<AuditQuery>,

@@ -18,7 +18,8 @@ use crate::state::AppState;
 /// The audit log's reason when the operator gives none.
 pub const DEFAULT_REASON: &str = "ordering key released by an operator";
 
-#[derive(Debug, Default, Deserialize)]
+/// A release of an ordering key (the body is optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct ReleaseBody {
     /// Why the dead deliveries are discarded (default: [`DEFAULT_REASON`]).
     #[serde(default)]
@@ -28,6 +29,19 @@ pub(super) struct ReleaseBody {
     dry_run: bool,
 }
 
+/// Discards the dead messages of the route's ordering key `key`, audited as
+/// `release-key` on `route/key`, so the key's later messages go.
+#[utoipa::path(post, path = "/routes/{route}/ordering-keys/{key}/release",
+    operation_id = "release_ordering_key", tag = "routes",
+    params(
+        ("route" = String, Path, description = "The route's name"),
+        ("key" = String, Path, description = "The ordering key's value"),
+    ),
+    request_body(content = Option<ReleaseBody>),
+    responses(
+        (status = 200, description = "Released, or the dry run's count", body = super::schema::Released),
+        (status = 404, description = "No such route", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn release(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,

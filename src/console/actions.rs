@@ -378,7 +378,7 @@ pub async fn release_key(
     }
     let reason = match f.reason.as_deref().map(str::trim) {
         Some(r) if !r.is_empty() => r,
-        _ => crate::admin::ordering::DEFAULT_REASON,
+        _ => crate::admin::DEFAULT_RELEASE_REASON,
     };
     let now = app.clock.now_ms();
     let n = app

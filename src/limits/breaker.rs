@@ -68,7 +68,7 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     Closed,
@@ -124,7 +124,8 @@ pub struct Breaker {
 }
 
 /// What the admin API shows of a breaker.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CircuitStatus)]
 pub struct Status {
     pub state: CircuitState,
     pub since_ms: i64,

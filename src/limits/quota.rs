@@ -29,7 +29,8 @@ pub struct LowPause {
 }
 
 /// What the admin API shows of a system's quota.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = QuotaStatus)]
 pub struct Status {
     pub pause_low_at: f64,
     pub used: Option<u64>,

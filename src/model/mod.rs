@@ -16,7 +16,7 @@ mod ids;
 pub use ids::{MessageId, RouteName, SystemName, credential_name};
 
 /// Why an attempt did not deliver; stored with the message and used in metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     Network,
@@ -82,7 +82,7 @@ impl fmt::Display for ErrorClass {
 /// operator sees; `skipped` when the route's mapping gave nothing to send;
 /// `superseded` when a dead delivery's entity (`entity_key`, or the
 /// `ordering_key`) had a later message delivered (auto-resolve).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Queued,

@@ -131,7 +131,7 @@ pub const SUPERSEDED_BY: &str = "SELECT o.id FROM deliveries d JOIN deliveries o
    AND (o.received_ms < d.received_ms OR (o.received_ms = d.received_ms AND o.id < d.id))";
 
 /// Where an operator put a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupStatus {
     #[default]
@@ -161,7 +161,7 @@ impl GroupStatus {
 }
 
 /// A group's status as set, or none: open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusMark {
     pub status: GroupStatus,
     pub note: String,
@@ -197,7 +197,7 @@ pub struct GroupFilter {
 }
 
 /// One failure group, as the console and `ferry failures` show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FailureGroup {
     pub key: String,
     pub class: Option<ErrorClass>,

@@ -148,17 +148,21 @@ pub struct Claimed {
 }
 
 /// What went out on the wire (secrets redacted).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RequestLog {
     pub method: String,
     pub url: String,
+    /// `[name, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub headers: Vec<(String, String)>,
     pub body_excerpt: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ResponseLog {
     pub status: u16,
+    /// `[name, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub headers: Vec<(String, String)>,
     pub body_excerpt: String,
 }
@@ -269,7 +273,7 @@ pub enum Selection {
     Filter(MessageFilter),
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MessageSummary {
     pub id: MessageId,
     pub route: RouteName,
@@ -286,11 +290,13 @@ pub struct MessageSummary {
     pub ordering_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageDetail {
     #[serde(flatten)]
     pub summary: MessageSummary,
     pub delivery_key: String,
+    /// The request headers as received (credentials redacted).
+    #[schema(value_type = Object)]
     pub headers: serde_json::Value,
     pub body: String,
     /// The operator's edited payload the delivery sends instead, if any.
@@ -301,7 +307,7 @@ pub struct MessageDetail {
     pub attempts: Vec<AttemptView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub n: u32,
     pub started_ms: i64,
@@ -422,7 +428,7 @@ pub struct QueueDepth {
     pub depth: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RouteStats {
     pub route: String,
     pub queued: u64,
@@ -455,7 +461,7 @@ impl RouteStats {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at_ms: i64,
     pub actor: String,

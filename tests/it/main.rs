@@ -31,6 +31,7 @@ mod limits;
 mod mapping_cli;
 mod mappings;
 mod oauth;
+mod openapi;
 mod ordering;
 mod platforms;
 mod reload;
