@@ -65,7 +65,7 @@ impl Caller {
 
 /// The admin API's routes, each with its OpenAPI operation: `routes!`
 /// takes a handler only with its `#[utoipa::path]`, so the document lists
-/// exactly what is routed (`tests/it/openapi.rs` checks that nothing is
+/// exactly what is routed (`tests/it/openapi/` checks that nothing is
 /// routed around it).
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

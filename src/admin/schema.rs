@@ -2,7 +2,7 @@
 //! (`admin::openapi`): the handlers build their JSON with `json!` as they
 //! always have, and these types say what that JSON is, field for field
 //! (the store's own types, such as `MessageSummary`, derive their schemas
-//! where they are defined). `tests/it/openapi.rs` checks live answers
+//! where they are defined). `tests/it/openapi/` checks live answers
 //! against them, so a changed answer without a changed schema fails.
 
 #![allow(dead_code)]
