@@ -134,7 +134,12 @@ pub(super) async fn retry_many(
     let filter = body.filter.resolve(now)?;
     let n = app
         .store
-        .retry(Selection::Filter(filter), &caller.actor(), now, body.dry_run)
+        .retry(
+            Selection::Filter(filter),
+            &caller.actor(),
+            now,
+            body.dry_run,
+        )
         .await
         .map_err(store_problem)?;
     if body.dry_run {

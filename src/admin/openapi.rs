@@ -112,10 +112,12 @@ pub fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// The finished document as served and committed: pretty-printed JSON,
-/// keys sorted (through `serde_json::Value`'s ordered maps), a final newline.
+/// keys sorted (explicitly: with serde_json's `preserve_order`, which a
+/// dependency may turn on, a `Value` keeps insertion order), a final newline.
 pub fn render(routes: utoipa::openapi::OpenApi) -> String {
     let doc = finish(routes);
-    let value = serde_json::to_value(&doc).unwrap_or_default();
+    let mut value = serde_json::to_value(&doc).unwrap_or_default();
+    value.sort_all_objects();
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
