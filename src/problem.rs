@@ -88,3 +88,63 @@ impl IntoResponse for Problem {
         resp
     }
 }
+
+/// Middleware: a client error answered as plain text (axum's own rejections
+/// of a body, form, query or path it could not read) becomes a problem
+/// document with that text as its detail, so every refusal is
+/// `application/problem+json`.
+pub async fn rejections_as_problems(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let (slug, title) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "Payload too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid-request", "Unprocessable request"),
+        _ => ("bad-request", "Bad request"),
+    };
+    Problem::new(status, slug, title, String::from_utf8_lossy(&bytes)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::post;
+    use tower_service::Service;
+
+    #[tokio::test]
+    async fn a_plain_rejection_becomes_a_problem() {
+        let mut app = Router::new()
+            .route("/", post(|_: axum::Json<u32>| async { "ok" }))
+            .layer(axum::middleware::from_fn(super::rejections_as_problems));
+        let req = axum::http::Request::post("/")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("\"nope\""))
+            .unwrap();
+        let resp = app.call(req).await.unwrap();
+        assert_eq!(resp.status(), 422);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(p["type"], "urn:ferry:problem:invalid-request");
+        assert!(
+            p["detail"].as_str().unwrap().contains("invalid type"),
+            "{p}"
+        );
+    }
+}

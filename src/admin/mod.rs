@@ -92,7 +92,9 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let guarded = api().layer(middleware::from_fn_with_state(state, require_token));
+    let guarded = api()
+        .layer(middleware::from_fn_with_state(state, require_token))
+        .layer(middleware::from_fn(crate::problem::rejections_as_problems));
     let (router, doc) = OpenApiRouter::new().nest(PREFIX, guarded).split_for_parts();
     let body = bytes::Bytes::from(openapi::render(doc));
     router.route(

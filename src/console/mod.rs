@@ -81,6 +81,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/logout", post(login::sign_out))
         .route("/console/static/{file}", get(assets::serve));
     pages
+        .layer(axum::middleware::from_fn(
+            crate::problem::rejections_as_problems,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

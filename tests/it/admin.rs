@@ -319,3 +319,29 @@ fn the_cli_lists_retries_and_discards_through_the_store() {
     let (ok, _, err) = ferry(&["discard", "nope", "--reason", "x"]);
     assert!(!ok && err.contains("no message nope"), "{err}");
 }
+
+#[tokio::test]
+async fn an_unreadable_request_is_refused_with_a_problem() {
+    let t = TestApp::spawn().await;
+    for (body, ctype, status) in [
+        ("{not json", "application/json", 400),
+        (r#"{"dry_run":"yes"}"#, "application/json", 422),
+        ("{}", "text/plain", 415),
+    ] {
+        let r = t
+            .admin(Method::POST, "/messages/retry")
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{body}"
+        );
+        let (got, p) = problem(r).await;
+        assert_eq!(got, status, "{body}: {p}");
+        assert!(!p["detail"].as_str().unwrap().is_empty(), "{p}");
+    }
+}
