@@ -11,6 +11,7 @@
 mod credentials;
 pub mod failures;
 
+mod access;
 mod config;
 pub mod edit;
 pub mod export;
@@ -83,6 +84,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(failures::retry))
         .routes(routes!(failures::discard))
         .routes(routes!(routes))
+        .routes(routes!(activity))
+        .routes(routes!(access::users, access::add_user))
+        .routes(routes!(access::remove_user))
+        .routes(routes!(access::tokens, access::add_token))
+        .routes(routes!(access::remove_token))
         .routes(routes!(config::shadow))
         .routes(routes!(ordering::release))
         .routes(routes!(config::config))
@@ -291,6 +297,17 @@ pub(crate) fn waiting(
         "next attempt at {}{why}",
         crate::deliver::hold::utc_time(next)
     ))
+}
+
+/// The console dashboard's numbers: each route's counts by state over the
+/// last hour and day, its queue and oldest waiting message, and the last
+/// day's deliveries and failures by half hour.
+#[utoipa::path(get, path = "/activity",
+    operation_id = "activity", tag = "routes",
+    responses((status = 200, description = "Activity per route and over the last day", body = crate::store::Activity)))]
+async fn activity(State(app): State<AppState>) -> Result<Json<crate::store::Activity>, Problem> {
+    let now = app.clock.now_ms();
+    Ok(Json(app.store.activity(now).await.map_err(store_problem)?))
 }
 
 /// Message counts per route and state.

@@ -47,6 +47,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "config", description = "The running configuration and its reloads"),
         (name = "credentials", description = "Credentials' metadata, never their values"),
         (name = "audit", description = "Who did what, when"),
+        (name = "access", description = "Console users and API tokens (admin tokens only)"),
     )
 )]
 struct ApiDoc;

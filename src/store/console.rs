@@ -42,7 +42,7 @@ pub const BUCKET_MS: i64 = 30 * 60_000;
 pub const BUCKETS: i64 = 48;
 
 /// One route's activity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RouteActivity {
     pub route: String,
     pub system: String,
@@ -57,7 +57,7 @@ pub struct RouteActivity {
 }
 
 /// Deliveries and failures in one half hour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     pub start_ms: i64,
     pub delivered: u64,
@@ -65,7 +65,7 @@ pub struct Bucket {
 }
 
 /// The dashboard's numbers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub routes: Vec<RouteActivity>,
     /// The last day, oldest first, [`BUCKETS`] of [`BUCKET_MS`].

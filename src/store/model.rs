@@ -331,7 +331,7 @@ pub enum Discarded {
 
 /// What an admin API token may do: a viewer reads, an operator also acts
 /// on messages (retry, edit, discard), an admin also manages access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -377,7 +377,7 @@ impl AccountKind {
 }
 
 /// An account as the store keeps it (never its secret in the clear).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Account {
     pub name: String,
     pub role: Role,

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod access_api;
 mod adaptive;
 mod admin;
 mod browser;
