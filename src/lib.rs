@@ -36,6 +36,9 @@
 //!   `ferry credentials ...`.
 //! * [`connect`]: the outbound HTTP client and system authentication.
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
+//! * [`alert`]: the alert watcher: conditions (failure groups, circuits,
+//!   holds, queues, silence, ...) become alerts, ferry's own messages to
+//!   the `[alerts.*]` channels.
 //! * [`console`]: the operators' HTML pages at `/console` over the same
 //!   store methods, signed in with [`access`]'s users and sessions.
 //! * [`access`]: users, roles, passwords and the sign-in throttle.
@@ -49,6 +52,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alert;
 pub mod app;
 pub mod bench;
 pub mod clock;

@@ -41,6 +41,17 @@ pub struct Metrics {
     /// Bytes of unverified webhook bodies buffered now.
     pub unverified_bytes: Gauge,
     hold_until: Family<Labels, Gauge>,
+    alerts: AlertMetrics,
+}
+
+/// The alerts' counts, and when each route last received a message.
+#[derive(Default)]
+struct AlertMetrics {
+    sent: Family<Labels, Counter>,
+    suppressed: Family<Labels, Counter>,
+    failed: Family<Labels, Counter>,
+    /// Seconds since the epoch, with milliseconds.
+    last_received: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 fn route(r: &str) -> Labels {
@@ -78,12 +89,60 @@ impl Metrics {
             accept_errors: Counter::default(),
             unverified_bytes: Gauge::default(),
             hold_until: Family::default(),
+            alerts: AlertMetrics::default(),
             registry: Registry::default(),
         };
         m.register_ingest(&mut registry);
         m.register_delivery(&mut registry);
         m.register_upkeep(&mut registry);
+        m.register_alerts(&mut registry);
         Metrics { registry, ..m }
+    }
+
+    fn register_alerts(&self, r: &mut Registry) {
+        let a = &self.alerts;
+        r.register(
+            "alerts_sent",
+            "Alerts written for delivery, by channel and event",
+            a.sent.clone(),
+        );
+        r.register(
+            "alerts_suppressed",
+            "Changes of a firing condition held back by a channel's repeat_every",
+            a.suppressed.clone(),
+        );
+        r.register(
+            "alerts_failed",
+            "Alerts a channel never took (dead messages of its route)",
+            a.failed.clone(),
+        );
+        r.register(
+            "route_last_received_timestamp_seconds",
+            "When each route last accepted a message (Unix seconds), for silence alerts elsewhere",
+            a.last_received.clone(),
+        );
+    }
+
+    pub fn alert_sent(&self, channel: &str, event: &str) {
+        self.alerts
+            .sent
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("event", event.to_owned()),
+            ])
+            .inc();
+    }
+    pub fn alert_suppressed(&self, channel: &str, n: u64) {
+        self.alerts
+            .suppressed
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .inc_by(n);
+    }
+    /// When `route` last accepted a message (ms), as this instance saw it.
+    pub fn last_received_ms(&self, route: &str) -> Option<i64> {
+        let labels = self::route(route);
+        let v = self.alerts.last_received.get(&labels)?.get();
+        Some((v * 1000.0).round() as i64)
     }
 
     /// What ingest accepted, absorbed and refused.
@@ -208,8 +267,13 @@ impl Metrics {
         );
     }
 
-    pub fn received(&self, r: &str) {
-        self.received.get_or_create(&route(r)).inc();
+    pub fn received(&self, r: &str, now_ms: i64) {
+        let labels = route(r);
+        self.received.get_or_create(&labels).inc();
+        self.alerts
+            .last_received
+            .get_or_create(&labels)
+            .set(now_ms as f64 / 1000.0);
     }
     pub fn duplicate(&self, r: &str) {
         self.duplicates.get_or_create(&route(r)).inc();
@@ -249,6 +313,12 @@ impl Metrics {
             .inc();
     }
     pub fn dead(&self, r: &str, class: &str) {
+        if let Some(channel) = r.strip_prefix(crate::config::alerts::PREFIX) {
+            self.alerts
+                .failed
+                .get_or_create(&vec![("channel", channel.to_owned())])
+                .inc();
+        }
         self.dead
             .get_or_create(&vec![("route", r.to_owned()), ("class", class.to_owned())])
             .inc();

@@ -208,6 +208,8 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.ingest.clone(), shutdown.clone()));
+        let watcher = crate::alert::watch::Watcher::new(self.state.clock.now_ms());
+        let alerts = tokio::spawn(watcher.run(self.state.clone(), shutdown.clone()));
         let vault = tokio::spawn(self.state.vault.clone().run(shutdown.clone()));
         let limits = crate::server::Limits::from_config(&self.state.config());
         tracing::info!(
@@ -224,6 +226,7 @@ impl App {
         .await;
         shutdown.cancel();
         let _ = janitor.await;
+        let _ = alerts.await;
         let _ = vault.await;
         Ok(())
     }

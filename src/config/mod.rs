@@ -4,6 +4,7 @@
 //! sees the resolved form. `ferry check-config` prints every [`Problem`] with its
 //! location; `config.default.toml` (embedded) is the commented reference.
 
+pub mod alerts;
 mod auth;
 mod batch;
 pub mod database;
@@ -44,6 +45,9 @@ pub struct Config {
     pub credentials: BTreeMap<String, Credential>,
     pub systems: BTreeMap<SystemName, Arc<System>>,
     pub routes: BTreeMap<RouteName, Arc<Route>>,
+    /// Alert channels (`[alerts.<name>]`), each with its own route and
+    /// system (`alert:<name>`) in `routes` and `systems`.
+    pub alerts: BTreeMap<String, Arc<AlertChannel>>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +81,7 @@ pub struct Retention {
 }
 
 /// The console's sessions (`[console]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
     /// A session unused this long ends (`session_idle`, default 30 min).
     pub session_idle: Duration,
@@ -88,6 +92,10 @@ pub struct Console {
     /// over TLS as far as ferry can tell (`secure_cookies`; a TLS proxy's
     /// `X-Forwarded-Proto: https` marks it anyway).
     pub secure_cookies: bool,
+    /// The console's address as operators reach it, without a trailing
+    /// slash (`public_url`; default `http://<server.listen>`): alerts link
+    /// to its pages.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,8 +164,11 @@ pub struct System {
     /// the platform budgets per app or token and several systems (say, two
     /// API versions of one shop) send with the same credential.
     pub budget: String,
+    /// When this system's state raises an alert.
+    pub alert: AlertThresholds,
 }
 
+pub use alerts::{AlertChannel, AlertEvent, AlertKind, AlertThresholds, Silence};
 pub use auth::{ClientAuth, Grant, OAuth2, TokenHeader};
 
 /// How ferry authenticates toward a system.
@@ -211,6 +222,8 @@ pub struct Route {
     /// The same mapping for the system's `next_api_version`, run beside the
     /// live one on every delivery and compared, sending nothing.
     pub shadow: Option<Arc<crate::transform::Mapping>>,
+    /// Silence detection (`expect_traffic_every`, `active`).
+    pub silence: Option<Silence>,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +240,9 @@ pub enum Source {
         credentials: Vec<String>,
         idempotency_window: Duration,
     },
+    /// An alert channel's route: ferry writes its messages itself; nothing
+    /// can be sent to it over HTTP.
+    Alerts,
 }
 
 /// Which value identifies a webhook event for deduplication.

@@ -21,6 +21,29 @@ pub struct RawConfig {
     pub systems: BTreeMap<String, RawSystem>,
     #[serde(default)]
     pub routes: BTreeMap<String, RawRoute>,
+    /// Alert channels (`[alerts.<name>]`).
+    #[serde(default)]
+    pub alerts: BTreeMap<String, RawAlert>,
+}
+
+/// One alert channel: where alerts go, which events, from which routes
+/// and systems, and how often a firing condition is repeated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub kind: String,
+    pub url: Option<String>,
+    /// The channel's secret: PagerDuty's routing key, the webhook's signing
+    /// secret, the SMTP password.
+    pub credential: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub routes: Option<Vec<String>>,
+    pub systems: Option<Vec<String>>,
+    /// At most one follow-up of a firing condition per this interval.
+    pub repeat_every: Option<String>,
+    /// Requests a second toward the channel (default 1) and burst (5).
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +75,8 @@ pub struct RawConsole {
     pub session_idle: Option<String>,
     pub session_lifetime: Option<String>,
     pub secure_cookies: Option<bool>,
+    /// Where operators reach the console (alerts link to it).
+    pub public_url: Option<String>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.
@@ -65,7 +90,7 @@ pub struct RawSecretSource {
     pub store: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSystem {
     pub base_url: String,
@@ -81,9 +106,14 @@ pub struct RawSystem {
     pub rate_limit: Option<RawRateLimit>,
     pub max_queue: Option<u64>,
     pub circuit_breaker: Option<RawBreaker>,
+    /// Alert thresholds: a hold longer than this, more waiting than this, a
+    /// waiting message older than this.
+    pub alert_hold: Option<String>,
+    pub alert_queue_depth: Option<u64>,
+    pub alert_oldest_waiting: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBreaker {
     pub enabled: Option<bool>,
@@ -93,7 +123,7 @@ pub struct RawBreaker {
     pub open_for: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
     pub kind: String,
@@ -117,7 +147,7 @@ pub struct RawAuth {
     pub default_ttl: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     pub max_attempts: Option<u32>,
@@ -126,7 +156,7 @@ pub struct RawRetry {
     pub max_age: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     pub per_second: Option<f64>,
@@ -149,6 +179,10 @@ pub struct RawRoute {
     pub source: RawSource,
     pub transform: Option<RawTransform>,
     pub destination: RawDestination,
+    /// Silence detection: traffic is expected at least this often.
+    pub expect_traffic_every: Option<String>,
+    /// When `expect_traffic_every` applies: `"Mon-Fri 08:00-18:00 Europe/Berlin"`.
+    pub active: Option<String>,
 }
 
 /// `transform = "passthrough"`, `transform = "mappings/{api_version}/x.jq"`

@@ -131,10 +131,11 @@ pub fn resolve(
     let server = server(&mut cx, &raw.server);
     cx.jq_timeout = server.jq_timeout;
     let retention = retention(&mut cx, &raw);
-    let console = console(&mut cx, &raw);
+    let console = console(&mut cx, &raw, &server);
     let credentials = credentials(&mut cx, &raw);
-    let systems = systems(&mut cx, &raw);
-    let routes = routes(&mut cx, &raw, &server);
+    let mut systems = systems(&mut cx, &raw);
+    let mut routes = routes(&mut cx, &raw, &server);
+    let alerts = super::alerts::channels(&mut cx, &raw, &mut systems, &mut routes);
     if cx.problems.is_empty() {
         Ok(Config {
             server,
@@ -143,6 +144,7 @@ pub fn resolve(
             credentials,
             systems,
             routes,
+            alerts,
         })
     } else {
         Err(cx.problems)
@@ -164,7 +166,7 @@ fn retention(cx: &mut Ctx<'_>, raw: &RawConfig) -> Retention {
     }
 }
 
-fn console(cx: &mut Ctx<'_>, raw: &RawConfig) -> Console {
+fn console(cx: &mut Ctx<'_>, raw: &RawConfig, server: &Server) -> Console {
     let c = &raw.console;
     let idle = cx.duration(
         "console.session_idle",
@@ -186,6 +188,16 @@ fn console(cx: &mut Ctx<'_>, raw: &RawConfig) -> Console {
         session_idle: idle,
         session_lifetime: lifetime,
         secure_cookies: c.secure_cookies.unwrap_or(false),
+        public_url: match &c.public_url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                u.trim_end_matches('/').to_owned()
+            }
+            Some(u) => {
+                cx.problem("console.public_url", format!("`{u}` is not an http(s) URL"));
+                String::new()
+            }
+            None => format!("http://{}", server.listen),
+        },
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) fn route(
         max_depth,
         transform,
         shadow,
+        silence: super::alerts::silence(cx, &loc, r),
     })
 }
 

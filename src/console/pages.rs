@@ -112,6 +112,7 @@ pub async fn routes(State(app): State<AppState>, user: ConsoleUser) -> Result<Re
             source: match &r.source {
                 Source::Webhook { scheme, .. } => format!("webhook ({})", scheme.name()),
                 Source::Api { .. } => "ERP API".to_owned(),
+                Source::Alerts => "ferry's alerts".to_owned(),
             },
             destination: format!(
                 "{} {} {}",

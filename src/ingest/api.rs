@@ -120,7 +120,7 @@ pub async fn receive(
     msg.entity_key = entity;
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
-            app.metrics.received(&route_name);
+            app.metrics.received(&route_name, app.clock.now_ms());
             app.backlog.accepted(&route.destination.system);
             app.wake.notify();
             Ok(stored(&response, false))

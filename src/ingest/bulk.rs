@@ -271,7 +271,7 @@ where
         match pending.next().await {
             Some(Ok(Accepted::New)) => {
                 tally.accepted += 1;
-                app.metrics.received(&route.name);
+                app.metrics.received(&route.name, app.clock.now_ms());
                 app.backlog.accepted(&route.destination.system);
             }
             Some(Ok(_)) => tally.duplicates += 1,

@@ -54,7 +54,7 @@ pub async fn receive(
     let id = msg.id.clone();
     match app.store.accept(msg).await {
         Ok(Accepted::New) => {
-            app.metrics.received(&route_name);
+            app.metrics.received(&route_name, app.clock.now_ms());
             app.backlog.accepted(&route.destination.system);
             app.wake.notify();
             Ok(ack(StatusCode::ACCEPTED, &id, "accepted"))

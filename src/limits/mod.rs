@@ -3,7 +3,8 @@
 //! backoff and `Retry-After` reading (`retry`), the circuit breaker's state
 //! machine (`breaker`), the platforms' rate-limit dialects (`dialect`), the
 //! adaptive concurrency limit (`aimd`) and the daily-quota view that pauses
-//! low-priority routes (`quota`).
+//! low-priority routes (`quota`), and the business hours of silence
+//! detection (`hours`).
 //! Times are passed in; nothing here does I/O, so every window is tested on
 //! injected time. Config builds them, the store keeps budgets, deliver
 //! applies them. They import only `crate::model`.
@@ -11,6 +12,7 @@
 pub mod aimd;
 pub mod breaker;
 pub mod dialect;
+pub mod hours;
 pub mod pace;
 pub mod quota;
 pub mod retry;

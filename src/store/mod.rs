@@ -24,6 +24,7 @@ macro_rules! on_backend {
     };
 }
 
+mod alerts;
 mod audit;
 mod console;
 mod credentials;
@@ -36,6 +37,7 @@ mod release;
 mod rules;
 pub mod sqlite;
 
+pub use alerts::*;
 pub use audit::*;
 pub use console::*;
 pub use credentials::*;

@@ -18,7 +18,7 @@ const ROWS: &[&[&str]] = &[
     &["deliver"],
     &["reload"],
     &["state", "server"],
-    &["ingest", "admin"],
+    &["ingest", "admin", "alert"],
     &["console"],
     &["app"],
     &["sim", "sync"],

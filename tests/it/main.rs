@@ -10,6 +10,7 @@ mod common;
 mod access_api;
 mod adaptive;
 mod admin;
+mod alerts;
 mod browser;
 mod bulk;
 mod cli;

@@ -9,6 +9,7 @@
 
 mod accept;
 mod accounts;
+mod alerts;
 mod batch;
 mod console;
 mod credentials;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v11.sql"),
     include_str!("v12.sql"),
     include_str!("v13.sql"),
+    include_str!("v15.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.
 /// The schema version this ferry migrates PostgreSQL to.

@@ -5,6 +5,7 @@
 //! batches).
 
 mod accounts;
+mod alerts;
 mod console;
 mod credentials;
 mod edit;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v10.sql"),
     include_str!("v11.sql"),
     include_str!("v12.sql"),
+    include_str!("v14.sql"),
 ];
 
 #[derive(Clone)]
