@@ -27,6 +27,7 @@ macro_rules! on_backend {
 mod audit;
 mod console;
 mod credentials;
+mod embed;
 mod failures;
 pub mod health;
 mod ids;
@@ -39,6 +40,7 @@ pub mod sqlite;
 pub use audit::*;
 pub use console::*;
 pub use credentials::*;
+pub use embed::*;
 pub use failures::*;
 pub use model::*;
 pub use rules::*;

@@ -8,6 +8,7 @@ mod accounts;
 mod console;
 mod credentials;
 mod edit;
+mod embed;
 mod failures;
 mod housekeeping;
 mod jobs;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v10.sql"),
     include_str!("v11.sql"),
     include_str!("v12.sql"),
+    include_str!("v13.sql"),
 ];
 
 #[derive(Clone)]
