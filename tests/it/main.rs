@@ -21,6 +21,7 @@ mod delivery;
 mod edit;
 mod export;
 mod failures;
+mod feed;
 mod health;
 mod holds;
 mod hostile;
