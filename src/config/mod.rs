@@ -76,8 +76,8 @@ pub struct Retention {
     pub dead: Duration,
 }
 
-/// The console's sessions (`[console]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The console's sessions and embedding (`[console]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
     /// A session unused this long ends (`session_idle`, default 30 min).
     pub session_idle: Duration,
@@ -88,6 +88,11 @@ pub struct Console {
     /// over TLS as far as ferry can tell (`secure_cookies`; a TLS proxy's
     /// `X-Forwarded-Proto: https` marks it anyway).
     pub secure_cookies: bool,
+    /// The origins (`https://erp.example.com`, as the browser serialises
+    /// them) whose pages may frame `/console/embed/failures`
+    /// (`embed_origins`): its `frame-ancestors` is `'self'` and these;
+    /// every other console page may be framed by none.
+    pub embed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

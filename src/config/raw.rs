@@ -52,6 +52,9 @@ pub struct RawConsole {
     pub session_idle: Option<String>,
     pub session_lifetime: Option<String>,
     pub secure_cookies: Option<bool>,
+    /// Origins (`scheme://host[:port]`) whose pages may frame the
+    /// read-only embed of a route's failures.
+    pub embed_origins: Option<Vec<String>>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.

@@ -140,7 +140,8 @@ pub async fn sign_in(
     if let Some(old) = session::presented(&headers) {
         app.store.end_session(&sha256_hex(old)).await?;
     }
-    let console = app.config().console;
+    let config = app.config();
+    let console = &config.console;
     let token = random_token();
     app.store
         .start_session(NewSession {
