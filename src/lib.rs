@@ -21,7 +21,8 @@
 //!   starts one and keeps the last one's result).
 //! * [`server`]: the accept loop under every HTTP edge: header and body-idle
 //!   timeouts, the connection cap, graceful shutdown.
-//! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`.
+//! * [`ingest`]: HTTP ingest — signature schemes (`verify`), dedupe, `Idempotency-Key`;
+//!   the ERP's failure feed (`GET /api/v1/failures`, retry) with its client key.
 //! * [`store`]: the durable queue on SQLite or PostgreSQL: accept, claim,
 //!   reserve, record, defer, retry, discard, list, prune.
 //! * [`deliver`]: one worker loop per system (a worker step, `tick`, plus
@@ -40,7 +41,9 @@
 //!   holds, queues, silence, ...) become alerts, ferry's own messages to
 //!   the `[alerts.*]` channels.
 //! * [`console`]: the operators' HTML pages at `/console` over the same
-//!   store methods, signed in with [`access`]'s users and sessions.
+//!   store methods, signed in with [`access`]'s users and sessions; one
+//!   route's failure list read-only for another system's iframe, with an
+//!   embed token.
 //! * [`access`]: users, roles, passwords and the sign-in throttle.
 //! * [`telemetry`]: logs and Prometheus metrics.
 //! * [`sync`]: `ferry sync`, the command-line client of bulk sync jobs.

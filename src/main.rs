@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::users::UsersCommand,
     },
+    /// Read-only embed tokens: one route's failures framed in another system's page.
+    Embed {
+        #[command(subcommand)]
+        command: cli::embed::EmbedCommand,
+    },
     /// Bearer tokens of the admin API, with roles (viewer, operator, admin).
     Tokens {
         #[command(subcommand)]
@@ -168,6 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users { command } => cli::users::run(command, async |c| open_store(c).await).await,
         Command::Tokens { command } => {
             cli::tokens::run(command, async |c| open_store(c).await).await
+        }
+        Command::Embed { command } => {
+            let config = load(command.config())?;
+            let store = Store::open(&config.server).await?;
+            cli::embed::run(command, &config, &store).await
         }
         Command::Retry(args) => cli::messages::retry(args).await,
         Command::Discard(args) => cli::messages::discard(args).await,

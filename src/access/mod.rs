@@ -26,6 +26,12 @@ pub fn api_token() -> String {
     format!("ferry_{}", random_token())
 }
 
+/// A new embed token (`embed_` and 256 random bits, URL-safe), shown once:
+/// it opens one route's read-only failure list.
+pub fn embed_token() -> String {
+    format!("embed_{}", random_token())
+}
+
 /// What the store keeps of a token: its SHA-256 in hex.
 pub fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

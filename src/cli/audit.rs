@@ -1,7 +1,8 @@
 //! `ferry audit`: the audit log from the command line, newest first: who
-//! did what to which messages, when, and from where (console, api, cli),
-//! as the console's audit page shows it; `--target` for one message's (or
-//! group's, user's, key's) entries, `--json` for one JSON object a line.
+//! did what to which messages, when, and from where (console, api, cli,
+//! client), as the console's audit page shows it; `--target` for one
+//! message's (or group's, user's, key's) entries, `--json` for one JSON
+//! object a line.
 
 use std::path::PathBuf;
 

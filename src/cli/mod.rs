@@ -3,6 +3,7 @@
 //! calling into the library like any other client of it.
 
 pub mod audit;
+pub mod embed;
 pub mod failures;
 pub mod mapping;
 pub mod messages;

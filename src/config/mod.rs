@@ -81,6 +81,7 @@ pub struct Retention {
 }
 
 /// The console's sessions (`[console]`).
+/// The console's sessions and embedding (`[console]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
     /// A session unused this long ends (`session_idle`, default 30 min).
@@ -96,6 +97,11 @@ pub struct Console {
     /// slash (`public_url`; default `http://<server.listen>`): alerts link
     /// to its pages.
     pub public_url: String,
+    /// The origins (`https://erp.example.com`, as the browser serialises
+    /// them) whose pages may frame `/console/embed/failures`
+    /// (`embed_origins`): its `frame-ancestors` is `'self'` and these;
+    /// every other console page may be framed by none.
+    pub embed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

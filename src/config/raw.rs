@@ -77,6 +77,9 @@ pub struct RawConsole {
     pub secure_cookies: Option<bool>,
     /// Where operators reach the console (alerts link to it).
     pub public_url: Option<String>,
+    /// Origins (`scheme://host[:port]`) whose pages may frame the
+    /// read-only embed of a route's failures.
+    pub embed_origins: Option<Vec<String>>,
 }
 
 /// Where a secret's value comes from. Values never live in the file itself.

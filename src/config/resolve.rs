@@ -184,6 +184,13 @@ fn console(cx: &mut Ctx<'_>, raw: &RawConfig, server: &Server) -> Console {
             "must be at least `console.session_idle`, which must be above zero",
         );
     }
+    let mut embed_origins = Vec::new();
+    for (i, o) in c.embed_origins.iter().flatten().enumerate() {
+        match embed_origin(o) {
+            Ok(o) => embed_origins.push(o),
+            Err(why) => cx.problem(format!("console.embed_origins[{i}]"), why),
+        }
+    }
     Console {
         session_idle: idle,
         session_lifetime: lifetime,
@@ -198,7 +205,29 @@ fn console(cx: &mut Ctx<'_>, raw: &RawConfig, server: &Server) -> Console {
             }
             None => format!("http://{}", server.listen),
         },
+        embed_origins,
     }
+}
+
+/// An origin a page may be framed by: `http(s)://host[:port]` exactly as
+/// a browser serialises it (lower-case host, no default port, no path,
+/// query, fragment or user), so it goes into `frame-ancestors` as written
+/// and can carry nothing else into the header.
+pub(super) fn embed_origin(written: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(written)
+        .map_err(|e| format!("`{written}` is not an origin (`https://host[:port]`): {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "`{written}` is not an origin: use `https://host[:port]` (or http)"
+        ));
+    }
+    let origin = url.origin().ascii_serialization();
+    if origin != written {
+        return Err(format!(
+            "`{written}` is not an origin as browsers send it (scheme, host and port only, no path or trailing `/`): write `{origin}`"
+        ));
+    }
+    Ok(origin)
 }
 
 fn credentials(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<String, Credential> {

@@ -382,3 +382,38 @@ destination = { system = "erp", path = "/b", batch = { path = "/b/batch", body =
     let key = cfg.routes["a"].destination.ordering_key.as_ref().unwrap();
     assert_eq!(key.timeout(), Duration::from_millis(250));
 }
+
+#[test]
+fn embed_origins_are_origins_as_browsers_send_them() {
+    let text = r#"
+[console]
+embed_origins = ["https://erp.example.com", "http://127.0.0.1:8443", "https://erp.example.com/", "https://ERP.example.com", "https://erp.example.com/page", "erp.example.com", "https://a.example; script-src *", "ftp://erp.example.com"]
+"#;
+    let Err(ConfigError::Invalid(problems)) =
+        Config::parse(text, "f.toml", Path::new("."), &env_with(&[]))
+    else {
+        panic!("expected problems");
+    };
+    let locs: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        locs,
+        (2..8)
+            .map(|i| format!("console.embed_origins[{i}]"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        problems[0]
+            .message
+            .contains("write `https://erp.example.com`"),
+        "{problems:?}"
+    );
+    let good =
+        "[console]\nembed_origins = [\"https://erp.example.com\", \"http://127.0.0.1:8443\"]\n";
+    let cfg = Config::parse(good, "f.toml", Path::new("."), &env_with(&[])).unwrap();
+    assert_eq!(
+        cfg.console.embed_origins,
+        ["https://erp.example.com", "http://127.0.0.1:8443"]
+    );
+    let none = Config::parse("", "f.toml", Path::new("."), &env_with(&[])).unwrap();
+    assert!(none.console.embed_origins.is_empty());
+}

@@ -39,7 +39,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn of(g: FailureGroup, now_ms: i64) -> Group {
+    pub(super) fn of(g: FailureGroup, now_ms: i64) -> Group {
         Group {
             class: g.class.map(|c| c.as_str().to_owned()).unwrap_or_default(),
             count_text: count(g.count),
@@ -86,6 +86,8 @@ pub struct ListQuery {
 struct ListPage {
     chrome: Chrome,
     groups: Vec<Group>,
+    /// Causes and samples link to their pages (not in the embed).
+    linked: bool,
     status: String,
     route: String,
     system: String,
@@ -123,16 +125,9 @@ pub async fn list(
     statuses.push("all");
     html(&ListPage {
         chrome: Chrome::new(&user, "failures"),
-        total: format!(
-            "{}, {}",
-            counted(groups.len() as u64, "group", "groups"),
-            counted(
-                groups.iter().map(|g| g.count).sum(),
-                "dead message",
-                "dead messages"
-            )
-        ),
+        total: total(&groups),
         groups,
+        linked: true,
         status: query.status.unwrap_or_else(|| "open".to_owned()),
         route: query.route.unwrap_or_default(),
         system: query.system.unwrap_or_default(),
@@ -145,6 +140,19 @@ pub async fn list(
             .map(|c| c.as_str())
             .collect(),
     })
+}
+
+/// `3 groups, 2,314 dead messages`.
+pub(super) fn total(groups: &[Group]) -> String {
+    format!(
+        "{}, {}",
+        counted(groups.len() as u64, "group", "groups"),
+        counted(
+            groups.iter().map(|g| g.count).sum(),
+            "dead message",
+            "dead messages"
+        )
+    )
 }
 
 #[derive(Template)]

@@ -6,12 +6,17 @@
 //! takes a signed-in [`session::ConsoleUser`]; every action also takes an
 //! operator and the CSRF proof the session's extractor checks. Every
 //! answer carries a strict Content-Security-Policy: no inline script or
-//! style anywhere, charts are SVG with presentation attributes.
+//! style anywhere, charts are SVG with presentation attributes. No page
+//! may be framed (`frame-ancestors 'none'`, `X-Frame-Options: DENY`) but
+//! the read-only embed of a route's failures (`embed.rs`), which takes an
+//! embed token instead of a session and may be framed by
+//! `console.embed_origins`.
 
 mod actions;
 mod assets;
 mod chart;
 mod dashboard;
+pub mod embed;
 mod failures;
 mod format;
 mod login;
@@ -80,7 +85,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/login", get(login::page).post(login::sign_in))
         .route("/console/logout", post(login::sign_out))
         .route("/console/static/{file}", get(assets::serve));
-    pages
+    let pages = pages
         .layer(axum::middleware::from_fn(
             crate::problem::rejections_as_problems,
         ))
@@ -107,7 +112,9 @@ pub fn router() -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
-        ))
+        ));
+    // The embed alone may be framed: outside the layers above.
+    pages.merge(embed::router())
 }
 
 /// What every page's frame shows: who is signed in, what they may do, the

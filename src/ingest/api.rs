@@ -236,7 +236,18 @@ pub(super) fn authenticate<'c>(
     credentials: &'c [String],
     headers: &HeaderMap,
 ) -> Result<&'c str, Problem> {
-    let presented = headers
+    let presented = presented_key(headers)?;
+    matching(app, config, credentials, presented).ok_or_else(|| {
+        Problem::unauthorized(
+            "bad-credentials",
+            "the client key is not valid for this route",
+        )
+    })
+}
+
+/// The client key a request presents (`Authorization: Bearer <key>`), or 401.
+pub(super) fn presented_key(headers: &HeaderMap) -> Result<&str, Problem> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::redact::bearer)
@@ -245,12 +256,22 @@ pub(super) fn authenticate<'c>(
                 "missing-credentials",
                 "send `Authorization: Bearer <your client key>`",
             )
-        })?;
+        })
+}
+
+/// Which of `credentials` has `presented` among its accepted values (the
+/// current one, and a rotated one inside its grace window). Every value is
+/// compared, so timing does not reveal which matched.
+pub(super) fn matching<'c>(
+    app: &crate::state::Shared,
+    config: &Config,
+    credentials: &'c [String],
+    presented: &str,
+) -> Option<&'c str> {
     let mut found = None;
     let now_ms = app.clock.now_ms();
     let snapshot = app.vault.snapshot();
     for name in credentials {
-        // Check every value, so timing does not reveal which matched.
         for accepted in crate::vault::accepted(config, &snapshot, name, now_ms) {
             if crate::redact::secret_eq(accepted.value, presented.as_bytes()) {
                 found = Some(name.as_str());
@@ -260,12 +281,7 @@ pub(super) fn authenticate<'c>(
             }
         }
     }
-    found.ok_or_else(|| {
-        Problem::unauthorized(
-            "bad-credentials",
-            "the client key is not valid for this route",
-        )
-    })
+    found
 }
 
 /// The `Idempotency-Key` header: an RFC 8941 string (`"abc"`) as the IETF draft

@@ -5,11 +5,14 @@
 //! a job of one message per line). All hand a [`NewMessage`] to
 //! `store.accept` and answer 2xx only once it is committed; bad input gets a
 //! problem+json answer and stores nothing. Ingest never waits on a destination.
+//! With the same client key the ERP reads and retries its own failed syncs
+//! (`feed.rs`: `GET /api/v1/failures`, `POST /api/v1/failures/{id}/retry`).
 
 pub mod admission;
 mod api;
 pub mod budget;
 mod bulk;
+mod feed;
 pub use crate::transform::json_check;
 mod ndjson;
 
@@ -66,11 +69,18 @@ impl std::ops::Deref for Ingest {
 }
 
 pub fn router(state: IngestState) -> Router<AppState> {
+    let feed = Router::new()
+        .route("/api/v1/failures", get(feed::list))
+        .route("/api/v1/failures/{id}/retry", post(feed::retry))
+        .layer(axum::middleware::from_fn(
+            crate::problem::rejections_as_problems,
+        ));
     Router::new()
         .route("/in/{route}", post(webhook::receive))
         .route("/api/v1/routes/{route}/messages", post(api::receive))
         .route("/api/v1/routes/{route}/bulk", post(bulk::upload))
         .route("/api/v1/routes/{route}/bulk/{job}", get(bulk::status))
+        .merge(feed)
         .with_state(state)
 }
 

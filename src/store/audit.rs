@@ -1,5 +1,6 @@
 //! Where an operator acted from, as the audit log records it: the console,
-//! the admin API or the CLI. The store's acting methods take an actor as
+//! the admin API, the CLI, or an ERP client through its failure feed
+//! (`GET /api/v1/failures`, named by the client key's credential). The store's acting methods take an actor as
 //! one string, `channel:name` ([`Channel::actor`]); the audit writers of
 //! both backends split it ([`Channel::split`]) into the `actor` and
 //! `channel` columns, so every method keeps its signature and no caller
@@ -14,14 +15,25 @@ pub enum Channel {
     Console,
     Api,
     Cli,
+    /// An ERP client key (`source = { kind = "api" }`), named by the
+    /// credential it matched: its retries from the failure feed.
+    Client,
 }
 
 impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Console,
+        Channel::Api,
+        Channel::Cli,
+        Channel::Client,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Console => "console",
             Channel::Api => "api",
             Channel::Cli => "cli",
+            Channel::Client => "client",
         }
     }
 
@@ -32,7 +44,7 @@ impl Channel {
 
     /// The channel ("" when none) and the name an actor string carries.
     pub fn split(actor: &str) -> (&'static str, &str) {
-        for c in [Channel::Console, Channel::Api, Channel::Cli] {
+        for c in Channel::ALL {
             if let Some(name) = actor
                 .strip_prefix(c.as_str())
                 .and_then(|r| r.strip_prefix(':'))
@@ -59,6 +71,10 @@ mod tests {
             ("api", "ops:bot")
         );
         assert_eq!(Channel::split("cli:root"), ("cli", "root"));
+        assert_eq!(
+            Channel::split(&Channel::Client.actor("erp_client")),
+            ("client", "erp_client")
+        );
         assert_eq!(Channel::split("ana"), ("", "ana"));
         assert_eq!(Channel::split("consoleana"), ("", "consoleana"));
     }

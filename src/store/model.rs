@@ -465,8 +465,8 @@ impl RouteStats {
 pub struct AuditEntry {
     pub at_ms: i64,
     pub actor: String,
-    /// Where the actor acted from: `console`, `api`, `cli` (see
-    /// [`Channel`](super::Channel)), or empty.
+    /// Where the actor acted from: `console`, `api`, `cli`, `client` (an
+    /// ERP client key; see [`Channel`](super::Channel)), or empty.
     pub channel: String,
     pub action: String,
     pub target: String,

@@ -22,6 +22,7 @@ mod delivery;
 mod edit;
 mod export;
 mod failures;
+mod feed;
 mod health;
 mod holds;
 mod hostile;

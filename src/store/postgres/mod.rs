@@ -14,6 +14,7 @@ mod batch;
 mod console;
 mod credentials;
 mod edit;
+mod embed;
 mod failures;
 pub use credentials::AdvisoryLock;
 mod housekeeping;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v11.sql"),
     include_str!("v12.sql"),
     include_str!("v13.sql"),
+    include_str!("v14.sql"),
     include_str!("v15.sql"),
 ];
 /// The channel every instance listens on for new or re-queued work.

@@ -9,6 +9,7 @@ mod alerts;
 mod console;
 mod credentials;
 mod edit;
+mod embed;
 mod failures;
 mod housekeeping;
 mod jobs;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v10.sql"),
     include_str!("v11.sql"),
     include_str!("v12.sql"),
+    include_str!("v13.sql"),
     include_str!("v14.sql"),
 ];
 

@@ -23,6 +23,10 @@ pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const WHSEC_OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const ERP_KEY: &str = "erp-client-key";
 pub const OTHER_KEY: &str = "other-client-key";
+/// Client keys of two more ERP clients (`A_KEY`, `B_KEY`), for routes a
+/// test adds with credentials of its own.
+pub const A_KEY: &str = "client-a-key";
+pub const B_KEY: &str = "client-b-key";
 /// 2026-01-01T00:00:00Z, the manual clock's start.
 pub const T0: i64 = 1_767_225_600_000;
 
@@ -126,6 +130,8 @@ pub fn secrets() -> HashMap<String, String> {
         ("WHSEC_OLD", WHSEC_OLD),
         ("ERP_KEY", ERP_KEY),
         ("OTHER_KEY", OTHER_KEY),
+        ("A_KEY", A_KEY),
+        ("B_KEY", B_KEY),
         ("ERP_TOKEN", "erp-outbound-token"),
         ("GH", "It's a Secret to Everybody"),
         ("SHOPIFY", "shopify-secret"),

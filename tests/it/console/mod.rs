@@ -6,6 +6,7 @@
 
 mod access;
 mod actions;
+mod embed;
 mod escaping;
 mod login;
 mod users;

@@ -13,6 +13,7 @@ use ferry::store::*;
 mod console;
 mod credentials;
 mod edit;
+mod embed;
 mod failures;
 mod instances;
 mod retention;
