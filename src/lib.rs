@@ -35,7 +35,8 @@
 //! * [`vault`]: the encrypted credential store as an instance sees it: every
 //!   version opened with the master key, re-read when the store changes;
 //!   `ferry credentials ...`.
-//! * [`connect`]: the outbound HTTP client and system authentication.
+//! * [`connect`]: the outbound HTTP client and system authentication;
+//!   SMTP submission for email alert channels (`connect::smtp`).
 //! * [`admin`]: the operators' JSON API (the CLI uses the same store methods).
 //! * [`alert`]: the alert watcher: conditions (failure groups, circuits,
 //!   holds, queues, silence, ...) become alerts, ferry's own messages to
@@ -50,7 +51,8 @@
 //! * [`clock`], [`problem`]: injected time; RFC 9457 error bodies.
 //! * [`redact`]: which headers carry credentials; digest comparison of secrets.
 //! * [`sim`]: simulated platforms (a shop sending webhooks, a flaky ERP,
-//!   Shopify-, HubSpot- and Salesforce-like APIs with their limits) for
+//!   Shopify-, HubSpot- and Salesforce-like APIs with their limits, an SMTP
+//!   server) for
 //!   `ferry demo`, `ferry bench` and the tests.
 
 pub mod access;

@@ -3,10 +3,13 @@
 //! system's auth applied (`auth.rs`), the stable `Idempotency-Key` header on
 //! every attempt, and a redacted log of request and response for the attempt
 //! timeline. It reports what happened; `deliver::retry` decides what it means.
+//! `smtp` is the same for email alert channels: an SMTP submission instead of
+//! an HTTP request, its answer folded into an HTTP-like status.
 
 mod auth;
 mod oauth;
 pub mod sign;
+pub mod smtp;
 
 pub use crate::transform::Outgoing;
 pub use auth::Credentials;

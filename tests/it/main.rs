@@ -41,6 +41,7 @@ mod reload;
 mod salesforce;
 mod scale_out;
 mod scale_out_crash;
+mod smtp;
 mod store_contract;
 mod tokens;
 mod verify_props;
