@@ -54,7 +54,8 @@ pub fn body(kind: AlertKind, a: &Alert<'_>, secret: Option<&str>) -> Value {
         AlertKind::Slack => slack(a),
         AlertKind::Teams => teams(a),
         AlertKind::PagerDuty => pagerduty(a, secret.unwrap_or_default()),
-        AlertKind::Webhook | AlertKind::Email => webhook(a),
+        AlertKind::Webhook => webhook(a),
+        AlertKind::Email => email(a),
     }
 }
 
@@ -176,6 +177,40 @@ fn webhook(a: &Alert<'_>) -> Value {
         "system": c.system,
         "link": a.link,
         "at_ms": a.at_ms,
+    })
+}
+
+/// `connect::smtp::Email`'s JSON: a subject, a text and an HTML part.
+fn email(a: &Alert<'_>) -> Value {
+    let c = a.condition;
+    let facts: String = details(a)
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect();
+    let text = format!(
+        "{}\n\n{}\n\nFix: {}\n\n{facts}\n{}\n",
+        a.headline(),
+        c.reason,
+        c.hint,
+        a.link
+    );
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let html = format!(
+        "<h2>{}</h2><p>{}</p><p><strong>Fix:</strong> {}</p><p><a href=\"{}\">Open in ferry</a></p>",
+        esc(&a.headline()),
+        esc(&c.reason),
+        esc(&c.hint),
+        esc(&a.link)
+    );
+    json!({
+        "subject": format!("[ferry] {}", truncate(&a.headline(), 180)),
+        "text": text,
+        "html": html,
     })
 }
 

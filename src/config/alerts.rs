@@ -121,6 +121,21 @@ impl AlertChannel {
     }
 }
 
+/// Where an email channel submits (`connect::smtp` checks the rest when
+/// it builds the channel's mailer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChannel {
+    /// `smtp://host:587` (STARTTLS), `smtps://host:465` (implicit TLS),
+    /// `smtp+plain://127.0.0.1:2525` (loopback only).
+    pub url: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub username: Option<String>,
+    /// The credential holding the SMTP password.
+    pub password: Option<String>,
+}
+
 /// A route's silence detection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Silence {
@@ -276,13 +291,14 @@ pub(super) fn channels(
                 continue;
             }
         };
-        if kind == AlertKind::Email {
-            cx.problem(
-                format!("{loc}.kind"),
-                "email channels are not available in this build yet: use slack, teams, pagerduty or webhook",
-            );
-            continue;
-        }
+        let email = if kind == AlertKind::Email {
+            match email(cx, &loc, &url, a) {
+                Some(e) => Some(Arc::new(e)),
+                None => continue,
+            }
+        } else {
+            None
+        };
         let repeat_every = cx.duration(
             &format!("{loc}.repeat_every"),
             a.repeat_every.as_ref(),
@@ -290,7 +306,13 @@ pub(super) fn channels(
         );
         let channel = format!("{PREFIX}{name}");
         let raw_system = RawSystem {
-            base_url: url,
+            // An email channel's system never speaks HTTP: its base URL
+            // is shown, not used.
+            base_url: if email.is_some() {
+                "http://127.0.0.1".to_owned()
+            } else {
+                url.clone()
+            },
             auth: (kind == AlertKind::Webhook).then(|| RawAuth {
                 kind: "standard-webhooks".into(),
                 credential: a.credential.clone(),
@@ -306,9 +328,13 @@ pub(super) fn channels(
             ..Default::default()
         };
         let known = |n: &str| raw.credentials.contains_key(n);
-        let Some(system) = super::system::system(cx, &channel, &raw_system, 2, &known) else {
+        let Some(mut system) = super::system::system(cx, &channel, &raw_system, 2, &known) else {
             continue;
         };
+        if email.is_some() {
+            system.base_url = url;
+            system.email = email;
+        }
         systems.insert(system.name.clone(), Arc::new(system));
         routes.insert(
             channel.as_str().into(),
@@ -350,4 +376,33 @@ pub(super) fn channels(
         );
     }
     out
+}
+
+fn email(cx: &mut Ctx<'_>, loc: &str, url: &str, a: &RawAlert) -> Option<EmailChannel> {
+    if !["smtp://", "smtps://", "smtp+plain://"]
+        .iter()
+        .any(|p| url.starts_with(p))
+    {
+        cx.problem(
+            format!("{loc}.url"),
+            format!("`{url}`: an email channel's url is smtp://host:587 (STARTTLS), smtps://host:465 or smtp+plain://127.0.0.1:port"),
+        );
+        return None;
+    }
+    let to = a.to.clone().unwrap_or_default();
+    let (Some(from), false) = (a.from.clone(), to.is_empty()) else {
+        cx.problem(
+            loc,
+            "an email channel needs `from` and `to` (a list of addresses)",
+        );
+        return None;
+    };
+    Some(EmailChannel {
+        url: url.to_owned(),
+        from,
+        to,
+        ca_file: a.ca_file.as_ref().map(|f| cx.base_dir.join(f)),
+        username: a.username.clone(),
+        password: a.credential.clone(),
+    })
 }

@@ -172,9 +172,11 @@ pub struct System {
     pub budget: String,
     /// When this system's state raises an alert.
     pub alert: AlertThresholds,
+    /// An email alert channel's system sends by SMTP, not HTTP.
+    pub email: Option<Arc<EmailChannel>>,
 }
 
-pub use alerts::{AlertChannel, AlertEvent, AlertKind, AlertThresholds, Silence};
+pub use alerts::{AlertChannel, AlertEvent, AlertKind, AlertThresholds, EmailChannel, Silence};
 pub use auth::{ClientAuth, Grant, OAuth2, TokenHeader};
 
 /// How ferry authenticates toward a system.

@@ -44,6 +44,12 @@ pub struct RawAlert {
     /// Requests a second toward the channel (default 1) and burst (5).
     pub per_second: Option<f64>,
     pub burst: Option<u32>,
+    /// Email: the sender, the recipients, a private CA (PEM) and the SMTP
+    /// user (whose password is `credential`).
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub ca_file: Option<String>,
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

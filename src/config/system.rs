@@ -76,6 +76,7 @@ pub(super) fn system(
             .and_then(|r| r.adaptive)
             .unwrap_or(false),
         budget,
+        email: None,
         alert: super::alerts::thresholds(cx, &loc, s, s.max_queue.unwrap_or(DEFAULT_MAX_QUEUE)),
     })
 }

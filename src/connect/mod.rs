@@ -39,6 +39,8 @@ pub enum ConnectError {
         system: SystemName,
         source: reqwest::Error,
     },
+    #[error("alert channel {system}: {reason}")]
+    Email { system: SystemName, reason: String },
 }
 
 /// What one send observed.
@@ -79,6 +81,8 @@ pub struct Attempt {
 
 pub struct Connector {
     clients: HashMap<SystemName, reqwest::Client>,
+    /// Email alert channels' SMTP submission, by system.
+    mailers: HashMap<SystemName, smtp::Mailer>,
     pub credentials: Credentials,
     /// OAuth2 systems' cached access tokens (shared: see [`Outbound`]).
     pub tokens: std::sync::Arc<Tokens>,
@@ -139,8 +143,15 @@ impl Connector {
                 })?;
             clients.insert(name.clone(), client);
         }
+        let mut mailers = HashMap::new();
+        for (name, s) in &config.systems {
+            if let Some(e) = &s.email {
+                mailers.insert(name.clone(), mailer(config, name, e)?);
+            }
+        }
         Ok(Connector {
             clients,
+            mailers,
             credentials: Credentials::new(config, outbound.vault.clone(), outbound.clock.clone()),
             tokens: outbound.tokens.clone(),
         })
@@ -148,6 +159,7 @@ impl Connector {
 
     /// Sends one attempt of a delivery. An OAuth2 system that answers 401
     /// is sent the request once more with a new token, inside this attempt.
+    /// An email channel's delivery is an SMTP submission instead.
     pub async fn send(
         &self,
         system: &System,
@@ -155,6 +167,9 @@ impl Connector {
         outgoing: Outgoing,
         delivery_key: &str,
     ) -> Attempt {
+        if let Some(mailer) = self.mailers.get(&system.name) {
+            return mail(system, mailer, &outgoing.body, delivery_key).await;
+        }
         let (url, refused) = match outgoing.target(&dest.path) {
             Ok(path) => {
                 let url = format!("{}{path}", system.base_url);
@@ -377,5 +392,71 @@ pub fn excerpt(body: &[u8]) -> String {
         format!("{text}… ({} bytes in all)", body.len())
     } else {
         text.into_owned()
+    }
+}
+
+/// The mailer of an email alert channel, its password from the config's
+/// credential.
+fn mailer(
+    config: &Config,
+    name: &SystemName,
+    e: &crate::config::EmailChannel,
+) -> Result<smtp::Mailer, ConnectError> {
+    let fail = |reason: String| ConnectError::Email {
+        system: name.clone(),
+        reason,
+    };
+    let mut settings =
+        smtp::SmtpSettings::new(&e.url, &e.from, &e.to).map_err(|err| fail(err.to_string()))?;
+    if let Some(ca) = &e.ca_file {
+        settings = settings.with_ca_file(ca.clone());
+    }
+    let password = e
+        .password
+        .as_ref()
+        .and_then(|c| config.credentials.get(c))
+        .and_then(|c| c.value.clone());
+    if let (Some(user), Some(pw)) = (&e.username, password) {
+        settings = settings.with_credentials(secrecy::SecretString::from(user.clone()), pw);
+    }
+    smtp::Mailer::new(&settings).map_err(|err| fail(err.to_string()))
+}
+
+/// One SMTP submission of an email alert (its body is `{"subject","text","html"}`),
+/// logged and classified like an HTTP answer (see `smtp::SmtpError::http_like_status`).
+async fn mail(system: &System, mailer: &smtp::Mailer, body: &Bytes, delivery_key: &str) -> Attempt {
+    let started = Instant::now();
+    let request = RequestLog {
+        method: "SMTP".to_owned(),
+        url: system.base_url.clone(),
+        headers: Vec::new(),
+        body_excerpt: excerpt(body),
+    };
+    let answer = |status: u16, text: String| Sent::Response {
+        status,
+        headers: HeaderMap::new(),
+        log: crate::store::ResponseLog {
+            status,
+            headers: Vec::new(),
+            body_excerpt: text,
+        },
+        body: Bytes::new(),
+    };
+    let sent = match smtp::Email::from_json(body) {
+        Err(e) => answer(e.http_like_status(), e.to_string()),
+        Ok(email) => {
+            let id = format!("<{delivery_key}@ferry>");
+            match mailer.send(&email, Some(&id)).await {
+                Ok(o) => answer(o.http_like_status(), format!("{} {}", o.code, o.message)),
+                Err(smtp::SmtpError::Network(m)) => Sent::Network(m),
+                Err(smtp::SmtpError::Timeout(_)) => Sent::Timeout,
+                Err(e) => answer(e.http_like_status(), e.to_string()),
+            }
+        }
+    };
+    Attempt {
+        request,
+        sent,
+        duration_ms: started.elapsed().as_millis() as i64,
     }
 }

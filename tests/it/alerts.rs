@@ -340,3 +340,39 @@ async fn a_circuit_opening_and_closing_are_one_alert_each() {
     assert!(sent[0].contains("circuit is open"), "{sent:?}");
     assert!(sent[1].contains("Resolved"), "{sent:?}");
 }
+
+#[tokio::test]
+async fn an_email_alert_goes_through_a_local_smtp_server() {
+    let smtp = ferry::sim::smtp::SmtpSim::start()
+        .await
+        .expect("an SMTP server");
+    let t = Arc::new(
+        TestApp::spawn_with(Options {
+            extra: channel(
+                "mail",
+                "email",
+                &smtp.url(),
+                "from = \"ferry@example.com\"\nto = [\"ops@example.com\"]\nevents = [\"dead\"]",
+            ),
+            ..Default::default()
+        })
+        .await,
+    );
+    t.receiver
+        .push([Reply::status(422).body(r#"{"error":"unknown sku"}"#)]);
+    send(&t, 1, "mail").await;
+    t.drain().await;
+    let watcher = Watcher::new(t.clock.now_ms());
+    assert_eq!(watcher.look(&t.app).await.unwrap().sent, 1);
+    t.drain().await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let subject = mails[0].subject.clone().unwrap_or_default();
+    assert!(
+        subject.starts_with("[ferry]") && subject.contains("rejected"),
+        "{subject}"
+    );
+    assert_eq!(mails[0].to, ["ops@example.com"]);
+    assert!(mails[0].data.contains("/console/failures/"), "the link");
+    assert_eq!(t.stats("alert:mail").await.delivered, 1);
+}
