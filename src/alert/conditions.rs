@@ -135,6 +135,9 @@ pub async fn conditions(
             });
         }
     }
+    if config.store_credentials().next().is_some() {
+        out.extend(expiring(app, now).await?);
+    }
     if let Some(reloads) = app.reloads.get()
         && let Some(last) = reloads.status().last_reload
         && last.result == "refused"
@@ -155,6 +158,45 @@ pub async fn conditions(
         });
     }
     Ok(out)
+}
+
+/// How long before a credential's `--expires` it is reported.
+pub const CREDENTIAL_WARNING_MS: i64 = 7 * 86_400_000;
+
+/// The store's credentials whose newest version expires within
+/// [`CREDENTIAL_WARNING_MS`] (or has expired).
+async fn expiring(app: &Shared, now: i64) -> Result<Vec<Condition>, StoreError> {
+    let versions = app.store.credential_versions().await?;
+    Ok(versions
+        .iter()
+        .filter(|v| v.retire_ms.is_none())
+        .filter_map(|v| Some((v, v.expires_ms?)))
+        .filter(|(_, exp)| exp - now <= CREDENTIAL_WARNING_MS)
+        .map(|(v, exp)| Condition {
+            key: format!("credential:{}", v.name),
+            event: AlertEvent::CredentialExpiring,
+            resolved_as: None,
+            route: None,
+            system: None,
+            title: format!(
+                "Credential {} (version {}) expires {}",
+                v.name,
+                v.version,
+                crate::deliver::hold::utc_time(exp)
+            ),
+            reason: format!(
+                "The value stored for {} was set to expire at {}; after that the platform will refuse it.",
+                v.name,
+                crate::deliver::hold::utc_time(exp)
+            ),
+            hint: format!(
+                "Rotate it: ferry credentials rotate {} --grace 24h (the old value stays accepted during the grace).",
+                v.name
+            ),
+            count: 1,
+            link: "/console/credentials".to_owned(),
+        })
+        .collect())
 }
 
 /// Routes with `expect_traffic_every` that have had nothing for longer,

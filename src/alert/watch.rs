@@ -180,6 +180,11 @@ fn cleared(key: &str, _prev: Option<&AlertState>) -> Condition {
             format!("/console/messages?route={what}"),
         ),
         "shadow" => (AlertEvent::ShadowDiff, None, "/console/mappings".to_owned()),
+        "credential" => (
+            AlertEvent::CredentialExpiring,
+            None,
+            "/console/credentials".to_owned(),
+        ),
         _ => (
             AlertEvent::ReloadRefused,
             None,
