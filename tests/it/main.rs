@@ -9,6 +9,7 @@ mod common;
 
 mod adaptive;
 mod admin;
+mod bench;
 mod bulk;
 mod cli;
 mod client_libraries;
