@@ -149,8 +149,9 @@ impl SqliteStore {
         now_ms: i64,
     ) -> Result<(Vec<RecentRow>, Vec<WaitingRow>), StoreError> {
         let since = Activity::since(now_ms);
-        self.read(move |c| {
-            let recent = recent(c, since)?;
+        // Two read connections at once: the day's activity is the longer.
+        let recent = self.read(move |c| recent(c, since));
+        let waiting = self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries INDEXED BY deliveries_due
                  WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
@@ -160,8 +161,8 @@ impl SqliteStore {
                     Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((recent, waiting))
-        })
-        .await
+            Ok(waiting)
+        });
+        tokio::try_join!(recent, waiting)
     }
 }
