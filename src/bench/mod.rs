@@ -12,11 +12,15 @@
 //! cost reads as a ratio of two figures from the same run. It reports requests/s of each phase, the ingest ratio, ack latency,
 //! end-to-end deliveries/s, the backlog left and the process's peak RSS.
 //! With `--rate-limit R` it runs only a delivery phase against a sink that
-//! enforces R requests a second ([`limited`]).
+//! enforces R requests a second ([`limited`]). With `--console` it measures
+//! the operators' console instead, over real HTTP on a store seeded with a
+//! week of messages ([`console`], [`seed`]).
 
+mod console;
 mod limited;
 mod load;
 mod phase;
+mod seed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +108,7 @@ pub struct BenchArgs {
     pub keep: bool,
     /// Run ferry on PostgreSQL (a scratch schema in this database, dropped
     /// afterwards) instead of SQLite.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_DATABASE_URL")]
     pub database_url: Option<String>,
     /// ferry instances sharing the store, the load spread over them
     /// round-robin (more than one needs --database-url).
@@ -119,6 +123,17 @@ pub struct BenchArgs {
     /// on the bench route, to measure ingest with a large dedupe table.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preload_keys: u64,
+    /// Instead of the load phases, time the console's pages (and the JSON
+    /// failure groups) over HTTP on a store seeded with --messages shaped
+    /// like a week of traffic; reports median, p95 and max per page.
+    #[arg(long)]
+    pub console: bool,
+    /// Messages to seed for --console.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Timed fetches of each page for --console (after two warm-ups).
+    #[arg(long, value_name = "R", default_value_t = 20)]
+    pub runs: usize,
 }
 
 /// Phase 2's figures beyond the load generator's.
@@ -151,6 +166,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--instances above 1 needs --database-url: one SQLite file serves one instance");
     }
     init_quiet_logs();
+    if args.console {
+        return console::run(&args).await;
+    }
     if let Some(r) = args.rate_limit {
         return limited::run(&args, r).await;
     }

@@ -179,7 +179,7 @@ async fn drain(sink: &Receiver, accepted: u64) -> (u64, Instant, u64) {
 
 /// Removes the phase's data directory and scratch schema, or says where
 /// they were kept (`--keep`).
-async fn clean_up(
+pub(super) async fn clean_up(
     args: &BenchArgs,
     dir: tempfile::TempDir,
     schema: Option<(String, String)>,

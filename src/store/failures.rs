@@ -123,7 +123,8 @@ pub fn group_key(class: ErrorClass, system: &str, route: &str, reason: &str) -> 
 /// Auto-resolve: the dead deliveries of the route that `d` (just delivered)
 /// is about, by its `entity_key` or its `ordering_key`, and that were
 /// received before it (ties by row id), as `o`. Each backend updates them to
-/// `superseded` in the transaction of `d`'s record.
+/// `superseded` in the transaction of `d`'s record (SQLite as one indexed
+/// branch per key, `sqlite::write::SUPERSEDE`).
 pub const SUPERSEDED_BY: &str = "SELECT o.id FROM deliveries d JOIN deliveries o
     ON o.route = d.route AND o.state = 'dead' AND o.id <> d.id
    AND ((d.entity_key IS NOT NULL AND o.entity_key = d.entity_key)

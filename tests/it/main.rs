@@ -11,6 +11,7 @@ mod access_api;
 mod adaptive;
 mod admin;
 mod alerts;
+mod bench;
 mod browser;
 mod bulk;
 mod cli;

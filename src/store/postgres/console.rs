@@ -86,42 +86,48 @@ impl PgStore {
         now_ms: i64,
     ) -> Result<(Vec<RecentRow>, Vec<WaitingRow>), StoreError> {
         let since = Activity::since(now_ms);
-        let client = self.client().await?;
-        let recent = client
-            .query(
-                "SELECT route, system, state, (updated_ms - $1) / $2 AS bucket, COUNT(*)
-                 FROM deliveries WHERE updated_ms >= $1 GROUP BY route, system, state, bucket",
-                &[&since, &BUCKET_MS],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get::<_, i64>(4)? as u64,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let waiting = client
-            .query(
-                "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries
-                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get::<_, i64>(2)? as u64,
-                    r.try_get(3)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((recent, waiting))
+        // Two pooled connections at once: the day's activity is the longer.
+        let recent = async {
+            self.client()
+                .await?
+                .query(
+                    "SELECT route, system, state, (updated_ms - $1) / $2 AS bucket, COUNT(*)
+                     FROM deliveries WHERE updated_ms >= $1 GROUP BY route, system, state, bucket",
+                    &[&since, &BUCKET_MS],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get::<_, i64>(4)? as u64,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
+        let waiting = async {
+            self.client()
+                .await?
+                .query(
+                    "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries
+                     WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get::<_, i64>(2)? as u64,
+                        r.try_get(3)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
+        tokio::try_join!(recent, waiting)
     }
 }

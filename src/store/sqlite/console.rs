@@ -3,7 +3,9 @@
 //! one index (`deliveries_recent` for the last day, `deliveries_due` for
 //! what waits).
 
-use rusqlite::{OptionalExtension, params};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::operate::audit;
@@ -11,6 +13,52 @@ use crate::store::{
     Activity, Audit, BUCKET_MS, Channel, NewSession, RecentRow, Role, SessionUser, StoreError,
     TOUCH_EVERY_MS, WaitingRow,
 };
+
+/// The last day's deliveries by route, system, state and bucket, from the
+/// `deliveries_recent` index, counted here as the entries stream by:
+/// SQLite has no hash aggregate, and its `GROUP BY` sorted every entry
+/// (88 ms for the 150,000 of a day at a million messages a week, against
+/// ~30 ms streamed). The few distinct names are kept once each.
+fn recent(c: &Connection, since: i64) -> Result<Vec<RecentRow>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT route, system, state, updated_ms FROM deliveries INDEXED BY deliveries_recent
+         WHERE updated_ms >= ?1",
+    )?;
+    let mut rows = stmt.query([since])?;
+    let mut names: Vec<String> = Vec::new();
+    let mut counts: HashMap<(usize, usize, usize, i64), u64> = HashMap::new();
+    let mut name = |v: rusqlite::types::ValueRef<'_>| -> rusqlite::Result<usize> {
+        let s = v.as_str()?;
+        Ok(match names.iter().position(|n| n == s) {
+            Some(i) => i,
+            None => {
+                names.push(s.to_owned());
+                names.len() - 1
+            }
+        })
+    };
+    while let Some(r) = rows.next()? {
+        let key = (
+            name(r.get_ref(0)?)?,
+            name(r.get_ref(1)?)?,
+            name(r.get_ref(2)?)?,
+            (r.get::<_, i64>(3)? - since) / BUCKET_MS,
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((route, system, state, bucket), n)| {
+            (
+                names[route].clone(),
+                names[system].clone(),
+                names[state].clone(),
+                bucket,
+                n,
+            )
+        })
+        .collect())
+}
 
 impl SqliteStore {
     pub async fn start_session(&self, s: NewSession) -> Result<(), StoreError> {
@@ -101,17 +149,9 @@ impl SqliteStore {
         now_ms: i64,
     ) -> Result<(Vec<RecentRow>, Vec<WaitingRow>), StoreError> {
         let since = Activity::since(now_ms);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT route, system, state, (updated_ms - ?1) / ?2 AS bucket, COUNT(*)
-                 FROM deliveries INDEXED BY deliveries_recent
-                 WHERE updated_ms >= ?1 GROUP BY route, system, state, bucket",
-            )?;
-            let recent = stmt
-                .query_map(params![since, BUCKET_MS], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(4)? as u64))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+        // Two read connections at once: the day's activity is the longer.
+        let recent = self.read(move |c| recent(c, since));
+        let waiting = self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries INDEXED BY deliveries_due
                  WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
@@ -121,8 +161,8 @@ impl SqliteStore {
                     Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((recent, waiting))
-        })
-        .await
+            Ok(waiting)
+        });
+        tokio::try_join!(recent, waiting)
     }
 }
