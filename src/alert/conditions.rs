@@ -136,7 +136,7 @@ pub async fn conditions(
         }
     }
     if config.store_credentials().next().is_some() {
-        out.extend(expiring(app, now).await?);
+        out.extend(expiring(app, config, now).await?);
     }
     if let Some(reloads) = app.reloads.get()
         && let Some(last) = reloads.status().last_reload
@@ -160,18 +160,26 @@ pub async fn conditions(
     Ok(out)
 }
 
-/// How long before a credential's `--expires` it is reported.
-pub const CREDENTIAL_WARNING_MS: i64 = 7 * 86_400_000;
-
-/// The store's credentials whose newest version expires within
-/// [`CREDENTIAL_WARNING_MS`] (or has expired).
-async fn expiring(app: &Shared, now: i64) -> Result<Vec<Condition>, StoreError> {
+/// The store's credentials the config names whose newest version expires
+/// within the credential's `warn_before` (or has expired).
+async fn expiring(app: &Shared, config: &Config, now: i64) -> Result<Vec<Condition>, StoreError> {
+    let window: BTreeMap<&str, i64> = config
+        .credentials
+        .values()
+        .filter_map(|c| match &c.source {
+            crate::config::SecretSource::Store(s) => {
+                Some((s.as_str(), c.warn_before.as_millis() as i64))
+            }
+            _ => None,
+        })
+        .collect();
     let versions = app.store.credential_versions().await?;
     Ok(versions
         .iter()
         .filter(|v| v.retire_ms.is_none())
-        .filter_map(|v| Some((v, v.expires_ms?)))
-        .filter(|(_, exp)| exp - now <= CREDENTIAL_WARNING_MS)
+        .filter_map(|v| Some((v, v.expires_ms?, *window.get(v.name.as_str())?)))
+        .filter(|(_, exp, warn)| exp - now <= *warn)
+        .map(|(v, exp, _)| (v, exp))
         .map(|(v, exp)| Condition {
             key: format!("credential:{}", v.name),
             event: AlertEvent::CredentialExpiring,

@@ -126,6 +126,9 @@ pub struct Credential {
     pub source: SecretSource,
     /// `None` for a store credential: its versions live in `vault`.
     pub value: Option<SecretString>,
+    /// How long before its `--expires` a store credential is alerted on
+    /// (`warn_before`, default 7 days).
+    pub warn_before: Duration,
 }
 
 #[derive(Debug, Clone)]

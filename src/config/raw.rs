@@ -97,6 +97,9 @@ pub struct RawSecretSource {
     /// A credential of the encrypted store (`ferry credentials set`),
     /// resolved at run time.
     pub store: Option<String>,
+    /// A store credential's warning window: `credential_expiring` alerts
+    /// this long before its `--expires` (default 7d).
+    pub warn_before: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -240,6 +240,11 @@ fn credentials(cx: &mut Ctx<'_>, raw: &RawConfig) -> BTreeMap<String, Credential
                     name: name.clone(),
                     source,
                     value,
+                    warn_before: cx.duration(
+                        &format!("credentials.{name}.warn_before"),
+                        src.warn_before.as_ref(),
+                        Duration::from_secs(7 * 86_400),
+                    ),
                 },
             );
         }

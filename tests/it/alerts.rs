@@ -383,3 +383,58 @@ async fn an_email_alert_goes_through_a_local_smtp_server() {
     assert!(mails[0].data.contains("/console/failures/"), "the link");
     assert_eq!(t.stats("alert:mail").await.delivered, 1);
 }
+
+#[tokio::test]
+async fn a_credential_near_its_expiry_alerts_within_its_warning_window() {
+    let slack = hook().await;
+    let key = crate::credentials::cli::generate_key();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferry::store::Store::open_sqlite(dir.path()).unwrap();
+    let mk = ferry::vault::MasterKey::parse(&key).unwrap();
+    ferry::vault::unlock(&store, &mk).await.unwrap();
+    let expires = T0 + 10 * 86_400_000;
+    ferry::vault::put(
+        &store,
+        &mk,
+        "shop_token",
+        "s3cret-value",
+        T0,
+        Some(expires),
+        ferry::store::Supersede::All,
+    )
+    .await
+    .unwrap();
+    let t = Arc::new(
+        crate::credentials::app_on(
+            store,
+            &key,
+            Options {
+                credentials: "shop_token = { store = \"shop_token\", warn_before = \"14d\" }"
+                    .into(),
+                extra: channel(
+                    "ops",
+                    "slack",
+                    &format!("{}/slack", slack.url()),
+                    "events = [\"credential_expiring\"]",
+                ),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let watcher = Watcher::new(t.clock.now_ms());
+    assert_eq!(
+        watcher.look(&t.app).await.unwrap().sent,
+        1,
+        "10 days left, warned 14 days before"
+    );
+    assert_eq!(watcher.look(&t.app).await.unwrap().sent, 0);
+    t.drain().await;
+    let text = bodies(&slack)[0]["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("shop_token") && text.contains("ferry credentials rotate"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-value"), "never the value");
+    drop(dir);
+}

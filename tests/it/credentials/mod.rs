@@ -2,7 +2,7 @@
 //! reaching a running app while webhooks flow (`rotation`), and outbound
 //! Standard Webhooks signatures with every live version (`signing`).
 
-mod cli;
+pub mod cli;
 mod leak;
 mod rotation;
 mod signing;
