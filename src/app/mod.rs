@@ -188,12 +188,17 @@ impl App {
     ) -> Result<(), AppError> {
         let mut app = self;
         let workers = tokio::spawn(app.deliverer.clone().run(shutdown.clone()));
+        // Alerts are looked for where deliveries run (a test that steps
+        // the workers by hand calls the watcher by hand too).
+        let watcher = crate::alert::watch::Watcher::new(app.state.clock.now_ms());
+        let alerts = tokio::spawn(watcher.run(app.state.clone(), shutdown.clone()));
         let reloads = app
             .triggers
             .take()
             .map(|triggers| tokio::spawn(app.reloader().run(triggers, shutdown.clone())));
         app.serve(listener, shutdown).await?;
         let _ = workers.await;
+        let _ = alerts.await;
         if let Some(r) = reloads {
             let _ = r.await;
         }
@@ -208,8 +213,6 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<(), AppError> {
         let janitor = tokio::spawn(janitor(self.ingest.clone(), shutdown.clone()));
-        let watcher = crate::alert::watch::Watcher::new(self.state.clock.now_ms());
-        let alerts = tokio::spawn(watcher.run(self.state.clone(), shutdown.clone()));
         let vault = tokio::spawn(self.state.vault.clone().run(shutdown.clone()));
         let limits = crate::server::Limits::from_config(&self.state.config());
         tracing::info!(
@@ -226,7 +229,6 @@ impl App {
         .await;
         shutdown.cancel();
         let _ = janitor.await;
-        let _ = alerts.await;
         let _ = vault.await;
         Ok(())
     }

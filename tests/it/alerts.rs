@@ -438,3 +438,47 @@ async fn a_credential_near_its_expiry_alerts_within_its_warning_window() {
     assert!(!text.contains("s3cret-value"), "never the value");
     drop(dir);
 }
+
+#[tokio::test]
+async fn a_long_hold_and_a_deep_queue_alert_and_resolve() {
+    let slack = hook().await;
+    let t = Arc::new(
+        TestApp::spawn_with(Options {
+            erp: "alert_queue_depth = 5\nalert_hold = \"5m\"".into(),
+            extra: channel(
+                "ops",
+                "slack",
+                &format!("{}/slack", slack.url()),
+                "events = [\"hold\", \"queue_depth\"]",
+            ),
+            ..Default::default()
+        })
+        .await,
+    );
+    t.receiver
+        .set_default(Reply::status(429).header("retry-after", "600"));
+    send(&t, 8, "held").await;
+    t.step().await;
+    let watcher = Watcher::new(t.clock.now_ms());
+    let sent = watcher.look(&t.app).await.unwrap().sent;
+    t.drain().await;
+    assert_eq!(sent, 2, "a 10-minute hold, 8 waiting: {:?}", bodies(&slack));
+    let texts: Vec<String> = bodies(&slack)
+        .iter()
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        texts.iter().any(|x| x.contains("holds ferry back")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|x| x.contains("8 messages wait for erp")),
+        "{texts:?}"
+    );
+    // The hold ends and the queue drains: both resolve.
+    t.receiver.set_default(Reply::status(200));
+    t.clock.advance(601_000);
+    t.drain().await;
+    assert_eq!(t.stats("stock").await.delivered, 8);
+    assert_eq!(watcher.look(&t.app).await.unwrap().resolved, 2);
+}
