@@ -49,8 +49,7 @@ impl PgStore {
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
         // Every group's samples and status in one pipeline on the
-        // connection, not two round trips a group (each a wait for the
-        // server's turn on a busy machine: 40 ms for six groups at 1M).
+        // connection, not two round trips a group.
         let (samples, marks) = tokio::try_join!(
             try_join_all(
                 counts
