@@ -1,6 +1,8 @@
 //! The PostgreSQL store's reads of failure groups (`store::failures`): the
 //! same two queries as SQLite's, with PostgreSQL's placeholders.
 
+use futures_util::future::try_join_all;
+
 use super::PgStore;
 use super::operate::audit;
 use super::read::{Param, params};
@@ -23,31 +25,51 @@ impl PgStore {
         }
         let client = self.client().await?;
         let sql = GROUPS_SQL.replace("{}", &clause.join(" AND "));
-        let rows = client.query(&sql, &params(&args)).await?;
-        let samples = client
-            .prepare_cached(&SAMPLES_SQL.replace('?', "$1"))
-            .await?;
-        let status = client
-            .prepare_cached(&STATUS_SQL.replace('?', "$1"))
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let g = GroupCounts {
-                key: r.try_get(0)?,
-                route: r.try_get(1)?,
-                system: r.try_get(2)?,
-                class: r.try_get(3)?,
-                count: r.try_get(4)?,
-                first_seen_ms: r.try_get(5)?,
-                last_seen_ms: r.try_get(6)?,
-            };
-            let s = client
-                .query(&samples, &[&g.key])
-                .await?
+        let args = params(&args);
+        let (samples_sql, status_sql) = (
+            SAMPLES_SQL.replace('?', "$1"),
+            STATUS_SQL.replace('?', "$1"),
+        );
+        let (rows, samples, status) = tokio::try_join!(
+            client.query(&sql, &args),
+            client.prepare_cached(&samples_sql),
+            client.prepare_cached(&status_sql),
+        )?;
+        let counts = rows
+            .iter()
+            .map(|r| {
+                Ok(GroupCounts {
+                    key: r.try_get(0)?,
+                    route: r.try_get(1)?,
+                    system: r.try_get(2)?,
+                    class: r.try_get(3)?,
+                    count: r.try_get(4)?,
+                    first_seen_ms: r.try_get(5)?,
+                    last_seen_ms: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+        // Every group's samples and status in one pipeline on the
+        // connection, not two round trips a group.
+        let (samples, marks) = tokio::try_join!(
+            try_join_all(
+                counts
+                    .iter()
+                    .map(|g| async { client.query(&samples, &[&g.key]).await })
+            ),
+            try_join_all(
+                counts
+                    .iter()
+                    .map(|g| async { client.query_opt(&status, &[&g.key]).await })
+            ),
+        )?;
+        let mut out = Vec::with_capacity(counts.len());
+        for ((g, s), mark) in counts.into_iter().zip(samples).zip(marks) {
+            let s = s
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-            let mark = match client.query_opt(&status, &[&g.key]).await? {
+            let mark = match mark {
                 None => None,
                 Some(r) => Some(StatusMark {
                     status: GroupStatus::parse(r.try_get(0)?).unwrap_or_default(),
