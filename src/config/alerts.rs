@@ -178,6 +178,13 @@ pub(super) fn thresholds(
 }
 
 pub(super) fn silence(cx: &mut Ctx<'_>, loc: &str, r: &RawRoute) -> Option<Silence> {
+    let active = r.active.as_deref().and_then(|a| match Hours::parse(a) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            cx.problem(format!("{loc}.active"), e);
+            None
+        }
+    });
     let Some(every) = &r.expect_traffic_every else {
         if r.active.is_some() {
             cx.problem(format!("{loc}.active"), "needs `expect_traffic_every`");
@@ -193,13 +200,6 @@ pub(super) fn silence(cx: &mut Ctx<'_>, loc: &str, r: &RawRoute) -> Option<Silen
         cx.problem(format!("{loc}.expect_traffic_every"), "must be above zero");
         return None;
     }
-    let active = r.active.as_deref().and_then(|a| match Hours::parse(a) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            cx.problem(format!("{loc}.active"), e);
-            None
-        }
-    });
     Some(Silence { every, active })
 }
 

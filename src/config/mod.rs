@@ -407,4 +407,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
+mod alerts_tests;
+#[cfg(test)]
 mod tests;
