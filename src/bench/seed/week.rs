@@ -1,63 +1,17 @@
-//! The console bench's store: `n` messages shaped like a real week of
-//! traffic, written through the store's own methods (so the rows are
-//! exactly what ferry writes, indexes and failure groups included), fast
-//! enough because every step is group-committed: `accept` in waves of
-//! [`WAVE`] concurrent calls, then each system's due deliveries `claim`ed
-//! [`CLAIM`] at a time and every attempt `record`ed concurrently, until
-//! nothing is due; then the newest [`QUEUED_PER_MILLE`] ‰ are accepted and
-//! left queued (the workers are off), one failure group is discarded by an
-//! operator in bulk and another acknowledged.
-//!
-//! The shape: five routes over three systems (Shopify orders and Stripe
-//! payments into the ERP, the ERP's stock and prices to Shopify, its
-//! customers to HubSpot), received evenly over the last 7 days (minus an
-//! hour, so no dedupe key or retention line falls during the bench). By a
-//! hash of each message id: ~92% delivered at the first attempt, ~1.5%
-//! after one or two failed ones (HTTP 503 or 429), ~5% dead from six causes
-//! whose explanations carry varying ids (SKUs, inventory items, e-mail
-//! addresses, price lists) and so fall into six failure groups, ~1.5% dead
-//! then discarded (a seventh cause), HubSpot throttling the last 12 hours
-//! (~0.5% retrying, due in the next minutes) and the newest ~0.5% queued.
-//! The explanations and hints are the words `deliver::classify` writes.
+//! The week the bench seeds: its routes, each message's fate (delivered,
+//! dead of one of a handful of causes with varying ids, retrying, queued)
+//! by a hash of its number, and the message itself as ingest would have
+//! stored it.
 
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use futures_util::future::join_all;
-use sha2::{Digest, Sha256};
-
-use crate::model::{ErrorClass, MessageId, RouteName, SystemName};
-use crate::store::{
-    AttemptRecord, Claimed, DedupeKey, GroupStatus, IdempotencyRecord, MessageFilter, NewMessage,
-    Next, RequestLog, ResponseLog, State, StatusMark, Store, StoredResponse, group_key,
-};
-
-/// Concurrent `accept` calls per wave: enough to fill the group commits.
-const WAVE: usize = 2048;
-/// Deliveries per `claim`, each recorded concurrently.
-const CLAIM: usize = 1024;
-/// The newest messages, per mille, left queued.
-const QUEUED_PER_MILLE: u64 = 5;
-/// The week the messages were received in (ending when seeding starts).
-const WEEK_MS: i64 = 7 * 86_400_000;
-/// Kept free at the old end of the week: no webhook dedupe key (7 days)
-/// expires while the bench runs.
-const MARGIN_MS: i64 = 3_600_000;
-/// HubSpot throttles (429) this long back from now: what it got since is
-/// partly still retrying.
-const THROTTLED_MS: i64 = 12 * 3_600_000;
-/// Attempts before a transient cause gives up (the config's `max_attempts`).
-pub(super) const MAX_ATTEMPTS: u32 = 5;
-/// The operator who acts on the groups.
-const OPERATOR: &str = "ana";
+use super::*;
 
 /// A route of the bench's config: name, destination system, share of the
 /// traffic (out of 100), whether it is a webhook (else the ERP's API),
 /// method and path.
-pub(super) struct RouteSpec {
+pub(in crate::bench) struct RouteSpec {
     pub name: &'static str,
     pub system: &'static str,
-    weight: u64,
+    pub(super) weight: u64,
     pub webhook: Option<&'static str>,
     pub method: &'static str,
     pub path: &'static str,
@@ -66,7 +20,7 @@ pub(super) struct RouteSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
+pub(super) enum Fate {
     /// Fails once or twice with this cause, then is delivered.
     Flaky(Cause),
     /// Dead with this cause (after one attempt, or after [`MAX_ATTEMPTS`]).
@@ -75,7 +29,7 @@ enum Fate {
     Discarded(Cause),
 }
 
-pub(super) const ROUTES: [RouteSpec; 5] = [
+pub(in crate::bench) const ROUTES: [RouteSpec; 5] = [
     RouteSpec {
         name: "shopify_orders",
         system: "erp",
@@ -142,7 +96,7 @@ pub(super) const ROUTES: [RouteSpec; 5] = [
 
 /// Why an attempt failed, in `deliver::classify`'s words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cause {
+pub(super) enum Cause {
     UnknownSku,
     DuplicateOrder,
     NoInventoryItem,
@@ -156,7 +110,7 @@ enum Cause {
 }
 
 impl Cause {
-    fn class(self) -> ErrorClass {
+    pub(super) fn class(self) -> ErrorClass {
         match self {
             Cause::UnknownSku | Cause::DuplicateOrder | Cause::InvalidEmail => ErrorClass::Rejected,
             Cause::NoInventoryItem => ErrorClass::NotFound,
@@ -170,7 +124,7 @@ impl Cause {
 
     /// Whether the delivery dies at its first attempt (else it is retried
     /// up to [`MAX_ATTEMPTS`]).
-    fn permanent(self) -> bool {
+    pub(super) fn permanent(self) -> bool {
         matches!(
             self.class(),
             ErrorClass::Rejected | ErrorClass::NotFound | ErrorClass::Mapping
@@ -179,7 +133,7 @@ impl Cause {
 
     /// The HTTP status answered; `None` when nothing came back (a timeout)
     /// or nothing was sent (a mapping error).
-    fn status(self) -> Option<u16> {
+    pub(super) fn status(self) -> Option<u16> {
         match self {
             Cause::UnknownSku | Cause::InvalidEmail => Some(422),
             Cause::DuplicateOrder => Some(409),
@@ -192,7 +146,7 @@ impl Cause {
     }
 
     /// What the destination answered (`n` is the message's varying id).
-    fn response_body(self, n: u64) -> String {
+    pub(super) fn response_body(self, n: u64) -> String {
         match self {
             Cause::UnknownSku => {
                 format!(r#"{{"error":"unknown sku SKU-{n}","field":"lines[].sku"}}"#)
@@ -215,7 +169,7 @@ impl Cause {
     }
 
     /// The explanation `deliver::classify` writes for it.
-    fn explanation(self, system: &str, n: u64) -> String {
+    pub(super) fn explanation(self, system: &str, n: u64) -> String {
         match self {
             Cause::UnknownSku | Cause::DuplicateOrder | Cause::InvalidEmail => format!(
                 "{system} rejected the message ({}): {}",
@@ -242,7 +196,7 @@ impl Cause {
         }
     }
 
-    fn hint(self, system: &str) -> String {
+    pub(super) fn hint(self, system: &str) -> String {
         match self.class() {
             ErrorClass::Rejected => "fix the data or the mapping, then edit and replay.".into(),
             ErrorClass::NotFound => format!(
@@ -268,7 +222,7 @@ impl Cause {
 }
 
 /// splitmix64: a well-mixed 64-bit hash of `x`.
-fn mix(mut x: u64) -> u64 {
+pub(super) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -276,13 +230,13 @@ fn mix(mut x: u64) -> u64 {
 }
 
 /// A stable hash of a message id (its fate, its varying ids, its timings).
-fn hash_id(id: &str) -> u64 {
+pub(super) fn hash_id(id: &str) -> u64 {
     let d = Sha256::digest(id.as_bytes());
     u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// The route of message `i`, by weight.
-fn route_of(i: u64) -> &'static RouteSpec {
+pub(super) fn route_of(i: u64) -> &'static RouteSpec {
     let mut r = mix(i) % 100;
     for spec in &ROUTES {
         if r < spec.weight {
@@ -293,7 +247,7 @@ fn route_of(i: u64) -> &'static RouteSpec {
     &ROUTES[0]
 }
 
-fn spec(route: &str) -> &'static RouteSpec {
+pub(super) fn spec(route: &str) -> &'static RouteSpec {
     ROUTES
         .iter()
         .find(|r| r.name == route)
@@ -303,7 +257,7 @@ fn spec(route: &str) -> &'static RouteSpec {
 /// What happens to a message of `spec` with hash `h`, received at
 /// `received_ms`: its fate, or `None` for delivered at once; HubSpot's
 /// throttling of the last hours adds retrying ones.
-fn fate(spec: &RouteSpec, h: u64, received_ms: i64, now_ms: i64) -> Option<Fate> {
+pub(super) fn fate(spec: &RouteSpec, h: u64, received_ms: i64, now_ms: i64) -> Option<Fate> {
     let mut r = h % 10_000;
     for &(bp, f) in spec.fates {
         if r < bp {
@@ -317,7 +271,7 @@ fn fate(spec: &RouteSpec, h: u64, received_ms: i64, now_ms: i64) -> Option<Fate>
 
 /// The `k`th attempt (0-based) of a message: (start, duration), after the
 /// earlier ones and their backoffs (1 s, 2 s, 4 s, ... with jitter).
-fn schedule(received_ms: i64, h: u64, k: u32, cause: Option<Cause>) -> (i64, i64) {
+pub(super) fn schedule(received_ms: i64, h: u64, k: u32, cause: Option<Cause>) -> (i64, i64) {
     let mut start = received_ms + 20 + (h % 400) as i64;
     let dur = |j: u32, c: Option<Cause>| match c {
         Some(Cause::ErpTimeout) => 10_000,
@@ -333,7 +287,7 @@ fn schedule(received_ms: i64, h: u64, k: u32, cause: Option<Cause>) -> (i64, i64
 /// A UUIDv7 message id made at `ms` (as ingest makes them, at reception),
 /// its other bits from `h`: the same ids, and so the same fates, on every
 /// run and backend.
-fn uuid_at(ms: i64, h: u64) -> MessageId {
+pub(super) fn uuid_at(ms: i64, h: u64) -> MessageId {
     let mut rest = [0u8; 10];
     rest[..8].copy_from_slice(&mix(h).to_le_bytes());
     rest[8..].copy_from_slice(&(h as u16).to_le_bytes());
@@ -342,7 +296,7 @@ fn uuid_at(ms: i64, h: u64) -> MessageId {
 }
 
 /// The downstream idempotency key, derived as `ingest` derives it.
-fn delivery_key(route: &str, event: &str, system: &str) -> String {
+pub(super) fn delivery_key(route: &str, event: &str, system: &str) -> String {
     let mut h = Sha256::new();
     for part in [route, event, system] {
         h.update(part.as_bytes());
@@ -351,12 +305,12 @@ fn delivery_key(route: &str, event: &str, system: &str) -> String {
     format!("ferry-{}", hex::encode(&h.finalize()[..16]))
 }
 
-const CITIES: [&str; 6] = ["Lyon", "Porto", "Gent", "Bremen", "Turin", "Leeds"];
-const NAMES: [&str; 6] = ["Ana", "Marc", "Ines", "Jonas", "Lea", "Tom"];
+pub(super) const CITIES: [&str; 6] = ["Lyon", "Porto", "Gent", "Bremen", "Turin", "Leeds"];
+pub(super) const NAMES: [&str; 6] = ["Ana", "Marc", "Ines", "Jonas", "Lea", "Tom"];
 
 /// Message `i` of the week: route, ids, headers and body as ingest would
 /// have stored them, received at `received_ms`.
-fn message(i: u64, received_ms: i64, now_ms: i64) -> NewMessage {
+pub(super) fn message(i: u64, received_ms: i64, now_ms: i64) -> NewMessage {
     let spec = route_of(i);
     let h = mix(i ^ 0x5eed);
     let id = uuid_at(received_ms, h);
@@ -467,289 +421,5 @@ fn message(i: u64, received_ms: i64, now_ms: i64) -> NewMessage {
         entity_key: None,
         job_id: None,
         id,
-    }
-}
-
-/// The request as `deliver` logs it (secrets redacted; the body excerpt
-/// dropped once delivered).
-fn request_log(d: &Claimed, delivered: bool) -> RequestLog {
-    let spec = spec(d.route.as_str());
-    RequestLog {
-        method: spec.method.into(),
-        url: format!("https://{}.example.com{}", spec.system, spec.path),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("idempotency-key".into(), d.delivery_key.clone()),
-            ("authorization".into(), "[redacted]".into()),
-            ("user-agent".into(), "ferry/0.1".into()),
-        ],
-        body_excerpt: match delivered {
-            true => String::new(),
-            false => String::from_utf8_lossy(&d.body[..d.body.len().min(1024)]).into_owned(),
-        },
-    }
-}
-
-fn response_log(status: u16, body: String, at_ms: i64) -> ResponseLog {
-    ResponseLog {
-        status,
-        headers: vec![
-            (
-                "content-type".into(),
-                "application/json; charset=utf-8".into(),
-            ),
-            ("date".into(), http_date(at_ms)),
-            ("x-request-id".into(), format!("{:x}", mix(at_ms as u64))),
-        ],
-        body_excerpt: body,
-    }
-}
-
-fn http_date(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    httpdate::fmt_http_date(t)
-}
-
-/// The attempt a claimed delivery gets: its outcome by its fate and how
-/// many attempts it had.
-fn attempt(d: &Claimed, now_ms: i64) -> AttemptRecord {
-    let spec = spec(d.route.as_str());
-    let system = d.system.as_str();
-    let h = hash_id(d.message_id.as_str());
-    let k = d.attempts;
-    let fate = fate(spec, h, d.received_ms, now_ms);
-    let cause = match fate {
-        Some(Fate::Flaky(c) | Fate::Dead(c) | Fate::Discarded(c)) => Some(c),
-        None => None,
-    };
-    let (started_ms, duration_ms) = schedule(d.received_ms, h, k, cause);
-    let end = started_ms + duration_ms;
-    // A flaky delivery fails once or twice; one HubSpot throttled lately
-    // is still retrying.
-    let flaky_failures = 1 + (h >> 32) % 2;
-    let failed = match fate {
-        None => false,
-        Some(Fate::Flaky(Cause::HubspotThrottled)) if d.received_ms > now_ms - THROTTLED_MS => true,
-        Some(Fate::Flaky(_)) => u64::from(k) < flaky_failures,
-        Some(_) => true,
-    };
-    let base = AttemptRecord {
-        delivery_id: d.delivery_id,
-        lease_until: d.lease_until,
-        started_ms,
-        duration_ms,
-        request: request_log(d, !failed),
-        response: None,
-        class: None,
-        explanation: "delivered".into(),
-        hint: String::new(),
-        next: Next::Delivered,
-        failure_group: None,
-    };
-    let Some(cause) = cause.filter(|_| failed) else {
-        let body = format!(r#"{{"id":"{}","status":"ok"}}"#, mix(h) % 1_000_000_000);
-        return AttemptRecord {
-            response: Some(response_log(201, body, end)),
-            ..base
-        };
-    };
-    let n = 1000 + (h >> 4) % 4000;
-    let explanation = cause.explanation(system, n);
-    let last = cause.permanent() || k + 1 >= MAX_ATTEMPTS;
-    let throttled_now = cause == Cause::HubspotThrottled && d.received_ms > now_ms - THROTTLED_MS;
-    let next = if throttled_now && k + 1 >= 3 {
-        // Still throttled: due again within the next minutes.
-        Next::Retry {
-            at_ms: now_ms + 60_000 + (h % 600_000) as i64,
-            counts_against_budget: true,
-            rate_limited: true,
-            auth: false,
-        }
-    } else if last {
-        Next::Dead
-    } else {
-        Next::Retry {
-            at_ms: schedule(d.received_ms, h, k + 1, Some(cause)).0,
-            counts_against_budget: true,
-            rate_limited: cause.class() == ErrorClass::RateLimited,
-            auth: cause.class() == ErrorClass::Auth,
-        }
-    };
-    AttemptRecord {
-        response: cause
-            .status()
-            .map(|s| response_log(s, cause.response_body(n), end)),
-        class: Some(cause.class()),
-        failure_group: (next == Next::Dead)
-            .then(|| group_key(cause.class(), system, d.route.as_str(), &explanation)),
-        explanation,
-        hint: cause.hint(system),
-        next,
-        ..base
-    }
-}
-
-/// What seeding did.
-pub(super) struct Seeded {
-    pub took: Duration,
-    /// A message received halfway through the week: its id's tail is what
-    /// the text search looks for.
-    pub probe_id: String,
-}
-
-/// Fills `store` with `n` messages as of `now_ms` (see the module's words).
-pub(super) async fn seed(store: &Store, n: u64, now_ms: i64) -> anyhow::Result<Seeded> {
-    let started = Instant::now();
-    let start_ms = now_ms - WEEK_MS + MARGIN_MS;
-    let span = (now_ms - start_ms) as u64;
-    let received = |i: u64| start_ms + (i as u128 * span as u128 / n.max(1) as u128) as i64;
-    let queued = (n * QUEUED_PER_MILLE / 1000).max(1).min(n);
-    let mut probe_id = String::new();
-    let mut accept = async |from: u64, to: u64| -> anyhow::Result<()> {
-        let mut i = from;
-        while i < to {
-            let end = (i + WAVE as u64).min(to);
-            let msgs: Vec<NewMessage> = (i..end).map(|j| message(j, received(j), now_ms)).collect();
-            if (i..end).contains(&(n / 2)) {
-                probe_id = msgs[(n / 2 - i) as usize].id.to_string();
-            }
-            for r in join_all(msgs.into_iter().map(|m| store.accept(m))).await {
-                r?;
-            }
-            i = end;
-            if i % 100_000 < WAVE as u64 {
-                eprintln!(
-                    "  accepted {i} of {n} ({:.0} s)",
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        }
-        Ok(())
-    };
-    accept(0, n - queued).await?;
-    eprintln!(
-        "  accepted {} in {:.1} s; delivering...",
-        n - queued,
-        started.elapsed().as_secs_f64()
-    );
-    let systems: Vec<&str> = {
-        let mut s: Vec<&str> = ROUTES.iter().map(|r| r.system).collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    };
-    let recorded = join_all(systems.iter().map(|s| deliver(store, s, now_ms))).await;
-    let mut attempts = 0;
-    for r in recorded {
-        attempts += r?;
-    }
-    eprintln!(
-        "  recorded {attempts} attempts ({:.1} s); queueing the newest {queued}...",
-        started.elapsed().as_secs_f64()
-    );
-    accept(n - queued, n).await?;
-    operators(store, now_ms).await?;
-    Ok(Seeded {
-        took: started.elapsed(),
-        probe_id,
-    })
-}
-
-/// Claims and records `system`'s due deliveries until none is due; returns
-/// the attempts recorded.
-async fn deliver(store: &Store, system: &str, now_ms: i64) -> anyhow::Result<u64> {
-    let mut attempts = 0;
-    loop {
-        let claimed = store.claim(system, now_ms, 3_600_000, CLAIM).await?;
-        if claimed.is_empty() {
-            return Ok(attempts);
-        }
-        let records = claimed.iter().map(|d| store.record(attempt(d, now_ms)));
-        for r in join_all(records).await {
-            if !r? {
-                anyhow::bail!("a seeded delivery lost its lease");
-            }
-            attempts += 1;
-        }
-    }
-}
-
-/// What operators did during the week: discarded the duplicate orders'
-/// group in bulk and acknowledged the invalid e-mails' group.
-async fn operators(store: &Store, now_ms: i64) -> anyhow::Result<()> {
-    let orders = spec("shopify_orders");
-    let duplicates = group_key(
-        ErrorClass::Rejected,
-        orders.system,
-        orders.name,
-        &Cause::DuplicateOrder.explanation(orders.system, 1),
-    );
-    store
-        .discard_matching(
-            MessageFilter {
-                state: Some(State::Dead),
-                group: Some(duplicates),
-                ..Default::default()
-            },
-            "duplicates of orders the ERP already has (Shopify resent them)",
-            OPERATOR,
-            now_ms,
-            false,
-        )
-        .await?;
-    let customers = spec("erp_customers");
-    let emails = group_key(
-        ErrorClass::Rejected,
-        customers.system,
-        customers.name,
-        &Cause::InvalidEmail.explanation(customers.system, 1),
-    );
-    store
-        .set_group_status(
-            &emails,
-            StatusMark {
-                status: GroupStatus::Acknowledged,
-                note: "the ERP team is cleaning the addresses".into(),
-                actor: OPERATOR.into(),
-                at_ms: now_ms,
-            },
-        )
-        .await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_cause_is_one_group_whatever_its_ids() {
-        for c in [
-            Cause::UnknownSku,
-            Cause::DuplicateOrder,
-            Cause::NoInventoryItem,
-            Cause::PriceMapping,
-            Cause::InvalidEmail,
-            Cause::HubspotAuth,
-            Cause::ErpTimeout,
-        ] {
-            let k = |n| group_key(c.class(), "erp", "r", &c.explanation("erp", n));
-            assert_eq!(k(1234), k(98_765), "{c:?}");
-        }
-    }
-
-    #[test]
-    fn routes_and_fates_add_up() {
-        assert_eq!(ROUTES.iter().map(|r| r.weight).sum::<u64>(), 100);
-        let now = 10 * WEEK_MS;
-        let (mut dead, mut n) = (0, 0);
-        for i in 0..20_000u64 {
-            let s = route_of(i);
-            let f = fate(s, mix(i), now - WEEK_MS, now);
-            n += 1;
-            dead += u64::from(matches!(f, Some(Fate::Dead(_))));
-        }
-        let share = dead as f64 / n as f64;
-        assert!((0.04..0.06).contains(&share), "dead share {share}");
     }
 }
