@@ -202,11 +202,7 @@ pub async fn retry(
         )
         .await
         .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    app.wake.notify();
-    Ok(Json(json!({ "requeued": n })))
+    Ok(super::bulk_answer(&app, "requeued", n, body.dry_run))
 }
 
 /// Discards the group's dead messages, with a reason.
@@ -238,9 +234,5 @@ pub async fn discard(
         .discard_matching(dead_of(&key), reason, &caller.actor(), now, body.dry_run)
         .await
         .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    app.wake.notify();
-    Ok(Json(json!({ "discarded": n })))
+    Ok(super::bulk_answer(&app, "discarded", n, body.dry_run))
 }

@@ -142,11 +142,7 @@ pub(super) async fn retry_many(
         )
         .await
         .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    app.wake.notify();
-    Ok(Json(json!({ "requeued": n })))
+    Ok(super::bulk_answer(&app, "requeued", n, body.dry_run))
 }
 
 /// Why messages are discarded, for the audit log.
@@ -200,12 +196,7 @@ pub(super) async fn discard_many(
         .discard_matching(filter, reason, &caller.actor(), now, body.dry_run)
         .await
         .map_err(store_problem)?;
-    if body.dry_run {
-        return Ok(Json(json!({ "matched": n, "dry_run": true })));
-    }
-    // Discarded messages may have held their ordering keys.
-    app.wake.notify();
-    Ok(Json(json!({ "discarded": n })))
+    Ok(super::bulk_answer(&app, "discarded", n, body.dry_run))
 }
 
 /// Stops one message for good, with the operator's reason.

@@ -198,6 +198,18 @@ fn store_problem(e: StoreError) -> Problem {
     Problem::internal(format!("the store failed: {}", crate::model::Chain(&e)))
 }
 
+/// A bulk action's answer: with `dry_run`, how many it would take
+/// (`matched`); otherwise how many it took, under `verb`, and the workers
+/// woken (requeued messages are due; discarded ones may have held their
+/// ordering keys).
+fn bulk_answer(app: &AppState, verb: &str, n: u64, dry_run: bool) -> Json<Value> {
+    if dry_run {
+        return Json(json!({ "matched": n, "dry_run": true }));
+    }
+    app.wake.notify();
+    Json(json!({ verb: n }))
+}
+
 /// Query-string form of a filter: `since`/`until` take epoch milliseconds or a
 /// duration ago (`15m`, `24h`).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]

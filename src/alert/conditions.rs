@@ -44,7 +44,8 @@ pub async fn conditions(
             link: format!("/console/failures/{}", g.key),
         });
     }
-    let activity = app.store.activity(now).await?;
+    // What waits, not the dashboard's whole day: this runs every second.
+    let waiting_rows = app.store.waiting().await?;
     for s in config.systems.values() {
         let name = s.name.as_str();
         if let Some(b) = app.breakers.status(name, now)
@@ -86,9 +87,11 @@ pub async fn conditions(
                 link: "/console/systems".to_owned(),
             });
         }
-        let routes = activity.routes.iter().filter(|r| r.system == name);
-        let waiting: u64 = routes.clone().map(|r| r.waiting).sum();
-        let oldest = routes.filter_map(|r| r.oldest_waiting_ms).min();
+        let rows = waiting_rows
+            .iter()
+            .filter(|(_, system, _, _)| system == name);
+        let waiting: u64 = rows.clone().map(|(_, _, n, _)| n).sum();
+        let oldest = rows.filter_map(|(_, _, _, oldest)| *oldest).min();
         let too_old = oldest.is_some_and(|t| now - t >= s.alert.oldest_waiting.as_millis() as i64);
         if waiting >= s.alert.queue_depth || too_old {
             out.push(Condition {

@@ -33,7 +33,6 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::model::ErrorClass;
 use crate::sim::demo::parse_config;
-use crate::store::postgres::scratch_schema;
 use crate::store::{Account, AccountKind, GroupFilter, Role, RouteStats, Store};
 
 /// Fetches of each page before the timed ones.
@@ -139,18 +138,7 @@ pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.messages < 100 || args.runs == 0 {
         bail!("--messages must be at least 100 and --runs at least 1");
     }
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-bench-console-")
-        .tempdir()
-        .context("cannot create a temporary data directory")?;
-    let schema = match &args.database_url {
-        Some(url) => Some(
-            scratch_schema(url, "ferry_bench")
-                .await
-                .context("cannot make a scratch schema for the bench")?,
-        ),
-        None => None,
-    };
+    let (dir, schema) = super::fresh_store(args, "ferry-bench-console-").await?;
     let backend = match schema {
         Some(_) => "PostgreSQL",
         None => "SQLite",

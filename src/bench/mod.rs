@@ -272,6 +272,27 @@ impl Report {
     }
 }
 
+/// A bench run's fresh store: a temporary data directory, and with
+/// `--database-url` a scratch PostgreSQL schema in it (its URL and name).
+async fn fresh_store(
+    args: &BenchArgs,
+    prefix: &str,
+) -> anyhow::Result<(tempfile::TempDir, Option<(String, String)>)> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let schema = match &args.database_url {
+        Some(url) => Some(
+            crate::store::postgres::scratch_schema(url, "ferry_bench")
+                .await
+                .context("cannot make a scratch schema for the bench")?,
+        ),
+        None => None,
+    };
+    Ok((dir, schema))
+}
+
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f

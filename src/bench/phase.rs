@@ -13,7 +13,7 @@ use super::{BenchArgs, Delivery, SECRET, bench_config, target};
 use crate::app::App;
 use crate::sim::demo::parse_config;
 use crate::sim::receiver::Receiver;
-use crate::store::postgres::{drop_scratch_schema, scratch_schema};
+use crate::store::postgres::drop_scratch_schema;
 
 /// How long the sink may take to receive every accepted message.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -32,18 +32,7 @@ pub(super) async fn ferry_phase(
 ) -> anyhow::Result<(Load, Option<Delivery>)> {
     let mapped = deliver == Some(true);
     let deliver = deliver.is_some();
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-bench-")
-        .tempdir()
-        .context("cannot create a temporary data directory")?;
-    let schema = match &args.database_url {
-        Some(url) => Some(
-            scratch_schema(url, "ferry_bench")
-                .await
-                .context("cannot make a scratch schema for the bench")?,
-        ),
-        None => None,
-    };
+    let (dir, schema) = super::fresh_store(args, "ferry-bench-").await?;
     let sink = Receiver::start().await?;
     sink.forget_requests();
     let shutdown = CancellationToken::new();

@@ -208,7 +208,7 @@ fn store_unavailable() -> Problem {
 /// The downstream `Idempotency-Key`: derived from the source event (or the
 /// message when there is no event id) and the destination, so every retry and
 /// every replay of one business event carries the same key.
-fn delivery_key(route: &str, event: &str, system: &str) -> String {
+pub fn delivery_key(route: &str, event: &str, system: &str) -> String {
     let mut h = Sha256::new();
     for part in [route, event, system] {
         h.update(part.as_bytes());

@@ -164,6 +164,12 @@ impl Store {
         on_backend!(self, b => b.end_session(token_sha256).await)
     }
 
+    /// What waits now (queued, retrying, in flight), by route and system,
+    /// with the oldest's arrival: the cheap half of [`Store::activity`].
+    pub async fn waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
+        on_backend!(self, b => b.waiting().await)
+    }
+
     /// The dashboard's activity as of `now_ms`.
     pub async fn activity(&self, now_ms: i64) -> Result<Activity, StoreError> {
         let (recent, waiting) = on_backend!(self, b => b.activity(now_ms).await)?;

@@ -295,16 +295,6 @@ pub(super) fn uuid_at(ms: i64, h: u64) -> MessageId {
     MessageId::new(id.to_string())
 }
 
-/// The downstream idempotency key, derived as `ingest` derives it.
-pub(super) fn delivery_key(route: &str, event: &str, system: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [route, event, system] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    format!("ferry-{}", hex::encode(&h.finalize()[..16]))
-}
-
 pub(super) const CITIES: [&str; 6] = ["Lyon", "Porto", "Gent", "Bremen", "Turin", "Leeds"];
 pub(super) const NAMES: [&str; 6] = ["Ana", "Marc", "Ines", "Jonas", "Lea", "Tom"];
 
@@ -408,7 +398,7 @@ pub(super) fn message(i: u64, received_ms: i64, now_ms: i64) -> NewMessage {
         None => format!("erp\0{event}"),
     };
     NewMessage {
-        delivery_key: delivery_key(spec.name, &key_source, spec.system),
+        delivery_key: crate::ingest::delivery_key(spec.name, &key_source, spec.system),
         route: RouteName::new(spec.name),
         system: SystemName::new(spec.system),
         received_ms,

@@ -108,26 +108,27 @@ impl PgStore {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         };
-        let waiting = async {
-            self.client()
-                .await?
-                .query(
-                    "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries
-                     WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get::<_, i64>(2)? as u64,
-                        r.try_get(3)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
-        };
-        tokio::try_join!(recent, waiting)
+        tokio::try_join!(recent, self.waiting())
+    }
+
+    pub async fn waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
+        self.client()
+            .await?
+            .query(
+                "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries
+                 WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get::<_, i64>(2)? as u64,
+                    r.try_get(3)?,
+                ))
+            })
+            .collect()
     }
 }

@@ -151,7 +151,11 @@ impl SqliteStore {
         let since = Activity::since(now_ms);
         // Two read connections at once: the day's activity is the longer.
         let recent = self.read(move |c| recent(c, since));
-        let waiting = self.read(|c| {
+        tokio::try_join!(recent, self.waiting())
+    }
+
+    pub async fn waiting(&self) -> Result<Vec<WaitingRow>, StoreError> {
+        self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT route, system, COUNT(*), MIN(received_ms) FROM deliveries INDEXED BY deliveries_due
                  WHERE state IN ('queued', 'retrying', 'delivering') GROUP BY route, system",
@@ -162,7 +166,7 @@ impl SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(waiting)
-        });
-        tokio::try_join!(recent, waiting)
+        })
+        .await
     }
 }

@@ -187,6 +187,15 @@ async fn activity(store: Store) {
     assert_eq!((r.last_day.delivered, r.last_day.dead), (2, 1));
     assert_eq!(r.waiting, 2, "one retrying, one queued");
     assert_eq!(r.oldest_waiting_ms, Some(T0 - 10 * 60_000));
+    assert_eq!(
+        store.waiting().await.unwrap(),
+        vec![(
+            "orders".to_owned(),
+            "erp".to_owned(),
+            2,
+            Some(T0 - 10 * 60_000)
+        )]
+    );
     assert_eq!(a.series.len(), BUCKETS as usize);
     assert_eq!(a.series.last().unwrap().start_ms, T0 - BUCKET_MS);
     assert_eq!((a.series[47].delivered, a.series[47].failed), (1, 1));
